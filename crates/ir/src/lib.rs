@@ -1,0 +1,23 @@
+//! onnxide's in-memory ONNX model.
+//!
+//! [`Model`] / [`Graph`] / [`Node`] mirror ONNX's structure with owned Rust types; [`Tensor`]
+//! holds data for every ONNX element type. [`load`] and [`save`] convert to and from `.onnx`
+//! files (external data included); [`topo`], [`check`] and [`infer`] are the graph utilities
+//! every pass and tool builds on.
+
+#[cfg(not(target_endian = "little"))]
+compile_error!("onnxide reads and writes ONNX raw data as little-endian in place");
+
+mod convert;
+mod dtype;
+mod error;
+mod io;
+mod model;
+mod tensor;
+pub mod topo;
+
+pub use dtype::DType;
+pub use error::{IrError, Result};
+pub use io::{decode, encode, load, save, write_atomic, ExternalData, SaveOptions};
+pub use model::*;
+pub use tensor::{element_count, Element, NamedTensor, Tensor, TensorData, TensorError};
