@@ -13,6 +13,7 @@ mod dtype;
 mod error;
 mod io;
 mod model;
+pub mod npy;
 mod tensor;
 pub mod topo;
 
