@@ -1,1 +1,45 @@
-fn main() {}
+//! Developer tasks: `cargo xtask <task> [args]`. Each task lives in its own module.
+
+mod python;
+
+use anyhow::{bail, Result};
+use std::process::ExitCode;
+
+const HELP: &str = "\
+cargo xtask <task> [args...]
+
+tasks:
+  fixtures [--only NAME...]   regenerate fixtures/ (needs Python with ultralytics, torch, onnx, onnxruntime)
+  nodetests [DIR]             generate the ONNX backend node tests into DIR (default fixtures/.cache/nodetests;
+                              needs Python with onnx)
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &[String]) -> Result<()> {
+    let Some((task, rest)) = args.split_first() else {
+        print!("{HELP}");
+        return Ok(());
+    };
+    match task.as_str() {
+        "fixtures" => python::script("xtask/fixtures/make_fixtures.py", rest),
+        "nodetests" => {
+            let default = ["fixtures/.cache/nodetests".to_string()];
+            python::script("xtask/nodetests/generate.py", if rest.is_empty() { &default } else { rest })
+        }
+        "help" | "-h" | "--help" => {
+            print!("{HELP}");
+            Ok(())
+        }
+        other => bail!("unknown task '{other}'\n\n{HELP}"),
+    }
+}
