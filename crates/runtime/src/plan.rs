@@ -1,0 +1,231 @@
+//! Planning: op lookup, topological order, constant folding, value slots and lifetimes.
+//! Done once in [`crate::Session::new`]; [`crate::Session::run`] only walks the steps.
+
+use crate::registry::{self, BuildCtx, Kernel};
+use crate::{RuntimeError, SessionOptions};
+use onnxide_ir::{Model, Tensor, ValueInfo};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// One node to execute.
+pub(crate) struct Step {
+    pub name: String,
+    pub op: String,
+    pub kernel: Box<dyn Kernel>,
+    /// Slot of each input (`None` = omitted optional input).
+    pub inputs: Vec<Option<usize>>,
+    /// Slot of each output (`None` = omitted optional output).
+    pub outputs: Vec<Option<usize>>,
+    /// Slots whose last reader is this step: dropped right after it runs.
+    pub free_after: Vec<usize>,
+}
+
+pub(crate) struct Plan {
+    pub steps: Vec<Step>,
+    pub n_slots: usize,
+    /// Values known before any run: initializers and folded constants.
+    pub consts: Vec<(usize, Arc<Tensor>)>,
+    /// Inputs the caller must feed, with their slots.
+    pub inputs: Vec<ValueInfo>,
+    pub input_slots: Vec<usize>,
+    /// Graph inputs that have an initializer as default value: the caller may override them.
+    pub overridable: HashMap<String, usize>,
+    pub outputs: Vec<ValueInfo>,
+    pub output_slots: Vec<usize>,
+}
+
+fn label(node: &onnxide_ir::Node) -> String {
+    if node.name.is_empty() {
+        node.outputs.first().cloned().unwrap_or_default()
+    } else {
+        node.name.clone()
+    }
+}
+
+pub(crate) fn build(model: &Model, options: &SessionOptions) -> Result<Plan, RuntimeError> {
+    let graph = &model.graph;
+
+    // Every missing op, with every node that uses it, in one error.
+    let mut missing: Vec<(String, Vec<String>)> = Vec::new();
+    for node in &graph.nodes {
+        if registry::lookup(&node.domain, &node.op_type).is_none() {
+            let op = if node.domain.is_empty() || node.domain == "ai.onnx" {
+                node.op_type.clone()
+            } else {
+                format!("{}::{}", node.domain, node.op_type)
+            };
+            match missing.iter_mut().find(|(o, _)| *o == op) {
+                Some((_, nodes)) => nodes.push(label(node)),
+                None => missing.push((op, vec![label(node)])),
+            }
+        }
+    }
+    if !missing.is_empty() {
+        return Err(RuntimeError::UnsupportedOps { missing });
+    }
+
+    let order = onnxide_ir::topo::order(graph).map_err(|e| RuntimeError::Graph(e.to_string()))?;
+
+    let mut slot_of: HashMap<String, usize> = HashMap::new();
+    let mut n_slots = 0usize;
+    let mut new_slot = |name: &str, slot_of: &mut HashMap<String, usize>| -> usize {
+        let s = n_slots;
+        n_slots += 1;
+        slot_of.insert(name.to_string(), s);
+        s
+    };
+    // Constant value per slot (initializers, then folded values).
+    let mut konst: HashMap<usize, Arc<Tensor>> = HashMap::new();
+    let input_names: std::collections::HashSet<&str> =
+        graph.inputs.iter().map(|v| v.name.as_str()).collect();
+    let mut overridable = HashMap::new();
+    for init in &graph.initializers {
+        let s = new_slot(&init.name, &mut slot_of);
+        if input_names.contains(init.name.as_str()) {
+            overridable.insert(init.name.clone(), s);
+        }
+        konst.insert(s, Arc::new(init.tensor.clone()));
+    }
+    let mut inputs = Vec::new();
+    let mut input_slots = Vec::new();
+    for vi in graph.real_inputs() {
+        let s = new_slot(&vi.name, &mut slot_of);
+        inputs.push(vi.clone());
+        input_slots.push(s);
+    }
+
+    let mut steps: Vec<Step> = Vec::new();
+    for &ni in &order {
+        let node = &graph.nodes[ni];
+        let mut in_slots = Vec::with_capacity(node.inputs.len());
+        for name in &node.inputs {
+            if name.is_empty() {
+                in_slots.push(None);
+                continue;
+            }
+            match slot_of.get(name) {
+                Some(&s) => in_slots.push(Some(s)),
+                None => {
+                    return Err(RuntimeError::Graph(format!(
+                        "node {} reads '{name}', which no node, input or initializer provides",
+                        node.label()
+                    )))
+                }
+            }
+        }
+        // Overridable initializers are not constants for the plan.
+        let is_const = |s: &usize| konst.contains_key(s) && !overridable.values().any(|o| o == s);
+        let consts: Vec<Option<&Tensor>> = in_slots
+            .iter()
+            .map(|s| {
+                s.filter(|s| is_const(s))
+                    .and_then(|s| konst.get(&s))
+                    .map(|a| &**a)
+            })
+            .collect();
+        let all_const = in_slots.iter().all(|s| s.map_or(true, |s| is_const(&s)));
+        let opset = model.opset_version(&node.domain).unwrap_or(1);
+        let builder = registry::lookup(&node.domain, &node.op_type).ok_or_else(|| {
+            RuntimeError::UnsupportedOps {
+                missing: vec![(node.op_type.clone(), vec![label(node)])],
+            }
+        })?;
+        let node_err = |message: String| RuntimeError::Node {
+            node: label(node),
+            op: node.op_type.clone(),
+            message,
+        };
+        let ctx = BuildCtx {
+            node,
+            opset,
+            consts: consts.clone(),
+        };
+        let kernel = builder(&ctx).map_err(node_err)?;
+        let out_slots: Vec<Option<usize>> = node
+            .outputs
+            .iter()
+            .map(|o| (!o.is_empty()).then(|| new_slot(o, &mut slot_of)))
+            .collect();
+        if options.optimize && all_const && foldable(&node.op_type) {
+            let outs = kernel.run(&consts).map_err(node_err)?;
+            for (i, s) in out_slots.iter().enumerate() {
+                if let Some(s) = s {
+                    let t = outs
+                        .get(i)
+                        .cloned()
+                        .ok_or_else(|| node_err(format!("the op did not produce output {i}")))?;
+                    konst.insert(*s, Arc::new(t));
+                }
+            }
+            continue;
+        }
+        steps.push(Step {
+            name: label(node),
+            op: node.op_type.clone(),
+            kernel,
+            inputs: in_slots,
+            outputs: out_slots,
+            free_after: Vec::new(),
+        });
+    }
+
+    let mut outputs = Vec::new();
+    let mut output_slots = Vec::new();
+    for vi in &graph.outputs {
+        match slot_of.get(&vi.name) {
+            Some(&s) => {
+                outputs.push(vi.clone());
+                output_slots.push(s);
+            }
+            None => {
+                return Err(RuntimeError::Graph(format!(
+                    "graph output '{}' is not produced by any node, input or initializer",
+                    vi.name
+                )))
+            }
+        }
+    }
+
+    // Lifetimes: each non-constant, non-output slot is freed after its last reader.
+    let mut last_use: HashMap<usize, usize> = HashMap::new();
+    for (si, step) in steps.iter().enumerate() {
+        for s in step.inputs.iter().flatten() {
+            last_use.insert(*s, si);
+        }
+        // Outputs nobody reads are freed right after they are made.
+        for s in step.outputs.iter().flatten() {
+            last_use.entry(*s).or_insert(si);
+        }
+    }
+    for (s, si) in last_use {
+        if !output_slots.contains(&s) && !konst.contains_key(&s) {
+            steps[si].free_after.push(s);
+        }
+    }
+
+    let mut consts: Vec<(usize, Arc<Tensor>)> = konst.into_iter().collect();
+    consts.sort_by_key(|(s, _)| *s);
+    Ok(Plan {
+        steps,
+        n_slots,
+        consts,
+        inputs,
+        input_slots,
+        overridable,
+        outputs,
+        output_slots,
+    })
+}
+
+/// Ops safe to evaluate at plan time when all their inputs are constant (deterministic ones).
+fn foldable(op: &str) -> bool {
+    !matches!(
+        op,
+        "RandomNormal"
+            | "RandomUniform"
+            | "RandomNormalLike"
+            | "RandomUniformLike"
+            | "Multinomial"
+            | "Bernoulli"
+    )
+}

@@ -1,0 +1,89 @@
+//! The op registry: one table from (domain, op_type) to a builder that reads the node's
+//! attributes, opset version and constant inputs into a typed kernel.
+
+use crate::ops;
+use crate::value::OpResult;
+use onnxide_ir::{Node, Tensor};
+
+/// What a builder sees: the node, the opset version of its domain, and the inputs that are
+/// constant at plan time (initializers and folded values), by input position.
+pub struct BuildCtx<'a> {
+    pub node: &'a Node,
+    pub opset: i64,
+    pub consts: Vec<Option<&'a Tensor>>,
+}
+
+impl BuildCtx<'_> {
+    pub fn int(&self, name: &str, default: i64) -> i64 {
+        self.node.attr_int(name).unwrap_or(default)
+    }
+    pub fn float(&self, name: &str, default: f32) -> f32 {
+        self.node.attr_float(name).unwrap_or(default)
+    }
+    pub fn ints(&self, name: &str) -> Option<Vec<i64>> {
+        self.node.attr_ints(name).map(<[i64]>::to_vec)
+    }
+    pub fn string(&self, name: &str, default: &str) -> String {
+        self.node.attr_string(name).unwrap_or(default).to_string()
+    }
+    pub fn floats(&self, name: &str) -> Option<Vec<f32>> {
+        match self.node.attr(name) {
+            Some(onnxide_ir::AttrValue::Floats(v)) => Some(v.clone()),
+            _ => None,
+        }
+    }
+    /// The constant value of input `i`, if it is known at plan time.
+    pub fn konst(&self, i: usize) -> Option<&Tensor> {
+        self.consts.get(i).copied().flatten()
+    }
+}
+
+/// A planned op: runs on its inputs (`None` = omitted optional input) and returns its outputs
+/// in order (trailing optional outputs may be left off).
+pub trait Kernel: Send + Sync {
+    fn run(&self, inputs: &[Option<&Tensor>]) -> OpResult<Vec<Tensor>>;
+}
+
+/// Builds a kernel for one node.
+pub type Builder = fn(&BuildCtx) -> OpResult<Box<dyn Kernel>>;
+
+/// Every (domain, op_type) the executor runs. `""` is the default ONNX domain.
+pub(crate) fn table() -> &'static [(&'static str, &'static str, Builder)] {
+    ops::TABLE
+}
+
+pub(crate) fn lookup(domain: &str, op_type: &str) -> Option<Builder> {
+    let domain = onnxide_ir::normalize_domain(domain);
+    table()
+        .iter()
+        .find(|(d, o, _)| *d == domain && *o == op_type)
+        .map(|(_, _, b)| *b)
+}
+
+/// The ops this executor supports, as (domain, op_type), sorted.
+pub fn registered_ops() -> Vec<(&'static str, &'static str)> {
+    let mut v: Vec<(&str, &str)> = table().iter().map(|(d, o, _)| (*d, *o)).collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+/// A kernel from a closure (for simple ops whose whole state is captured).
+pub struct FnKernel<F>(pub F);
+
+impl<F> Kernel for FnKernel<F>
+where
+    F: Fn(&[Option<&Tensor>]) -> OpResult<Vec<Tensor>> + Send + Sync,
+{
+    fn run(&self, inputs: &[Option<&Tensor>]) -> OpResult<Vec<Tensor>> {
+        (self.0)(inputs)
+    }
+}
+
+/// Boxes a closure kernel.
+pub fn kernel<F>(f: F) -> OpResult<Box<dyn Kernel>>
+where
+    F: Fn(&[Option<&Tensor>]) -> OpResult<Vec<Tensor>> + Send + Sync + 'static,
+{
+    Ok(Box::new(FnKernel(f)))
+}

@@ -1,0 +1,168 @@
+//! [`Session`]: a planned model, run many times, from many threads.
+
+use crate::plan::{self, Plan};
+use crate::RuntimeError;
+use onnxide_ir::{Dim, Model, Tensor, ValueInfo};
+use std::sync::Arc;
+
+/// How a [`Session`] is planned and run.
+#[derive(Clone, Debug)]
+pub struct SessionOptions {
+    /// Worker threads for the heavy kernels; `None` = all cores.
+    pub threads: Option<usize>,
+    /// Evaluate constant subgraphs at plan time (and, later, fuse and pre-pack).
+    pub optimize: bool,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        SessionOptions {
+            threads: None,
+            optimize: true,
+        }
+    }
+}
+
+/// A model planned for execution. `Send + Sync`: share one across threads.
+pub struct Session {
+    plan: Plan,
+    pool: rayon::ThreadPool,
+}
+
+impl Session {
+    /// Plans `model`: op lookup, topological order, constant folding, value lifetimes.
+    /// Fails with [`RuntimeError::UnsupportedOps`] listing every op the executor lacks.
+    pub fn new(model: &Model, options: &SessionOptions) -> Result<Session, RuntimeError> {
+        let plan = plan::build(model, options)?;
+        let mut builder = rayon::ThreadPoolBuilder::new();
+        if let Some(n) = options.threads {
+            builder = builder.num_threads(n.max(1));
+        }
+        let pool = builder
+            .build()
+            .map_err(|e| RuntimeError::ThreadPool(e.to_string()))?;
+        Ok(Session { plan, pool })
+    }
+
+    /// Graph inputs the caller must feed (those that are not initializers).
+    pub fn inputs(&self) -> &[ValueInfo] {
+        &self.plan.inputs
+    }
+
+    pub fn outputs(&self) -> &[ValueInfo] {
+        &self.plan.outputs
+    }
+
+    /// Number of threads the session's kernels use.
+    pub fn threads(&self) -> usize {
+        self.pool.current_num_threads()
+    }
+
+    /// Runs the model; returns every graph output, in graph order.
+    pub fn run(
+        &self,
+        inputs: Vec<(String, Tensor)>,
+    ) -> Result<Vec<(String, Tensor)>, RuntimeError> {
+        let plan = &self.plan;
+        let mut slots: Vec<Option<Arc<Tensor>>> = vec![None; plan.n_slots];
+        for (s, t) in &plan.consts {
+            slots[*s] = Some(t.clone());
+        }
+        let mut fed = vec![false; plan.inputs.len()];
+        for (name, t) in inputs {
+            if let Some(i) = plan.inputs.iter().position(|v| v.name == name) {
+                if fed[i] {
+                    return Err(RuntimeError::DuplicateInput { name });
+                }
+                check_input(&plan.inputs[i], &t)?;
+                fed[i] = true;
+                slots[plan.input_slots[i]] = Some(Arc::new(t));
+            } else if let Some(&s) = plan.overridable.get(&name) {
+                slots[s] = Some(Arc::new(t));
+            } else {
+                return Err(RuntimeError::UnknownInput {
+                    name,
+                    known: plan.inputs.iter().map(|v| v.name.clone()).collect(),
+                });
+            }
+        }
+        if let Some(i) = fed.iter().position(|f| !f) {
+            return Err(RuntimeError::MissingInput {
+                name: plan.inputs[i].name.clone(),
+            });
+        }
+        self.pool.install(|| execute(plan, &mut slots))?;
+        let mut out = Vec::with_capacity(plan.outputs.len());
+        for (vi, &s) in plan.outputs.iter().zip(&plan.output_slots) {
+            let t = slots[s].clone().ok_or_else(|| {
+                RuntimeError::Graph(format!("output '{}' was not computed", vi.name))
+            })?;
+            out.push((vi.name.clone(), Arc::unwrap_or_clone(t)));
+        }
+        Ok(out)
+    }
+}
+
+fn execute(plan: &Plan, slots: &mut [Option<Arc<Tensor>>]) -> Result<(), RuntimeError> {
+    for step in &plan.steps {
+        let err = |message: String| RuntimeError::Node {
+            node: step.name.clone(),
+            op: step.op.clone(),
+            message,
+        };
+        let outs = {
+            let mut ins: Vec<Option<&Tensor>> = Vec::with_capacity(step.inputs.len());
+            for s in &step.inputs {
+                match s {
+                    None => ins.push(None),
+                    Some(s) => match slots[*s].as_deref() {
+                        Some(t) => ins.push(Some(t)),
+                        None => return Err(err(format!("input slot {s} has no value"))),
+                    },
+                }
+            }
+            step.kernel.run(&ins).map_err(err)?
+        };
+        let mut outs = outs.into_iter();
+        for (i, s) in step.outputs.iter().enumerate() {
+            let t = outs.next();
+            if let Some(s) = s {
+                match t {
+                    Some(t) => slots[*s] = Some(Arc::new(t)),
+                    None => return Err(err(format!("the op did not produce output {i}"))),
+                }
+            }
+        }
+        for s in &step.free_after {
+            slots[*s] = None;
+        }
+    }
+    Ok(())
+}
+
+fn check_input(vi: &ValueInfo, t: &Tensor) -> Result<(), RuntimeError> {
+    if let Some(expected) = vi.elem_type() {
+        if expected != t.dtype() {
+            return Err(RuntimeError::WrongDType {
+                input: vi.name.clone(),
+                expected: expected.to_string(),
+                got: t.dtype().to_string(),
+            });
+        }
+    }
+    if let Some(dims) = vi.shape() {
+        let ok = dims.len() == t.rank()
+            && dims.iter().zip(t.shape()).all(|(d, &n)| match d {
+                Dim::Fixed(v) => *v == n as u64,
+                _ => true,
+            });
+        if !ok {
+            return Err(RuntimeError::WrongShape {
+                input: vi.name.clone(),
+                expected: onnxide_ir::format_shape(Some(dims)),
+                got: t.shape().to_vec(),
+            });
+        }
+    }
+    Ok(())
+}
