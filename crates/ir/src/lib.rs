@@ -8,9 +8,11 @@
 #[cfg(not(target_endian = "little"))]
 compile_error!("onnxide reads and writes ONNX raw data as little-endian in place");
 
+pub mod check;
 mod convert;
 mod dtype;
 mod error;
+pub mod infer;
 mod io;
 mod model;
 pub mod npy;

@@ -1,0 +1,252 @@
+//! Convolution and pooling: Conv, ConvTranspose, MaxPool, AveragePool, LpPool, Global*Pool.
+
+use super::dims::Reason;
+use super::{Fact, State};
+use crate::{DType, Dim, Node};
+
+pub(crate) fn infer(st: &State, node: &Node, op: &str) -> Result<Option<Vec<Fact>>, Reason> {
+    let x = st.input(node, 0);
+    Ok(Some(match op {
+        "Conv" => vec![Fact::new(x.elem, conv(st, node, &x, false)?)],
+        "ConvTranspose" => vec![Fact::new(x.elem, conv(st, node, &x, true)?)],
+        "MaxPool" | "AveragePool" | "LpPool" => {
+            let s = pool(node, &x)?;
+            vec![Fact::new(x.elem, s.clone()), Fact::new(Some(DType::I64), s)]
+        }
+        "GlobalAveragePool" | "GlobalMaxPool" | "GlobalLpPool" => {
+            let s = match &x.shape {
+                Some(s) => {
+                    need_rank(s, 3, "X")?;
+                    let mut o = s[..2].to_vec();
+                    o.resize(s.len(), Dim::Fixed(1));
+                    Some(o)
+                }
+                None => None,
+            };
+            vec![Fact::new(x.elem, s)]
+        }
+        _ => return Ok(None),
+    }))
+}
+
+fn need_rank(s: &[Dim], min: usize, what: &str) -> Result<(), Reason> {
+    if s.len() < min {
+        return Err(format!(
+            "{what} has rank {} ({}), at least {min} needed",
+            s.len(),
+            crate::format_shape(Some(s))
+        ));
+    }
+    Ok(())
+}
+
+/// Window geometry shared by convolutions and pools.
+struct Window {
+    kernel: Vec<u64>,
+    strides: Vec<u64>,
+    dilations: Vec<u64>,
+    pads: Vec<i64>,
+    auto_pad: String,
+}
+
+fn ints_or(node: &Node, name: &str, n: usize, default: i64) -> Result<Vec<i64>, Reason> {
+    match node.attr_ints(name) {
+        Some(v) if v.len() == n => Ok(v.to_vec()),
+        Some(v) => Err(format!(
+            "'{name}' has {} values for {n} spatial axes",
+            v.len()
+        )),
+        None => Ok(vec![default; n]),
+    }
+}
+
+fn window(node: &Node, kernel: Vec<i64>) -> Result<Window, Reason> {
+    let n = kernel.len();
+    let pos = |v: Vec<i64>, name: &str| -> Result<Vec<u64>, Reason> {
+        v.into_iter()
+            .map(|x| u64::try_from(x).ok().filter(|&x| x > 0))
+            .collect::<Option<Vec<u64>>>()
+            .ok_or_else(|| format!("'{name}' must be positive"))
+    };
+    let pads = ints_or(node, "pads", 2 * n, 0)?;
+    if pads.iter().any(|&p| p < 0) {
+        return Err("negative pads".into());
+    }
+    Ok(Window {
+        kernel: pos(kernel, "kernel_shape")?,
+        strides: pos(ints_or(node, "strides", n, 1)?, "strides")?,
+        dilations: pos(ints_or(node, "dilations", n, 1)?, "dilations")?,
+        pads,
+        auto_pad: node.attr_string("auto_pad").unwrap_or("NOTSET").to_string(),
+    })
+}
+
+/// Output size of one spatial axis of a convolution or pool.
+fn out_dim(w: &Window, i: usize, d: &Dim, ceil: bool) -> Result<Dim, Reason> {
+    let Dim::Fixed(n) = d else {
+        return Ok(Dim::Unknown);
+    };
+    let (n, s) = (*n as i64, w.strides[i] as i64);
+    let eff = ((w.kernel[i] as i64) - 1) * w.dilations[i] as i64 + 1;
+    let v = match w.auto_pad.as_str() {
+        "SAME_UPPER" | "SAME_LOWER" => (n + s - 1) / s,
+        "VALID" => (n - eff + s) / s,
+        _ => {
+            let padded = n + w.pads[i] + w.pads[i + w.kernel.len()];
+            let span = padded - eff;
+            if span < 0 {
+                return Err(format!(
+                    "axis {}: input {n} (padded {padded}) is smaller than the window {eff}",
+                    i + 2
+                ));
+            }
+            let mut o = if ceil {
+                (span + s - 1) / s + 1
+            } else {
+                span / s + 1
+            };
+            // The last window must start inside the input or the begin padding.
+            if ceil && (o - 1) * s >= n + w.pads[i] {
+                o -= 1;
+            }
+            o
+        }
+    };
+    if v <= 0 {
+        return Err(format!("axis {}: output size {v}", i + 2));
+    }
+    Ok(Dim::Fixed(v as u64))
+}
+
+fn conv(st: &State, node: &Node, x: &Fact, transpose: bool) -> Result<Option<Vec<Dim>>, Reason> {
+    let w = st.input(node, 1);
+    let group = node.attr_int("group").unwrap_or(1);
+    if group < 1 {
+        return Err(format!("group {group}"));
+    }
+    let group = group as u64;
+    if let (Some(xs), Some(ws)) = (&x.shape, &w.shape) {
+        need_rank(xs, 3, "X")?;
+        if xs.len() != ws.len() {
+            return Err(format!(
+                "X {} and W {} have different ranks",
+                crate::format_shape(Some(xs)),
+                crate::format_shape(Some(ws))
+            ));
+        }
+        let c_in = if transpose { ws.first() } else { ws.get(1) };
+        if let (Dim::Fixed(c), Some(Dim::Fixed(wc))) = (&xs[1], c_in) {
+            let want = if transpose { *wc } else { wc * group };
+            if *c != want {
+                return Err(format!(
+                    "X has {c} channels but W {} with group {group} expects {want}",
+                    crate::format_shape(Some(ws))
+                ));
+            }
+        }
+    }
+    let rank = x.rank().or(w.rank());
+    let Some(rank) = rank else { return Ok(None) };
+    if rank < 3 {
+        return Err(format!("rank {rank}, at least 3 needed"));
+    }
+    let n_sp = rank - 2;
+    let wdims = w.shape.clone().unwrap_or_else(|| vec![Dim::Unknown; rank]);
+    let m = match (transpose, wdims.first(), wdims.get(1)) {
+        (false, Some(m), _) => m.clone(),
+        (true, _, Some(m)) => super::dims::mul(m, group),
+        _ => Dim::Unknown,
+    };
+    let kernel = match node.attr_ints("kernel_shape") {
+        Some(k) => k.to_vec(),
+        None => match wdims[2..]
+            .iter()
+            .map(|d| match d {
+                Dim::Fixed(v) => Some(*v as i64),
+                _ => None,
+            })
+            .collect::<Option<Vec<i64>>>()
+        {
+            Some(k) => k,
+            None => {
+                let n = x
+                    .shape
+                    .as_ref()
+                    .map(|s| s[0].clone())
+                    .unwrap_or(Dim::Unknown);
+                let mut o = vec![n, m];
+                o.resize(rank, Dim::Unknown);
+                return Ok(Some(o));
+            }
+        },
+    };
+    if kernel.len() != n_sp {
+        return Err(format!("kernel_shape {kernel:?} for {n_sp} spatial axes"));
+    }
+    let win = window(node, kernel)?;
+    let xs = x.shape.clone().unwrap_or_else(|| vec![Dim::Unknown; rank]);
+    let mut out = vec![xs[0].clone(), m];
+    for i in 0..n_sp {
+        out.push(if transpose {
+            conv_transpose_dim(node, &win, i, &xs[i + 2])?
+        } else {
+            out_dim(&win, i, &xs[i + 2], false)?
+        });
+    }
+    Ok(Some(out))
+}
+
+fn conv_transpose_dim(node: &Node, w: &Window, i: usize, d: &Dim) -> Result<Dim, Reason> {
+    let n_sp = w.kernel.len();
+    if let Some(os) = node.attr_ints("output_shape") {
+        // Either the spatial dims only or the full shape.
+        let off = os.len().saturating_sub(n_sp);
+        return Ok(os
+            .get(off + i)
+            .and_then(|&v| u64::try_from(v).ok())
+            .map_or(Dim::Unknown, Dim::Fixed));
+    }
+    let Dim::Fixed(n) = d else {
+        return Ok(Dim::Unknown);
+    };
+    let s = w.strides[i] as i64;
+    let out_pad = ints_or(node, "output_padding", n_sp, 0)?[i];
+    let eff = (w.kernel[i] as i64 - 1) * w.dilations[i] as i64 + 1;
+    let v = match w.auto_pad.as_str() {
+        "SAME_UPPER" | "SAME_LOWER" => *n as i64 * s,
+        _ => {
+            let pads = if w.auto_pad == "VALID" {
+                0
+            } else {
+                w.pads[i] + w.pads[i + n_sp]
+            };
+            s * (*n as i64 - 1) + out_pad + eff - pads
+        }
+    };
+    if v <= 0 {
+        return Err(format!("axis {}: output size {v}", i + 2));
+    }
+    Ok(Dim::Fixed(v as u64))
+}
+
+fn pool(node: &Node, x: &Fact) -> Result<Option<Vec<Dim>>, Reason> {
+    let Some(xs) = &x.shape else { return Ok(None) };
+    need_rank(xs, 3, "X")?;
+    let kernel = node
+        .attr_ints("kernel_shape")
+        .ok_or("no kernel_shape attribute")?
+        .to_vec();
+    if kernel.len() != xs.len() - 2 {
+        return Err(format!(
+            "kernel_shape {kernel:?} for input {}",
+            crate::format_shape(Some(xs))
+        ));
+    }
+    let win = window(node, kernel)?;
+    let ceil = node.attr_int("ceil_mode").unwrap_or(0) != 0;
+    let mut out = xs[..2].to_vec();
+    for (i, d) in xs[2..].iter().enumerate() {
+        out.push(out_dim(&win, i, d, ceil)?);
+    }
+    Ok(Some(out))
+}

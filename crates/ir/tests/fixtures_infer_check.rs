@@ -1,0 +1,134 @@
+//! Inference and checking over the real Ultralytics exports in `fixtures/exports/` (skipped, with a
+//! note, when the fixtures have not been generated).
+
+use onnxide_ir::{check, infer, topo, Dim, Model};
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+fn exports() -> Vec<PathBuf> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/exports");
+    let mut out = Vec::new();
+    let Ok(tasks) = std::fs::read_dir(&root) else {
+        eprintln!("no {} yet: fixture tests skipped", root.display());
+        return out;
+    };
+    for task in tasks.flatten() {
+        let Ok(files) = std::fs::read_dir(task.path()) else {
+            continue;
+        };
+        for f in files.flatten() {
+            let p = f.path();
+            if p.extension().is_some_and(|e| e == "onnx") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// `detect/half.onnx` style label.
+fn label(p: &std::path::Path) -> String {
+    let task = p.parent().and_then(|d| d.file_name()).unwrap_or_default();
+    format!(
+        "{}/{}",
+        task.to_string_lossy(),
+        p.file_name().unwrap_or_default().to_string_lossy()
+    )
+}
+
+fn load(p: &std::path::Path) -> Model {
+    onnxide_ir::load(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// Dim names the graph inputs define: these must reach the outputs unchanged.
+fn input_params(m: &Model) -> HashSet<String> {
+    m.graph
+        .inputs
+        .iter()
+        .filter_map(|i| i.shape())
+        .flatten()
+        .filter_map(|d| match d {
+            Dim::Param(p) => Some(p.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn inferred_output_shapes_match_the_declared_ones() {
+    let files = exports();
+    for p in &files {
+        let m = load(p);
+        let r = infer::infer(&m).unwrap_or_else(|e| panic!("{}: {e}", label(p)));
+        assert!(
+            r.not_inferred.is_empty(),
+            "{}: ops not inferred: {:?}",
+            label(p),
+            r.unsupported_ops()
+        );
+        let names = input_params(&m);
+        for o in &m.graph.outputs {
+            let declared = o.shape().expect("declared output shape");
+            let got = r
+                .shape(&o.name)
+                .unwrap_or_else(|| panic!("{}: {} has no inferred shape", label(p), o.name));
+            assert_eq!(r.elem(&o.name), o.elem_type(), "{}: {}", label(p), o.name);
+            assert_eq!(got.len(), declared.len(), "{}: {}", label(p), o.name);
+            for (g, d) in got.iter().zip(declared) {
+                let ok = match d {
+                    Dim::Param(name) if !names.contains(name) => !matches!(g, Dim::Fixed(_)),
+                    _ => g == d,
+                };
+                assert!(
+                    ok,
+                    "{}: {}: inferred {} declared {}",
+                    label(p),
+                    o.name,
+                    onnxide_ir::format_shape(Some(got)),
+                    onnxide_ir::format_shape(Some(declared))
+                );
+            }
+        }
+        eprintln!("{}: {} values inferred", label(p), r.iter().count());
+    }
+}
+
+#[test]
+fn checker_accepts_exports_and_flags_the_unsorted_half_export() {
+    for p in &exports() {
+        let mut m = load(p);
+        let name = label(p);
+        match (name.ends_with("half.onnx"), check::check(&m)) {
+            (false, Ok(())) => {}
+            (false, Err(e)) => panic!("{name}: {e}"),
+            (true, Ok(())) => panic!("{name}: the half export is unsorted but passed"),
+            (true, Err(e)) => {
+                let msg = e.to_string();
+                assert!(msg.contains("not topologically sorted"), "{name}: {msg}");
+                topo::sort(&mut m.graph).unwrap();
+                check::check(&m).unwrap_or_else(|e| panic!("{name} after sort: {e}"));
+            }
+        }
+    }
+}
+
+#[test]
+fn infer_shapes_types_every_value_of_the_default_export() {
+    for p in exports() {
+        let mut m = load(&p);
+        let before = m.graph.value_info.len();
+        infer::infer_shapes(&mut m).unwrap_or_else(|e| panic!("{}: {e}", label(&p)));
+        let produced: usize = m.graph.nodes.iter().map(|n| n.outputs.len()).sum();
+        let outs = m.graph.outputs.len();
+        assert!(
+            m.graph.value_info.len() >= before.max(produced - outs),
+            "{}: {} value_info for {produced} node outputs",
+            label(&p),
+            m.graph.value_info.len()
+        );
+        for v in &m.graph.value_info {
+            assert!(v.elem_type().is_some(), "{}: {} untyped", label(&p), v.name);
+        }
+    }
+}
