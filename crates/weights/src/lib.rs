@@ -301,3 +301,20 @@ pub(crate) fn write_atomically(
     tmp.persist(dst).map_err(|e| io_err(dst, e.error))?;
     Ok(())
 }
+
+/// Entry points for the fuzz targets in `fuzz/` (not a stable API).
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Run the pickle machine on `data` with every storage accepted, then convert the
+    /// result to JSON. Returns whether it decoded.
+    pub fn unpickle(data: &[u8]) -> bool {
+        let accept = |_: &str, _: u64| -> Result<(), String> { Ok(()) };
+        match crate::pickle::unpickle(data, &accept) {
+            Ok((heap, root)) => {
+                let _ = crate::torch::to_json(&heap, root, 0);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+}
