@@ -11,7 +11,7 @@ use std::process::ExitCode;
     version,
     about = "Pure-Rust ONNX toolchain for Ultralytics YOLO11: inspect, run and export models without Python",
     long_about = None,
-    after_help = "Examples:\n  onnxide info yolo11n.onnx\n  onnxide info yolo11n.onnx --json\n  onnxide run yolo11n.onnx --input images=x.npy --output-dir out/"
+    after_help = "Examples:\n  onnxide info yolo11n.onnx\n  onnxide info yolo11n.onnx --json\n  onnxide run yolo11n.onnx --input images=x.npy --output-dir out/\n  onnxide convert-weights yolo11n.pt yolo11n.safetensors"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -22,6 +22,7 @@ struct Cli {
 enum Command {
     Info(cmd::info::Args),
     Run(cmd::run::Args),
+    ConvertWeights(cmd::convert_weights::Args),
 }
 
 fn main() -> ExitCode {
@@ -29,12 +30,29 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Info(args) => cmd::info::main(args),
         Command::Run(args) => cmd::run::main(args),
+        Command::ConvertWeights(args) => cmd::convert_weights::main(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", one_line(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes on one line, leaving out causes whose text the message already shows
+/// (library errors often quote their source).
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(&text);
+        }
+    }
+    line.replace('\n', " ")
 }

@@ -1,2 +1,3 @@
+pub mod convert_weights;
 pub mod info;
 pub mod run;
