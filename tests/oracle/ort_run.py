@@ -18,6 +18,14 @@ import re
 import sys
 
 
+ORT_DTYPES = {
+    "tensor(float)": "float32", "tensor(float16)": "float16", "tensor(double)": "float64",
+    "tensor(int8)": "int8", "tensor(int16)": "int16", "tensor(int32)": "int32", "tensor(int64)": "int64",
+    "tensor(uint8)": "uint8", "tensor(uint16)": "uint16", "tensor(uint32)": "uint32", "tensor(uint64)": "uint64",
+    "tensor(bool)": "bool",
+}
+
+
 def die(msg: str, code: int = 2):
     print(f"ort_run.py: error: {msg}", file=sys.stderr)
     sys.exit(code)
@@ -91,6 +99,9 @@ def main(argv=None) -> int:
         except Exception as e:  # noqa: BLE001
             die(f"cannot read {path} as .npy: {e}")
         gi = graph_inputs[name]
+        want = ORT_DTYPES.get(gi.type)
+        if want is not None and arr.dtype != np.dtype(want):
+            die(f"input {name!r}: array dtype {arr.dtype} does not match the model's {gi.type} ({np.dtype(want)})")
         shape = gi.shape
         if len(shape) != arr.ndim or any(isinstance(d, int) and d != s for d, s in zip(shape, arr.shape)):
             die(f"input {name!r}: array shape {list(arr.shape)} does not match the model's {shape}")
