@@ -1,0 +1,313 @@
+//! The `Detect` head: per-level box (cv2) and class (cv3) branches, DFL, anchors and decode.
+//!
+//! Output `[B, 4 + nc, A]`: boxes as xywh (or xyxy) in input pixels, then sigmoid class scores.
+//! Anchors and strides are constants for a static export (computed here exactly as
+//! `make_anchors` does, in float32) and are computed in the graph from the feature map shapes
+//! for `dynamic`, as Ultralytics does.
+
+use super::conv::{conv, conv2d, dwconv, ConvSpec};
+use super::{Ctx, Feature};
+use crate::builder::{attr_int, attr_ints, Kind, Site};
+use crate::error::Result;
+use crate::params::Init;
+use onnxide_ir::DType;
+
+pub struct DetectSpec {
+    pub nc: usize,
+    pub reg_max: usize,
+    /// Output boxes as x1y1x2y2 instead of xywh (set by `nms=True` in Ultralytics).
+    pub xyxy: bool,
+}
+
+/// Raw per-anchor predictions before decoding, for heads built on Detect.
+pub struct DetectRaw {
+    /// `[B, 4*reg_max, A]`
+    pub boxes: String,
+    /// `[B, nc, A]` (logits)
+    pub scores: String,
+}
+
+/// Builds Detect and returns the name of its output (`output`).
+pub fn detect(
+    ctx: &mut Ctx,
+    site: &Site,
+    xs: &[Feature],
+    spec: &DetectSpec,
+    output: &str,
+) -> Result<String> {
+    let raw = detect_branches(ctx, site, xs, spec)?;
+    let s = site.scope.clone();
+    let dist = dfl(
+        ctx,
+        &site.sub("dfl", Kind::Module),
+        &raw.boxes,
+        spec.reg_max,
+        xs,
+    )?;
+    let (anchors, strides) = if ctx.dynamic {
+        dynamic_anchors(ctx, &s, xs)?
+    } else {
+        static_anchors(ctx, &s, xs)?
+    };
+    let scores = ctx.g.node(&s, "Sigmoid", &[&raw.scores], vec![]);
+    let box4 = decode(ctx, &s, &dist, &anchors, spec.xyxy)?;
+    let box4 = ctx.g.node(&s, "Mul", &[&box4, &strides], vec![]);
+    Ok(ctx.g.node_to(
+        &s,
+        "Concat",
+        &[&box4, &scores],
+        vec![attr_int("axis", 1)],
+        output,
+    ))
+}
+
+/// cv2 (box distributions) and cv3 (class logits) for every level, flattened and concatenated
+/// along the anchor axis (level 8 first).
+pub fn detect_branches(
+    ctx: &mut Ctx,
+    site: &Site,
+    xs: &[Feature],
+    spec: &DetectSpec,
+) -> Result<DetectRaw> {
+    let ch0 = xs.first().map(|f| f.c).unwrap_or(0);
+    let no_box = 4 * spec.reg_max;
+    let c2 = 16.max(ch0 / 4).max(no_box);
+    let c3 = ch0.max(spec.nc.min(100));
+    let bd = ctx.batch_dim();
+    let s = site.scope.clone();
+    let mut boxes = Vec::new();
+    let cv2 = site.sub("cv2", Kind::ModuleList);
+    for (i, x) in xs.iter().enumerate() {
+        let seq = cv2.sub(&i.to_string(), Kind::Sequential);
+        let y = conv(ctx, &seq.sub("0", Kind::Module), x, ConvSpec::new(c2, 3, 1))?;
+        let y = conv(
+            ctx,
+            &seq.sub("1", Kind::Module),
+            &y,
+            ConvSpec::new(c2, 3, 1),
+        )?;
+        let y = conv2d(
+            ctx,
+            &seq.sub("2", Kind::Module),
+            &y,
+            no_box,
+            1,
+            Some(Init::Constant(2.0)),
+        )?;
+        boxes.push(ctx.g.reshape_const(&s, &y.name, &[bd, no_box as i64, -1])?);
+    }
+    let mut scores = Vec::new();
+    let cv3 = site.sub("cv3", Kind::ModuleList);
+    for (i, x) in xs.iter().enumerate() {
+        let seq = cv3.sub(&i.to_string(), Kind::Sequential);
+        let a = seq.sub("0", Kind::Sequential);
+        let y = dwconv(ctx, &a.sub("0", Kind::Module), x, x.c, 3)?;
+        let y = conv(ctx, &a.sub("1", Kind::Module), &y, ConvSpec::new(c3, 1, 1))?;
+        let b = seq.sub("1", Kind::Sequential);
+        let y = dwconv(ctx, &b.sub("0", Kind::Module), &y, c3, 3)?;
+        let y = conv(ctx, &b.sub("1", Kind::Module), &y, ConvSpec::new(c3, 1, 1))?;
+        // Ultralytics' bias_init: log(5 / nc / (640 / stride)^2).
+        let prior = (5.0 / spec.nc as f64 / (640.0 / x.stride as f64).powi(2)).ln() as f32;
+        let y = conv2d(
+            ctx,
+            &seq.sub("2", Kind::Module),
+            &y,
+            spec.nc,
+            1,
+            Some(Init::Constant(prior)),
+        )?;
+        scores.push(
+            ctx.g
+                .reshape_const(&s, &y.name, &[bd, spec.nc as i64, -1])?,
+        );
+    }
+    let cat = |ctx: &mut Ctx, parts: &[String]| {
+        let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+        ctx.g.node(&s, "Concat", &refs, vec![attr_int("axis", -1)])
+    };
+    let boxes = cat(ctx, &boxes);
+    let scores = cat(ctx, &scores);
+    Ok(DetectRaw { boxes, scores })
+}
+
+/// Number of anchors for the static input size.
+fn anchor_count(ctx: &Ctx, xs: &[Feature]) -> usize {
+    xs.iter()
+        .map(|x| {
+            let (h, w) = ctx.spatial(x.stride);
+            h * w
+        })
+        .sum()
+}
+
+/// DFL: softmax over the `reg_max` bins of each side, then the expectation (a fixed 1×1 conv
+/// with weights 0..reg_max-1). Output `[B, 4, A]`.
+fn dfl(ctx: &mut Ctx, site: &Site, boxes: &str, reg_max: usize, xs: &[Feature]) -> Result<String> {
+    let s = site.scope.clone();
+    let bd = ctx.batch_dim();
+    let a = if ctx.dynamic {
+        -1
+    } else {
+        anchor_count(ctx, xs) as i64
+    };
+    let r = ctx
+        .g
+        .reshape_const(&s, boxes, &[bd, 4, reg_max as i64, a])?;
+    let probs = if ctx.g.opset() >= 13 {
+        let t = ctx.g.node(
+            &s,
+            "Transpose",
+            &[&r],
+            vec![attr_ints("perm", &[0, 2, 1, 3])],
+        );
+        ctx.g.node(&s, "Softmax", &[&t], vec![attr_int("axis", 1)])
+    } else {
+        // Softmax before opset 13 flattens everything from `axis` on, so the bins are moved to
+        // the last axis first (as torch exports it for these opsets).
+        let t = ctx.g.node(
+            &s,
+            "Transpose",
+            &[&r],
+            vec![attr_ints("perm", &[0, 3, 1, 2])],
+        );
+        let sm = ctx.g.node(&s, "Softmax", &[&t], vec![attr_int("axis", 3)]);
+        ctx.g.node(
+            &s,
+            "Transpose",
+            &[&sm],
+            vec![attr_ints("perm", &[0, 3, 2, 1])],
+        )
+    };
+    let bins = Feature {
+        name: probs,
+        c: reg_max,
+        stride: 1,
+    };
+    let d = conv2d_fixed(ctx, &site.sub("conv", Kind::Module), &bins)?;
+    ctx.g.reshape_const(&s, &d.name, &[bd, 4, a])
+}
+
+/// The DFL's 1×1 conv: weight `[1, reg_max, 1, 1]` = 0, 1, .., reg_max-1, no bias.
+fn conv2d_fixed(ctx: &mut Ctx, site: &Site, bins: &Feature) -> Result<Feature> {
+    use crate::builder::graph_err;
+    use onnxide_ir::Tensor;
+    let shape = vec![1, bins.c, 1, 1];
+    let w_name = format!("{}.weight", site.key);
+    let w = ctx.params.tensor(&w_name, &shape, Init::Arange)?;
+    let w = ctx
+        .g
+        .initializer(&w_name, Tensor::from_vec(shape, w).map_err(graph_err)?)?;
+    let attrs = vec![
+        attr_ints("dilations", &[1, 1]),
+        attr_int("group", 1),
+        attr_ints("kernel_shape", &[1, 1]),
+        attr_ints("pads", &[0, 0, 0, 0]),
+        attr_ints("strides", &[1, 1]),
+    ];
+    let y = ctx.g.node(&site.scope, "Conv", &[&bins.name, &w], attrs);
+    Ok(Feature {
+        name: y,
+        c: 1,
+        stride: 1,
+    })
+}
+
+/// `dist2bbox`: lt, rb = d[:, :2], d[:, 2:]; x1y1 = anchors - lt; x2y2 = anchors + rb;
+/// xywh = cat((x1y1 + x2y2) / 2, x2y2 - x1y1).
+fn decode(ctx: &mut Ctx, s: &str, d: &str, anchors: &str, xyxy: bool) -> Result<String> {
+    let axes = ctx.g.const_i64s(s, &[1])?;
+    let (c0, c2, c4) = (
+        ctx.g.const_i64s(s, &[0])?,
+        ctx.g.const_i64s(s, &[2])?,
+        ctx.g.const_i64s(s, &[4])?,
+    );
+    let lt = ctx.g.node(s, "Slice", &[d, &c0, &c2, &axes], vec![]);
+    let rb = ctx.g.node(s, "Slice", &[d, &c2, &c4, &axes], vec![]);
+    let x1y1 = ctx.g.node(s, "Sub", &[anchors, &lt], vec![]);
+    let x2y2 = ctx.g.node(s, "Add", &[anchors, &rb], vec![]);
+    if xyxy {
+        return Ok(ctx
+            .g
+            .node(s, "Concat", &[&x1y1, &x2y2], vec![attr_int("axis", 1)]));
+    }
+    let sum = ctx.g.node(s, "Add", &[&x1y1, &x2y2], vec![]);
+    let wh = ctx.g.node(s, "Sub", &[&x2y2, &x1y1], vec![]);
+    let two = ctx.g.const_f32_scalar(s, 2.0)?;
+    let cxy = ctx.g.node(s, "Div", &[&sum, &two], vec![]);
+    Ok(ctx
+        .g
+        .node(s, "Concat", &[&cxy, &wh], vec![attr_int("axis", 1)]))
+}
+
+/// `make_anchors(feats, strides, 0.5)` as constants: anchors `[1, 2, A]`, strides `[1, A]`.
+fn static_anchors(ctx: &mut Ctx, s: &str, xs: &[Feature]) -> Result<(String, String)> {
+    let total = anchor_count(ctx, xs);
+    let mut ax = Vec::with_capacity(total);
+    let mut ay = Vec::with_capacity(total);
+    let mut st = Vec::with_capacity(total);
+    for x in xs {
+        let (h, w) = ctx.spatial(x.stride);
+        for yi in 0..h {
+            for xi in 0..w {
+                ax.push(xi as f32 + 0.5);
+                ay.push(yi as f32 + 0.5);
+                st.push(x.stride as f32);
+            }
+        }
+    }
+    ax.extend(ay);
+    let anchors = ctx.g.const_f32(s, vec![1, 2, total], ax)?;
+    let strides = ctx.g.const_f32(s, vec![1, total], st)?;
+    Ok((anchors, strides))
+}
+
+/// Anchors `[2, A]` and strides `[1, A]` computed from the feature maps' run-time shapes:
+/// per level, `sx = Range(0.5, W, 1)`, `sy = Range(0.5, H, 1)` broadcast to an (H, W) grid
+/// (adding a zero row/column, which is exact), flattened row-major and stacked.
+fn dynamic_anchors(ctx: &mut Ctx, s: &str, xs: &[Feature]) -> Result<(String, String)> {
+    let half = ctx.g.const_f32_scalar(s, 0.5)?;
+    let one = ctx.g.const_f32_scalar(s, 1.0)?;
+    let zero = ctx.g.const_f32_scalar(s, 0.0)?;
+    let (i2, i3) = (ctx.g.const_i64_scalar(s, 2)?, ctx.g.const_i64_scalar(s, 3)?);
+    let row = ctx.g.const_i64s(s, &[1, -1])?;
+    let col = ctx.g.const_i64s(s, &[-1, 1])?;
+    let to_float = vec![attr_int("to", DType::F32.onnx_code() as i64)];
+    let mut anchors = Vec::new();
+    let mut strides = Vec::new();
+    for x in xs {
+        let shape = ctx.g.node(s, "Shape", &[&x.name], vec![]);
+        let h = ctx
+            .g
+            .node(s, "Gather", &[&shape, &i2], vec![attr_int("axis", 0)]);
+        let w = ctx
+            .g
+            .node(s, "Gather", &[&shape, &i3], vec![attr_int("axis", 0)]);
+        let wf = ctx.g.node(s, "Cast", &[&w], to_float.clone());
+        let hf = ctx.g.node(s, "Cast", &[&h], to_float.clone());
+        // Range(0.5, n, 1) = [0.5, 1.5, .., n - 0.5]: n elements, each exact in float32.
+        let sx = ctx.g.node(s, "Range", &[&half, &wf, &one], vec![]);
+        let sy = ctx.g.node(s, "Range", &[&half, &hf, &one], vec![]);
+        let sx = ctx.g.reshape(s, &sx, &row);
+        let sy = ctx.g.reshape(s, &sy, &col);
+        let zx = ctx.g.node(s, "Mul", &[&sx, &zero], vec![]);
+        let zy = ctx.g.node(s, "Mul", &[&sy, &zero], vec![]);
+        let gx = ctx.g.node(s, "Add", &[&sx, &zy], vec![]);
+        let gy = ctx.g.node(s, "Add", &[&sy, &zx], vec![]);
+        let gx = ctx.g.reshape(s, &gx, &row);
+        let gy = ctx.g.reshape(s, &gy, &row);
+        anchors.push(
+            ctx.g
+                .node(s, "Concat", &[&gx, &gy], vec![attr_int("axis", 0)]),
+        );
+        let stride = ctx.g.const_f32_scalar(s, x.stride as f32)?;
+        let z = ctx.g.node(s, "Mul", &[&gx, &zero], vec![]);
+        strides.push(ctx.g.node(s, "Add", &[&z, &stride], vec![]));
+    }
+    let cat = |ctx: &mut Ctx, parts: &[String]| {
+        let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+        ctx.g.node(s, "Concat", &refs, vec![attr_int("axis", 1)])
+    };
+    let a = cat(ctx, &anchors);
+    let st = cat(ctx, &strides);
+    Ok((a, st))
+}

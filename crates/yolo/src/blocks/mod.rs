@@ -1,0 +1,73 @@
+//! One module per block family. Each block takes its [`Site`](crate::builder::Site) (scope and
+//! weight key), its input [`Feature`]s, and appends nodes through the shared [`Ctx`].
+
+pub mod c2psa;
+pub mod c3k2;
+pub mod conv;
+pub mod detect;
+pub mod sppf;
+
+use crate::builder::{attr_int, GraphBuilder};
+use crate::error::Result;
+use crate::params::ParamSource;
+
+/// A tensor flowing between blocks: its value name, channel count and stride (resolution).
+#[derive(Clone, Debug)]
+pub struct Feature {
+    pub name: String,
+    pub c: usize,
+    pub stride: u32,
+}
+
+/// Shared state of one graph build.
+pub struct Ctx<'a> {
+    pub g: GraphBuilder,
+    pub params: &'a mut dyn ParamSource,
+    /// Static batch size (ignored when `dynamic`).
+    pub batch: usize,
+    /// Static input (height, width); with `dynamic` only used for nothing shape-related.
+    pub imgsz: (usize, usize),
+    /// Batch, height and width are symbolic: shapes are taken from the graph at run time.
+    pub dynamic: bool,
+}
+
+impl Ctx<'_> {
+    /// (H, W) of a feature map at `stride` for the static input size.
+    pub fn spatial(&self, stride: u32) -> (usize, usize) {
+        let s = stride.max(1) as usize;
+        (self.imgsz.0 / s, self.imgsz.1 / s)
+    }
+
+    /// The batch dim for constant reshape targets: the static batch, or `0` ("copy the input
+    /// dim", ONNX Reshape with allowzero=0) when dynamic.
+    pub fn batch_dim(&self) -> i64 {
+        if self.dynamic {
+            0
+        } else {
+            self.batch as i64
+        }
+    }
+}
+
+/// `Concat` along channels (layer scope, e.g. `/model.12/Concat`).
+pub fn concat(ctx: &mut Ctx, scope: &str, xs: &[&Feature]) -> Feature {
+    let names: Vec<&str> = xs.iter().map(|f| f.name.as_str()).collect();
+    let y = ctx
+        .g
+        .node(scope, "Concat", &names, vec![attr_int("axis", 1)]);
+    Feature {
+        name: y,
+        c: xs.iter().map(|f| f.c).sum(),
+        stride: xs.first().map(|f| f.stride).unwrap_or(1),
+    }
+}
+
+/// `nn.Upsample(scale_factor, 'nearest')` as `Resize`.
+pub fn upsample(ctx: &mut Ctx, scope: &str, x: &Feature, factor: u32) -> Result<Feature> {
+    let y = ctx.g.resize_nearest(scope, &x.name, factor as f32)?;
+    Ok(Feature {
+        name: y,
+        c: x.c,
+        stride: x.stride / factor.max(1),
+    })
+}

@@ -1,0 +1,666 @@
+//! The YOLO11 model config: Ultralytics' `parse_model` rules applied to a model `yaml` dict.
+//!
+//! The dict comes from a checkpoint (`model.yaml`) or from the built-in YOLO11 config selected
+//! by a file name such as `yolo11n.yaml`. Scaling follows `nn/tasks.py:parse_model`:
+//! repeats `max(round(n*depth), 1)` for `n > 1` (Python rounds half to even), channels
+//! `ceil(min(c, max_channels) * width / 8) * 8`, and every C3k2 gets `c3k=True` at scales m/l/x.
+
+use crate::error::{Result, YoloError};
+use serde_json::{json, Value};
+
+/// What a model is for. Only `Detect` has a head builder so far; the others are recognised so
+/// that they are refused with a clear message (and slot in later).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Task {
+    Detect,
+    Segment,
+    Pose,
+    Obb,
+    Classify,
+}
+
+impl Task {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Task::Detect => "detect",
+            Task::Segment => "segment",
+            Task::Pose => "pose",
+            Task::Obb => "obb",
+            Task::Classify => "classify",
+        }
+    }
+
+    /// The head class name Ultralytics writes as metadata `head`.
+    pub fn head_name(self) -> &'static str {
+        match self {
+            Task::Detect => "Detect",
+            Task::Segment => "Segment",
+            Task::Pose => "Pose",
+            Task::Obb => "OBB",
+            Task::Classify => "Classify",
+        }
+    }
+
+    fn from_head_module(m: &str) -> Option<Task> {
+        Some(match m {
+            "Detect" => Task::Detect,
+            "Segment" => Task::Segment,
+            "Pose" => Task::Pose,
+            "OBB" => Task::Obb,
+            "Classify" => Task::Classify,
+            _ => return None,
+        })
+    }
+}
+
+/// One resolved layer: what it is, where its inputs come from, what it produces.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Layer {
+    pub index: usize,
+    /// Absolute indices of the input layers (`None` = the image input).
+    pub from: Vec<Option<usize>>,
+    pub kind: LayerKind,
+    pub c_out: usize,
+    /// Total downsampling of this layer's output relative to the input image.
+    pub stride: u32,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum LayerKind {
+    Conv {
+        c1: usize,
+        c2: usize,
+        k: usize,
+        s: usize,
+    },
+    C3k2 {
+        c1: usize,
+        c2: usize,
+        n: usize,
+        c3k: bool,
+        e: f64,
+    },
+    Sppf {
+        c1: usize,
+        c2: usize,
+        k: usize,
+    },
+    C2psa {
+        c1: usize,
+        c2: usize,
+        n: usize,
+        e: f64,
+    },
+    Upsample {
+        factor: u32,
+    },
+    Concat {
+        axis: i64,
+    },
+    Detect {
+        nc: usize,
+        reg_max: usize,
+        ch: Vec<usize>,
+    },
+}
+
+impl LayerKind {
+    pub fn module_name(&self) -> &'static str {
+        match self {
+            LayerKind::Conv { .. } => "Conv",
+            LayerKind::C3k2 { .. } => "C3k2",
+            LayerKind::Sppf { .. } => "SPPF",
+            LayerKind::C2psa { .. } => "C2PSA",
+            LayerKind::Upsample { .. } => "nn.Upsample",
+            LayerKind::Concat { .. } => "Concat",
+            LayerKind::Detect { .. } => "Detect",
+        }
+    }
+}
+
+/// A fully resolved YOLO11 model config.
+#[derive(Clone, Debug)]
+pub struct ModelConfig {
+    /// Where the config came from (for messages): a checkpoint path or a built-in name.
+    pub origin: String,
+    /// The yaml dict as Ultralytics stores it (with `scale`, `yaml_file`, `channels`).
+    pub yaml: Value,
+    /// `yaml_file`, e.g. `yolo11n.yaml` (gives the metadata description `YOLO11n`).
+    pub yaml_file: String,
+    pub scale: String,
+    pub nc: usize,
+    pub channels: usize,
+    pub task: Task,
+    pub layers: Vec<Layer>,
+}
+
+impl ModelConfig {
+    /// Strides of the head's input levels (`[8, 16, 32]`).
+    pub fn head_strides(&self) -> Vec<u32> {
+        match self.layers.last() {
+            Some(head) => head
+                .from
+                .iter()
+                .map(|f| f.map(|i| self.layers[i].stride).unwrap_or(1))
+                .collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// The largest stride of the network (what image sizes must be multiples of).
+    pub fn max_stride(&self) -> u32 {
+        self.head_strides().into_iter().max().unwrap_or(32)
+    }
+}
+
+/// The YOLO11 detect config as Ultralytics ships it (`cfg/models/11/yolo11.yaml`), in the form
+/// it takes inside a checkpoint.
+pub fn yolo11_detect_yaml() -> Value {
+    json!({
+        "nc": 80,
+        "scales": {
+            "n": [0.50, 0.25, 1024],
+            "s": [0.50, 0.50, 1024],
+            "m": [0.50, 1.00, 512],
+            "l": [1.00, 1.00, 512],
+            "x": [1.00, 1.50, 512]
+        },
+        "backbone": [
+            [-1, 1, "Conv", [64, 3, 2]],
+            [-1, 1, "Conv", [128, 3, 2]],
+            [-1, 2, "C3k2", [256, false, 0.25]],
+            [-1, 1, "Conv", [256, 3, 2]],
+            [-1, 2, "C3k2", [512, false, 0.25]],
+            [-1, 1, "Conv", [512, 3, 2]],
+            [-1, 2, "C3k2", [512, true]],
+            [-1, 1, "Conv", [1024, 3, 2]],
+            [-1, 2, "C3k2", [1024, true]],
+            [-1, 1, "SPPF", [1024, 5]],
+            [-1, 2, "C2PSA", [1024]]
+        ],
+        "head": [
+            [-1, 1, "nn.Upsample", ["None", 2, "nearest"]],
+            [[-1, 6], 1, "Concat", [1]],
+            [-1, 2, "C3k2", [512, false]],
+            [-1, 1, "nn.Upsample", ["None", 2, "nearest"]],
+            [[-1, 4], 1, "Concat", [1]],
+            [-1, 2, "C3k2", [256, false]],
+            [-1, 1, "Conv", [256, 3, 2]],
+            [[-1, 13], 1, "Concat", [1]],
+            [-1, 2, "C3k2", [512, false]],
+            [-1, 1, "Conv", [512, 3, 2]],
+            [[-1, 10], 1, "Concat", [1]],
+            [-1, 2, "C3k2", [1024, true]],
+            [[16, 19, 22], 1, "Detect", ["nc"]]
+        ]
+    })
+}
+
+/// Parses a built-in config name: `yolo11{n,s,m,l,x}[-seg|-pose|-obb|-cls].yaml` (any folder).
+/// Returns the yaml dict (with `scale`, `yaml_file`, `channels` set) or a clear error.
+pub fn builtin_yaml(name: &str) -> Result<Value> {
+    let file = std::path::Path::new(name)
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let bad = |reason: String| YoloError::Config {
+        origin: name.to_string(),
+        reason,
+    };
+    let stem = file
+        .strip_suffix(".yaml")
+        .or_else(|| file.strip_suffix(".yml"))
+        .ok_or_else(|| bad("not a .yaml config name".into()))?;
+    let rest = stem.strip_prefix("yolo11").ok_or_else(|| {
+        bad("only the built-in YOLO11 configs are known: yolo11{n,s,m,l,x}.yaml".into())
+    })?;
+    let mut chars = rest.chars();
+    let scale = chars.next().filter(|c| "nsmlx".contains(*c)).ok_or_else(|| {
+        bad("the name needs a scale letter: yolo11n.yaml, yolo11s.yaml, yolo11m.yaml, yolo11l.yaml or yolo11x.yaml".into())
+    })?;
+    let task = match chars.as_str() {
+        "" => Task::Detect,
+        "-seg" => Task::Segment,
+        "-pose" => Task::Pose,
+        "-obb" => Task::Obb,
+        "-cls" => Task::Classify,
+        other => return Err(bad(format!("unknown model variant '{other}'"))),
+    };
+    if task != Task::Detect {
+        return Err(YoloError::UnsupportedTask {
+            task: task.as_str().into(),
+            origin: name.into(),
+        });
+    }
+    let mut yaml = yolo11_detect_yaml();
+    if let Some(obj) = yaml.as_object_mut() {
+        obj.insert("scale".into(), json!(scale.to_string()));
+        obj.insert("yaml_file".into(), json!(file));
+        obj.insert("channels".into(), json!(3));
+    }
+    Ok(yaml)
+}
+
+/// `make_divisible(x, 8)`: `ceil(x / 8) * 8`.
+fn make_divisible(x: f64) -> usize {
+    ((x / 8.0).ceil() * 8.0) as usize
+}
+
+/// Python's `round` (half to even) for the repeat count.
+fn py_round(x: f64) -> i64 {
+    x.round_ties_even() as i64
+}
+
+/// Applies `parse_model` to a yaml dict.
+pub fn parse(yaml: &Value, origin: &str) -> Result<ModelConfig> {
+    let cfg_err = |reason: String| YoloError::Config {
+        origin: origin.to_string(),
+        reason,
+    };
+    let obj = yaml
+        .as_object()
+        .ok_or_else(|| cfg_err("the model yaml is not a mapping".into()))?;
+    let nc = match obj.get("nc") {
+        Some(v) => v
+            .as_u64()
+            .filter(|&n| (1..=100_000).contains(&n))
+            .ok_or_else(|| cfg_err(format!("nc must be a positive integer, got {v}")))?
+            as usize,
+        None => return Err(cfg_err("the model yaml has no 'nc'".into())),
+    };
+    let channels = match obj.get("channels") {
+        None | Some(Value::Null) => 3,
+        Some(v) => v
+            .as_u64()
+            .filter(|&c| (1..=64).contains(&c))
+            .ok_or_else(|| {
+                cfg_err(format!(
+                    "channels must be a small positive integer, got {v}"
+                ))
+            })? as usize,
+    };
+    let mut scale = obj
+        .get("scale")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let (mut depth, mut width, mut max_channels) = (
+        obj.get("depth_multiple")
+            .and_then(Value::as_f64)
+            .unwrap_or(1.0),
+        obj.get("width_multiple")
+            .and_then(Value::as_f64)
+            .unwrap_or(1.0),
+        f64::INFINITY,
+    );
+    if let Some(scales) = obj.get("scales").and_then(Value::as_object) {
+        if scale.is_empty() {
+            // Ultralytics warns and takes the first scale.
+            scale = scales.keys().next().cloned().unwrap_or_default();
+        }
+        let row = scales
+            .get(&scale)
+            .and_then(Value::as_array)
+            .filter(|r| r.len() == 3)
+            .ok_or_else(|| cfg_err(format!("scale '{scale}' is not in the yaml's scales")))?;
+        let num = |v: &Value| v.as_f64().filter(|x| x.is_finite() && *x > 0.0);
+        match (num(&row[0]), num(&row[1]), num(&row[2])) {
+            (Some(d), Some(w), Some(m)) => (depth, width, max_channels) = (d, w, m),
+            _ => {
+                return Err(cfg_err(format!(
+                    "scale '{scale}' is not [depth, width, max_channels]"
+                )))
+            }
+        }
+    }
+    let yaml_file = obj
+        .get("yaml_file")
+        .and_then(Value::as_str)
+        .map(|s| {
+            std::path::Path::new(s)
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_else(|| s.to_string())
+        })
+        .unwrap_or_else(|| format!("yolo11{scale}.yaml"));
+
+    let rows: Vec<&Value> = ["backbone", "head"]
+        .iter()
+        .flat_map(|k| obj.get(*k).and_then(Value::as_array).into_iter().flatten())
+        .collect();
+    if rows.is_empty() {
+        return Err(cfg_err("the model yaml has no backbone/head layers".into()));
+    }
+
+    let mut layers: Vec<Layer> = Vec::with_capacity(rows.len());
+    let mut task = None;
+    for (i, row) in rows.iter().enumerate() {
+        let module = row
+            .get(2)
+            .and_then(Value::as_str)
+            .unwrap_or("?")
+            .to_string();
+        let lerr = |reason: String| YoloError::Layer {
+            origin: origin.to_string(),
+            layer: i,
+            module: module.clone(),
+            reason,
+        };
+        let parts = row
+            .as_array()
+            .filter(|r| r.len() == 4)
+            .ok_or_else(|| lerr("a layer row must be [from, repeats, module, args]".into()))?;
+        let from_raw: Vec<i64> = match &parts[0] {
+            Value::Array(a) => a.iter().map(|v| v.as_i64()).collect::<Option<_>>(),
+            v => v.as_i64().map(|x| vec![x]),
+        }
+        .filter(|f: &Vec<i64>| !f.is_empty())
+        .ok_or_else(|| lerr("'from' must be an integer or a list of integers".into()))?;
+        let from: Vec<Option<usize>> = from_raw
+            .iter()
+            .map(|&f| {
+                let abs = if f < 0 { i as i64 + f } else { f };
+                if abs < -1 || abs >= i as i64 {
+                    Err(lerr(format!(
+                        "input {f} does not refer to an earlier layer"
+                    )))
+                } else if abs == -1 {
+                    Ok(None)
+                } else {
+                    Ok(Some(abs as usize))
+                }
+            })
+            .collect::<Result<_>>()?;
+        let n_raw = parts[1]
+            .as_i64()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| lerr("repeats must be a positive integer".into()))?;
+        let n = if n_raw > 1 {
+            py_round(n_raw as f64 * depth).max(1) as usize
+        } else {
+            n_raw as usize
+        };
+        let args = parts[3]
+            .as_array()
+            .ok_or_else(|| lerr("args must be a list".into()))?;
+        let ch_of = |f: &Option<usize>| match f {
+            None => channels,
+            Some(j) => layers[*j].c_out,
+        };
+        let stride_of = |f: &Option<usize>| match f {
+            None => 1,
+            Some(j) => layers[*j].stride,
+        };
+        let c1 = ch_of(&from[0]);
+        let in_stride = stride_of(&from[0]);
+        let int_arg = |k: usize, default: Option<i64>| -> Result<i64> {
+            match args.get(k) {
+                Some(Value::String(s)) if s == "nc" => Ok(nc as i64),
+                Some(v) => v
+                    .as_i64()
+                    .ok_or_else(|| lerr(format!("argument {k} must be an integer, got {v}"))),
+                None => default.ok_or_else(|| lerr(format!("argument {k} is missing"))),
+            }
+        };
+        let scaled = |c: i64| -> Result<usize> {
+            if c <= 0 {
+                return Err(lerr(format!("channel count {c} must be positive")));
+            }
+            Ok(make_divisible((c as f64).min(max_channels) * width))
+        };
+        let single_input = |what: &str| -> Result<()> {
+            if from.len() != 1 {
+                return Err(lerr(format!("{what} takes exactly one input")));
+            }
+            Ok(())
+        };
+        // Only C3k2/C2PSA take the repeat count as an argument; the others are never repeated
+        // in YOLO11 configs, so a repeated one is refused rather than silently stacked.
+        let no_repeat = |what: &str| -> Result<()> {
+            if n != 1 {
+                return Err(lerr(format!("{what} with repeats {n} is not supported")));
+            }
+            Ok(())
+        };
+        let (kind, c_out, stride) = match module.as_str() {
+            "Conv" => {
+                single_input("Conv")?;
+                no_repeat("Conv")?;
+                if args.len() > 3 {
+                    return Err(lerr(
+                        "Conv with padding/groups/dilation/act arguments is not supported".into(),
+                    ));
+                }
+                let c2 = scaled(int_arg(0, None)?)?;
+                let k = int_arg(1, Some(1))?;
+                let s = int_arg(2, Some(1))?;
+                if !(1..=7).contains(&k) || k % 2 == 0 || !(1..=4).contains(&s) {
+                    return Err(lerr(format!(
+                        "kernel {k} / stride {s} out of the supported range"
+                    )));
+                }
+                let (k, s) = (k as usize, s as usize);
+                (LayerKind::Conv { c1, c2, k, s }, c2, in_stride * s as u32)
+            }
+            "C3k2" => {
+                single_input("C3k2")?;
+                let c2 = scaled(int_arg(0, None)?)?;
+                let mut c3k = match args.get(1) {
+                    None => false,
+                    Some(v) => v
+                        .as_bool()
+                        .ok_or_else(|| lerr(format!("c3k must be a bool, got {v}")))?,
+                };
+                let e = match args.get(2) {
+                    None => 0.5,
+                    Some(v) => v
+                        .as_f64()
+                        .filter(|e| *e > 0.0 && *e <= 4.0)
+                        .ok_or_else(|| lerr(format!("e must be a positive number, got {v}")))?,
+                };
+                if args.len() > 3 {
+                    return Err(lerr(
+                        "C3k2 with attn/g/shortcut arguments is not supported".into(),
+                    ));
+                }
+                if matches!(scale.as_str(), "m" | "l" | "x") {
+                    c3k = true;
+                }
+                (LayerKind::C3k2 { c1, c2, n, c3k, e }, c2, in_stride)
+            }
+            "SPPF" => {
+                single_input("SPPF")?;
+                no_repeat("SPPF")?;
+                let c2 = scaled(int_arg(0, None)?)?;
+                let k = int_arg(1, Some(5))?;
+                if !(1..=15).contains(&k) || k % 2 == 0 || args.len() > 2 {
+                    return Err(lerr("only SPPF [c2, k] with an odd k is supported".into()));
+                }
+                (
+                    LayerKind::Sppf {
+                        c1,
+                        c2,
+                        k: k as usize,
+                    },
+                    c2,
+                    in_stride,
+                )
+            }
+            "C2PSA" => {
+                single_input("C2PSA")?;
+                let c2 = scaled(int_arg(0, None)?)?;
+                let e = match args.get(1) {
+                    None => 0.5,
+                    Some(v) => v
+                        .as_f64()
+                        .filter(|e| *e > 0.0 && *e <= 1.0)
+                        .ok_or_else(|| lerr(format!("e must be in (0, 1], got {v}")))?,
+                };
+                if c1 != c2 {
+                    return Err(lerr(format!("C2PSA needs c1 == c2, got {c1} and {c2}")));
+                }
+                let c = (c1 as f64 * e) as usize;
+                if c < 64 || c % 64 != 0 {
+                    return Err(lerr(format!(
+                        "C2PSA hidden width {c} must be a multiple of 64 (the head size)"
+                    )));
+                }
+                (LayerKind::C2psa { c1, c2, n, e }, c2, in_stride)
+            }
+            "nn.Upsample" => {
+                single_input("nn.Upsample")?;
+                no_repeat("nn.Upsample")?;
+                let factor = args
+                    .get(1)
+                    .and_then(|v| v.as_f64())
+                    .filter(|f| *f >= 1.0 && f.fract() == 0.0 && *f <= 8.0)
+                    .ok_or_else(|| lerr("only integer scale factors are supported".into()))?
+                    as u32;
+                let mode = args.get(2).and_then(Value::as_str).unwrap_or("nearest");
+                if mode != "nearest" {
+                    return Err(lerr(format!("upsampling mode '{mode}' is not supported")));
+                }
+                if in_stride % factor != 0 {
+                    return Err(lerr("upsampling past the input resolution".into()));
+                }
+                (LayerKind::Upsample { factor }, c1, in_stride / factor)
+            }
+            "Concat" => {
+                no_repeat("Concat")?;
+                let axis = int_arg(0, Some(1))?;
+                if axis != 1 {
+                    return Err(lerr(
+                        "only channel concatenation (dim 1) is supported".into(),
+                    ));
+                }
+                let strides: Vec<u32> = from.iter().map(stride_of).collect();
+                if strides.iter().any(|s| *s != strides[0]) {
+                    return Err(lerr(format!(
+                        "inputs have different resolutions (strides {strides:?})"
+                    )));
+                }
+                let c: usize = from.iter().map(ch_of).sum();
+                (LayerKind::Concat { axis }, c, strides[0])
+            }
+            other => {
+                if let Some(t) = Task::from_head_module(other) {
+                    if t != Task::Detect {
+                        return Err(YoloError::UnsupportedTask {
+                            task: t.as_str().into(),
+                            origin: origin.into(),
+                        });
+                    }
+                    if i + 1 != rows.len() {
+                        return Err(lerr("the head must be the last layer".into()));
+                    }
+                    let head_nc = int_arg(0, Some(nc as i64))?;
+                    if head_nc <= 0 {
+                        return Err(lerr("nc must be positive".into()));
+                    }
+                    let reg_max = obj.get("reg_max").and_then(Value::as_u64).unwrap_or(16) as usize;
+                    if reg_max != 16 {
+                        return Err(lerr(format!(
+                            "reg_max {reg_max} is not supported (YOLO11 uses 16)"
+                        )));
+                    }
+                    let ch: Vec<usize> = from.iter().map(ch_of).collect();
+                    task = Some(Task::Detect);
+                    (
+                        LayerKind::Detect {
+                            nc: head_nc as usize,
+                            reg_max,
+                            ch,
+                        },
+                        head_nc as usize + 4,
+                        in_stride,
+                    )
+                } else {
+                    return Err(lerr(format!(
+                        "module '{other}' is not a YOLO11 layer onnxide can build"
+                    )));
+                }
+            }
+        };
+        layers.push(Layer {
+            index: i,
+            from,
+            kind,
+            c_out,
+            stride,
+        });
+    }
+    let task =
+        task.ok_or_else(|| cfg_err("the model has no Detect head as its last layer".into()))?;
+    Ok(ModelConfig {
+        origin: origin.to_string(),
+        yaml: yaml.clone(),
+        yaml_file,
+        scale,
+        nc,
+        channels,
+        task,
+        layers,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn widths(name: &str) -> Vec<usize> {
+        let cfg = parse(&builtin_yaml(name).unwrap(), name).unwrap();
+        cfg.layers.iter().map(|l| l.c_out).collect()
+    }
+
+    #[test]
+    fn layer_widths_match_the_reference_table() {
+        assert_eq!(
+            widths("yolo11n.yaml")[..11],
+            [16, 32, 64, 64, 128, 128, 128, 256, 256, 256, 256]
+        );
+        assert_eq!(widths("yolo11x.yaml")[..3], [96, 192, 384]);
+        assert_eq!(widths("yolo11m.yaml")[8], 512);
+    }
+
+    #[test]
+    fn repeats_and_c3k_follow_the_scale() {
+        let cfg = parse(&builtin_yaml("yolo11n.yaml").unwrap(), "n").unwrap();
+        assert!(matches!(
+            cfg.layers[2].kind,
+            LayerKind::C3k2 {
+                n: 1,
+                c3k: false,
+                ..
+            }
+        ));
+        assert!(matches!(
+            cfg.layers[6].kind,
+            LayerKind::C3k2 {
+                n: 1,
+                c3k: true,
+                ..
+            }
+        ));
+        let cfg = parse(&builtin_yaml("yolo11l.yaml").unwrap(), "l").unwrap();
+        assert!(matches!(
+            cfg.layers[2].kind,
+            LayerKind::C3k2 {
+                n: 2,
+                c3k: true,
+                ..
+            }
+        ));
+        assert!(matches!(cfg.layers[10].kind, LayerKind::C2psa { n: 2, .. }));
+        assert_eq!(cfg.head_strides(), vec![8, 16, 32]);
+    }
+
+    #[test]
+    fn other_tasks_and_bad_names_are_refused() {
+        assert!(matches!(
+            builtin_yaml("yolo11n-seg.yaml"),
+            Err(YoloError::UnsupportedTask { .. })
+        ));
+        assert!(builtin_yaml("yolo11q.yaml").is_err());
+        assert!(builtin_yaml("yolov8n.yaml").is_err());
+    }
+}

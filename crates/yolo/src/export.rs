@@ -1,0 +1,398 @@
+//! The export entry point: a [`YoloModel`] (checkpoint or built-in config) plus
+//! [`ExportOptions`] gives an [`onnxide_ir::Model`] shaped like Ultralytics' ONNX export after
+//! onnxslim (no Identity, no Constant nodes, constants as initializers).
+
+use crate::blocks::{self, Ctx, Feature};
+use crate::builder::{GraphBuilder, Site};
+use crate::config::{self, LayerKind, ModelConfig, Task};
+use crate::error::{Result, YoloError};
+use crate::metadata::{metadata, MetaInputs};
+use crate::params::{CheckpointParams, ParamSource, RandomParams};
+use onnxide_ir::{DType, Dim, Graph, Model, OpsetImport, ValueInfo};
+use onnxide_weights::{Checkpoint, CheckpointMeta};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Default opset (Ultralytics' `best_onnx_opset()` with its torch 2.x).
+pub const DEFAULT_OPSET: i64 = 18;
+/// Supported opsets.
+pub const MIN_OPSET: i64 = 11;
+pub const MAX_OPSET: i64 = 22;
+/// Largest accepted image side (keeps the anchor constants and the graph sane).
+pub const MAX_IMGSZ: usize = 8192;
+/// Largest accepted static batch.
+pub const MAX_BATCH: usize = 4096;
+/// Seed of the random weights of a model built from a config name.
+pub const DEFAULT_SEED: u64 = 0;
+
+/// Export arguments with Ultralytics' meaning (validated values; see `args` for parsing).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExportOptions {
+    /// Input (height, width); multiples of the model's max stride.
+    pub imgsz: (usize, usize),
+    pub batch: usize,
+    /// Symbolic batch/height/width; anchors computed in the graph.
+    pub dynamic: bool,
+    /// Recorded in metadata; the builder always emits the simplified graph.
+    pub simplify: bool,
+    /// `None` = default (18), recorded as `None` in metadata like Ultralytics.
+    pub opset: Option<i64>,
+    /// `nms=True` is not implemented yet; `False`/`None` give the raw head output.
+    pub nms: Option<bool>,
+    /// FP16 export: not implemented yet.
+    pub half: bool,
+    /// Metadata `date`; `None` = now.
+    pub date: Option<String>,
+}
+
+impl Default for ExportOptions {
+    fn default() -> Self {
+        ExportOptions {
+            imgsz: (640, 640),
+            batch: 1,
+            dynamic: false,
+            simplify: true,
+            opset: None,
+            nms: None,
+            half: false,
+            date: None,
+        }
+    }
+}
+
+impl ExportOptions {
+    pub fn opset(&self) -> i64 {
+        self.opset.unwrap_or(DEFAULT_OPSET)
+    }
+}
+
+/// Where the weights come from.
+#[derive(Clone, Debug)]
+enum Weights {
+    Checkpoint(Box<Checkpoint>),
+    Random { seed: u64 },
+}
+
+/// A model ready to export: resolved config, weights, class names.
+#[derive(Clone, Debug)]
+pub struct YoloModel {
+    config: ModelConfig,
+    weights: Weights,
+    names: BTreeMap<i64, String>,
+    data: Option<String>,
+}
+
+/// `{0: '0', 1: '1', ...}`: the names of a model built from a config.
+fn default_names(nc: usize) -> BTreeMap<i64, String> {
+    (0..nc as i64).map(|i| (i, i.to_string())).collect()
+}
+
+impl YoloModel {
+    /// A model from a checkpoint (`.pt` or `.safetensors` with onnxide metadata).
+    pub fn from_checkpoint(ck: Checkpoint) -> Result<YoloModel> {
+        let origin = ck.source.display().to_string();
+        if let Some(task) = ck.meta.task {
+            if task != onnxide_weights::Task::Detect {
+                return Err(YoloError::UnsupportedTask {
+                    task: task.as_str().into(),
+                    origin,
+                });
+            }
+        }
+        let yaml = ck.meta.yaml.as_ref().ok_or_else(|| YoloError::Config {
+            origin: origin.clone(),
+            reason: "the checkpoint carries no model yaml (architecture); export it from an Ultralytics .pt or an onnxide .safetensors".into(),
+        })?;
+        let config = config::parse(yaml, &origin)?;
+        let names = if ck.meta.names.is_empty() {
+            default_names(config.nc)
+        } else {
+            ck.meta.names.clone()
+        };
+        let data = ck
+            .meta
+            .args
+            .get("data")
+            .and_then(|d| d.as_str())
+            .map(str::to_string);
+        Ok(YoloModel {
+            config,
+            weights: Weights::Checkpoint(Box::new(ck)),
+            names,
+            data,
+        })
+    }
+
+    /// A model from a built-in config name (`yolo11n.yaml`), with seeded random weights.
+    pub fn from_builtin(name: &str, seed: u64) -> Result<YoloModel> {
+        let yaml = config::builtin_yaml(name)?;
+        let config = config::parse(&yaml, name)?;
+        let names = default_names(config.nc);
+        Ok(YoloModel {
+            config,
+            weights: Weights::Random { seed },
+            names,
+            data: None,
+        })
+    }
+
+    /// A `.yaml` name gives the built-in config; anything else is read as a weights file.
+    pub fn load(model: &str) -> Result<YoloModel> {
+        if model.ends_with(".yaml") || model.ends_with(".yml") {
+            return YoloModel::from_builtin(model, DEFAULT_SEED);
+        }
+        let path = Path::new(model);
+        if !path.exists() {
+            return Err(YoloError::ModelNotFound(path.to_path_buf()));
+        }
+        let ck = onnxide_weights::load(path)?;
+        YoloModel::from_checkpoint(ck)
+    }
+
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    pub fn names(&self) -> &BTreeMap<i64, String> {
+        &self.names
+    }
+}
+
+/// Builds the ONNX model.
+pub fn export(model: &YoloModel, opts: &ExportOptions) -> Result<Model> {
+    match &model.weights {
+        Weights::Checkpoint(ck) => {
+            let mut params = CheckpointParams::new(ck);
+            build(model, opts, &mut params)
+        }
+        Weights::Random { seed } => {
+            let mut params = RandomParams::new(*seed);
+            build(model, opts, &mut params)
+        }
+    }
+}
+
+/// The unfused random weights of a built-in config as a checkpoint (float16, `state_dict`
+/// names), e.g. to give Ultralytics the very same weights.
+pub fn random_checkpoint(name: &str, seed: u64) -> Result<Checkpoint> {
+    let model = YoloModel::from_builtin(name, seed)?;
+    let mut params = RandomParams::new(seed);
+    build(&model, &ExportOptions::default(), &mut params)?;
+    let cfg = &model.config;
+    Ok(Checkpoint {
+        tensors: params.into_tensors(),
+        meta: CheckpointMeta {
+            task: Some(onnxide_weights::Task::Detect),
+            yaml: Some(cfg.yaml.clone()),
+            names: model.names.clone(),
+            stride: cfg.head_strides().iter().map(|&s| s as f32).collect(),
+            args: serde_json::json!({}),
+            version: None,
+            date: None,
+            source: Some(name.to_string()),
+        },
+        source: name.into(),
+    })
+}
+
+fn check_options(cfg: &ModelConfig, opts: &ExportOptions) -> Result<()> {
+    let arg = |key: &str, value: String, reason: String| YoloError::Argument {
+        key: key.into(),
+        value,
+        reason,
+    };
+    if opts.half {
+        return Err(YoloError::NotYetSupported {
+            key: "half".into(),
+            value: "True".into(),
+            reason: "FP16 export comes in a later release; export FP32 (half=False)".into(),
+        });
+    }
+    if opts.nms == Some(true) {
+        return Err(YoloError::NotYetSupported {
+            key: "nms".into(),
+            value: "True".into(),
+            reason:
+                "the embedded NMS graph comes in a later release; export without it (nms=False)"
+                    .into(),
+        });
+    }
+    let opset = opts.opset();
+    if !(MIN_OPSET..=MAX_OPSET).contains(&opset) {
+        return Err(arg(
+            "opset",
+            opset.to_string(),
+            format!("supported opsets are {MIN_OPSET}..={MAX_OPSET}"),
+        ));
+    }
+    if opts.batch == 0 || opts.batch > MAX_BATCH {
+        return Err(arg(
+            "batch",
+            opts.batch.to_string(),
+            format!("must be 1..={MAX_BATCH}"),
+        ));
+    }
+    let gs = cfg.max_stride().max(32) as usize;
+    let (h, w) = opts.imgsz;
+    if h == 0 || w == 0 || h > MAX_IMGSZ || w > MAX_IMGSZ || h % gs != 0 || w % gs != 0 {
+        return Err(arg(
+            "imgsz",
+            format!("[{h}, {w}]"),
+            format!("each side must be a multiple of {gs} in {gs}..={MAX_IMGSZ}"),
+        ));
+    }
+    if cfg.task != Task::Detect {
+        return Err(YoloError::UnsupportedTask {
+            task: cfg.task.as_str().into(),
+            origin: cfg.origin.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// IR version Ultralytics' files carry for each opset (torch's choice, capped at 10).
+pub fn ir_version_for(opset: i64) -> i64 {
+    match opset {
+        ..=11 => 6,
+        12..=14 => 7,
+        15..=18 => 8,
+        19..=20 => 9,
+        _ => 10,
+    }
+}
+
+fn build(model: &YoloModel, opts: &ExportOptions, params: &mut dyn ParamSource) -> Result<Model> {
+    let cfg = &model.config;
+    check_options(cfg, opts)?;
+    let opset = opts.opset();
+    let mut ctx = Ctx {
+        g: GraphBuilder::new(opset),
+        params,
+        batch: opts.batch,
+        imgsz: opts.imgsz,
+        dynamic: opts.dynamic,
+    };
+    let input = Feature {
+        name: "images".into(),
+        c: cfg.channels,
+        stride: 1,
+    };
+    let mut outs: Vec<Feature> = Vec::with_capacity(cfg.layers.len());
+    let mut output = String::new();
+    for layer in &cfg.layers {
+        let site = Site::layer(layer.index);
+        let ins: Vec<Feature> = layer
+            .from
+            .iter()
+            .map(|f| match f {
+                None => outs.last().cloned().unwrap_or_else(|| input.clone()),
+                Some(j) => outs[*j].clone(),
+            })
+            .collect();
+        let x = &ins[0];
+        let y = match &layer.kind {
+            LayerKind::Conv { c2, k, s, .. } => {
+                blocks::conv::conv(&mut ctx, &site, x, blocks::conv::ConvSpec::new(*c2, *k, *s))?
+            }
+            LayerKind::C3k2 { c2, n, c3k, e, .. } => {
+                blocks::c3k2::c3k2(&mut ctx, &site, x, *c2, *n, *c3k, *e)?
+            }
+            LayerKind::Sppf { c2, k, .. } => blocks::sppf::sppf(&mut ctx, &site, x, *c2, *k)?,
+            LayerKind::C2psa { n, e, .. } => blocks::c2psa::c2psa(&mut ctx, &site, x, *n, *e)?,
+            LayerKind::Upsample { factor } => blocks::upsample(&mut ctx, &site.scope, x, *factor)?,
+            LayerKind::Concat { .. } => {
+                let refs: Vec<&Feature> = ins.iter().collect();
+                blocks::concat(&mut ctx, &site.scope, &refs)
+            }
+            LayerKind::Detect { nc, reg_max, .. } => {
+                let spec = blocks::detect::DetectSpec {
+                    nc: *nc,
+                    reg_max: *reg_max,
+                    xyxy: false,
+                };
+                output = blocks::detect::detect(&mut ctx, &site, &ins, &spec, "output0")?;
+                Feature {
+                    name: output.clone(),
+                    c: nc + 4,
+                    stride: 1,
+                }
+            }
+        };
+        outs.push(y);
+    }
+    if output.is_empty() {
+        return Err(YoloError::Graph("the model has no head".into()));
+    }
+    let (nodes, initializers) = ctx.g.finish();
+
+    let head_strides = cfg.head_strides();
+    let (h, w) = opts.imgsz;
+    let anchors: usize = head_strides
+        .iter()
+        .map(|&s| (h / s as usize) * (w / s as usize))
+        .sum();
+    let no = cfg.nc + 4;
+    let (in_shape, out_shape) = if opts.dynamic {
+        let p = |s: &str| Dim::Param(s.into());
+        (
+            vec![
+                p("batch"),
+                Dim::Fixed(cfg.channels as u64),
+                p("height"),
+                p("width"),
+            ],
+            vec![p("batch"), Dim::Fixed(no as u64), p("anchors")],
+        )
+    } else {
+        let b = Dim::Fixed(opts.batch as u64);
+        (
+            vec![
+                b.clone(),
+                Dim::Fixed(cfg.channels as u64),
+                Dim::Fixed(h as u64),
+                Dim::Fixed(w as u64),
+            ],
+            vec![b, Dim::Fixed(no as u64), Dim::Fixed(anchors as u64)],
+        )
+    };
+    let graph = Graph {
+        name: "main_graph".into(),
+        inputs: vec![ValueInfo::tensor("images", DType::F32, in_shape)],
+        outputs: vec![ValueInfo::tensor(output, DType::F32, out_shape)],
+        initializers,
+        nodes,
+        ..Graph::default()
+    };
+    let meta = MetaInputs {
+        names: &model.names,
+        data: model.data.as_deref(),
+        max_stride: head_strides.iter().copied().max().unwrap_or(32),
+    };
+    Ok(Model {
+        ir_version: ir_version_for(opset),
+        opset_imports: vec![OpsetImport {
+            domain: String::new(),
+            version: opset,
+        }],
+        producer_name: "onnxide".into(),
+        producer_version: env!("CARGO_PKG_VERSION").into(),
+        graph,
+        metadata_props: metadata(cfg, opts, &meta),
+        ..Model::default()
+    })
+}
+
+/// Parameters of the exported model: the elements of every Conv weight and bias (what
+/// Ultralytics prints as the fused parameter count).
+pub fn count_parameters(model: &Model) -> usize {
+    let g = &model.graph;
+    let mut seen = std::collections::HashSet::new();
+    g.nodes
+        .iter()
+        .filter(|n| n.op_type == "Conv")
+        .flat_map(|n| n.inputs.iter().skip(1))
+        .filter(|name| seen.insert(name.as_str()))
+        .filter_map(|name| g.initializer(name))
+        .map(|t| t.tensor.len())
+        .sum()
+}

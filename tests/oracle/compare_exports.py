@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""Compare onnxide's export with Ultralytics' on the same input (onnxruntime + onnx only).
+
+    compare_exports.py --ours OURS.onnx [--theirs THEIRS.onnx] --shape 1,3,640,640 [--seed 0]
+
+Prints one JSON object:
+  checker        "ok" or the onnx.checker.check_model(full_check=True) error for OURS
+  ours / theirs  {nodes, ops: {op: count}, inputs/outputs: [{name, dtype, shape}], opset, ir_version}
+  outputs        {name: shape} of OURS on the input
+  max_abs        {output name: max |ours - theirs|} (when THEIRS is given)
+The input is numpy.random.default_rng(seed).random(shape, dtype=float32), the fixtures' recipe.
+"""
+import argparse
+import collections
+import json
+import sys
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+
+def describe(path):
+    m = onnx.load(path, load_external_data=False)
+
+    def vi(v):
+        dims = []
+        for d in v.type.tensor_type.shape.dim:
+            dims.append(d.dim_param if d.HasField("dim_param") else d.dim_value)
+        return {"name": v.name, "dtype": v.type.tensor_type.elem_type, "shape": dims}
+
+    return {
+        "nodes": len(m.graph.node),
+        "ops": dict(sorted(collections.Counter(n.op_type for n in m.graph.node).items())),
+        "inputs": [vi(v) for v in m.graph.input],
+        "outputs": [vi(v) for v in m.graph.output],
+        "opset": [o.version for o in m.opset_import if o.domain in ("", "ai.onnx")][0],
+        "ir_version": m.ir_version,
+        "metadata": {p.key: p.value for p in m.metadata_props},
+    }
+
+
+def run(path, x):
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 2
+    s = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+    name = s.get_inputs()[0].name
+    return {o.name: v for o, v in zip(s.get_outputs(), s.run(None, {name: x}))}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ours", required=True)
+    ap.add_argument("--theirs")
+    ap.add_argument("--shape", required=True)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--reference-npy", help="compare OURS with this saved output0 instead of running THEIRS")
+    a = ap.parse_args()
+    shape = tuple(int(s) for s in a.shape.split(","))
+    x = np.random.default_rng(a.seed).random(shape, dtype=np.float32)
+    res = {}
+    try:
+        onnx.checker.check_model(onnx.load(a.ours), full_check=True)
+        res["checker"] = "ok"
+    except Exception as e:  # report, the Rust test asserts
+        res["checker"] = str(e).splitlines()[0] if str(e) else type(e).__name__
+    res["ours"] = describe(a.ours)
+    ours = run(a.ours, x)
+    res["outputs"] = {k: list(v.shape) for k, v in ours.items()}
+    res["finite"] = all(bool(np.isfinite(v).all()) for v in ours.values())
+    if a.theirs:
+        res["theirs"] = describe(a.theirs)
+        theirs = run(a.theirs, x)
+        res["max_abs"] = {
+            k: (float(np.abs(ours[k].astype(np.float64) - theirs[k]).max()) if ours[k].shape == theirs[k].shape else None)
+            for k in theirs if k in ours
+        }
+        res["max_value"] = {k: float(np.abs(v).max()) for k, v in theirs.items()}
+    if a.reference_npy:
+        ref = np.load(a.reference_npy)
+        o = next(iter(ours.values()))
+        res["max_abs"] = {"output0": float(np.abs(o.astype(np.float64) - ref).max()) if o.shape == ref.shape else None}
+        res["max_value"] = {"output0": float(np.abs(ref).max())}
+    json.dump(res, sys.stdout)
+    print()
+
+
+if __name__ == "__main__":
+    main()
