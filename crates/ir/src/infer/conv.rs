@@ -86,13 +86,14 @@ fn out_dim(w: &Window, i: usize, d: &Dim, ceil: bool) -> Result<Dim, Reason> {
     let Dim::Fixed(n) = d else {
         return Ok(Dim::Unknown);
     };
-    let (n, s) = (*n as i64, w.strides[i] as i64);
-    let eff = ((w.kernel[i] as i64) - 1) * w.dilations[i] as i64 + 1;
+    // i128: attribute values come from the file and must not overflow.
+    let (n, s) = (*n as i128, w.strides[i] as i128);
+    let eff = (w.kernel[i] as i128 - 1) * w.dilations[i] as i128 + 1;
     let v = match w.auto_pad.as_str() {
         "SAME_UPPER" | "SAME_LOWER" => (n + s - 1) / s,
         "VALID" => (n - eff + s) / s,
         _ => {
-            let padded = n + w.pads[i] + w.pads[i + w.kernel.len()];
+            let padded = n + w.pads[i] as i128 + w.pads[i + w.kernel.len()] as i128;
             let span = padded - eff;
             if span < 0 {
                 return Err(format!(
@@ -106,7 +107,7 @@ fn out_dim(w: &Window, i: usize, d: &Dim, ceil: bool) -> Result<Dim, Reason> {
                 span / s + 1
             };
             // The last window must start inside the input or the begin padding.
-            if ceil && (o - 1) * s >= n + w.pads[i] {
+            if ceil && (o - 1) * s >= n + w.pads[i] as i128 {
                 o -= 1;
             }
             o
@@ -115,7 +116,7 @@ fn out_dim(w: &Window, i: usize, d: &Dim, ceil: bool) -> Result<Dim, Reason> {
     if v <= 0 {
         return Err(format!("axis {}: output size {v}", i + 2));
     }
-    Ok(Dim::Fixed(v as u64))
+    Ok(Dim::Fixed(v.min(u64::MAX as i128) as u64))
 }
 
 fn conv(st: &State, node: &Node, x: &Fact, transpose: bool) -> Result<Option<Vec<Dim>>, Reason> {
@@ -209,24 +210,26 @@ fn conv_transpose_dim(node: &Node, w: &Window, i: usize, d: &Dim) -> Result<Dim,
     let Dim::Fixed(n) = d else {
         return Ok(Dim::Unknown);
     };
-    let s = w.strides[i] as i64;
-    let out_pad = ints_or(node, "output_padding", n_sp, 0)?[i];
-    let eff = (w.kernel[i] as i64 - 1) * w.dilations[i] as i64 + 1;
+    let (n, s) = (*n as i128, w.strides[i] as i128);
+    let out_pad = ints_or(node, "output_padding", n_sp, 0)?[i] as i128;
+    let eff = (w.kernel[i] as i128 - 1) * w.dilations[i] as i128 + 1;
     let v = match w.auto_pad.as_str() {
-        "SAME_UPPER" | "SAME_LOWER" => *n as i64 * s,
+        "SAME_UPPER" | "SAME_LOWER" => n.saturating_mul(s),
         _ => {
             let pads = if w.auto_pad == "VALID" {
                 0
             } else {
-                w.pads[i] + w.pads[i + n_sp]
+                w.pads[i] as i128 + w.pads[i + n_sp] as i128
             };
-            s * (*n as i64 - 1) + out_pad + eff - pads
+            s.saturating_mul(n - 1)
+                .saturating_add(out_pad + eff)
+                .saturating_sub(pads)
         }
     };
     if v <= 0 {
         return Err(format!("axis {}: output size {v}", i + 2));
     }
-    Ok(Dim::Fixed(v as u64))
+    Ok(Dim::Fixed(v.min(u64::MAX as i128) as u64))
 }
 
 fn pool(node: &Node, x: &Fact) -> Result<Option<Vec<Dim>>, Reason> {

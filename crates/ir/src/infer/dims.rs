@@ -73,15 +73,26 @@ pub(crate) fn axis(a: i64, rank: usize) -> Result<usize, Reason> {
     Ok(if a < 0 { a + r } else { a } as usize)
 }
 
+/// Ranks above this are treated as unknown (they only come from corrupt declarations).
+const MAX_RANK: u64 = 1024;
+
+/// `k` unknown dims, for a value whose rank is known from the length of a shape tensor.
+pub(crate) fn unknown_dims(k: &Dim, extra: usize) -> Option<Vec<Dim>> {
+    match k {
+        Dim::Fixed(k) if *k <= MAX_RANK => Some(vec![Dim::Unknown; *k as usize + extra]),
+        _ => None,
+    }
+}
+
 /// `d + k` (`k` may be negative).
 pub(crate) fn add(d: &Dim, k: i64) -> Result<Dim, Reason> {
     Ok(match d {
         Dim::Fixed(v) => {
-            let s = *v as i64 + k;
+            let s = *v as i128 + k as i128;
             if s < 0 {
                 return Err(format!("dimension {v} {k:+} is negative"));
             }
-            Dim::Fixed(s as u64)
+            Dim::Fixed(s.min(u64::MAX as i128) as u64)
         }
         _ if k == 0 => d.clone(),
         _ => Dim::Unknown,

@@ -48,7 +48,7 @@ pub(crate) fn infer(st: &State, node: &Node, op: &str) -> Result<Option<Vec<Fact
             let s = match st.ints(node, 0) {
                 Some(v) => Some(v.iter().map(Sym::to_dim).collect()),
                 None => match x.shape.as_deref() {
-                    Some([Dim::Fixed(k)]) => Some(vec![Dim::Unknown; *k as usize]),
+                    Some([k]) => super::dims::unknown_dims(k, 0),
                     _ => None,
                 },
             };

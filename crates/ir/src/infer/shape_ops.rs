@@ -81,7 +81,7 @@ fn reshape(st: &State, node: &Node, x: &Fact) -> Result<Option<Vec<Dim>>, Reason
     };
     let Some(vals) = vals else {
         return Ok(match st.input(node, 1).shape.as_deref() {
-            Some([Dim::Fixed(k)]) => Some(vec![Dim::Unknown; *k as usize]),
+            Some([k]) => dims::unknown_dims(k, 0),
             _ => None,
         });
     };
@@ -194,7 +194,7 @@ fn unsqueeze(st: &State, node: &Node, x: &Fact) -> Result<Option<Vec<Dim>>, Reas
     let Some(s) = &x.shape else { return Ok(None) };
     let Some(axes) = attr_or_input(st, node, "axes", 1) else {
         return Ok(match st.input(node, 1).shape.as_deref() {
-            Some([Dim::Fixed(k)]) => Some(vec![Dim::Unknown; s.len() + *k as usize]),
+            Some([k]) => dims::unknown_dims(k, s.len()),
             _ => None,
         });
     };
@@ -244,7 +244,7 @@ fn concat(st: &State, node: &Node) -> Result<Option<Vec<Fact>>, Reason> {
         for (j, d) in s.iter().enumerate() {
             if j == ax {
                 sum = match (sum, d) {
-                    (Some(t), Dim::Fixed(v)) => Some(t + v),
+                    (Some(t), Dim::Fixed(v)) => t.checked_add(*v),
                     _ => None,
                 };
             } else {
@@ -278,12 +278,12 @@ fn split(st: &State, node: &Node, x: &Fact) -> Result<Option<Vec<Fact>>, Reason>
         None if st.has_input(node, 1) => return Ok(Some(unknown(s, ax))),
         None => {
             let parts = node.attr_int("num_outputs").map_or(n as i64, |k| k);
+            if parts != n as i64 || parts < 1 {
+                return Err(format!("num_outputs {parts} with {n} outputs"));
+            }
             let Dim::Fixed(d) = s[ax] else {
                 return Ok(Some(unknown(s, ax)));
             };
-            if parts < 1 {
-                return Err(format!("num_outputs {parts}"));
-            }
             let chunk = (d as i64 + parts - 1) / parts;
             (0..parts)
                 .map(|i| chunk.min(d as i64 - i * chunk).max(0))
@@ -326,8 +326,8 @@ pub(crate) fn slice_len(d: &Dim, start: i64, end: i64, step: i64) -> Result<Dim,
             Dim::Unknown
         });
     };
-    let n = *n as i64;
-    let fix = |v: i64| if v < 0 { v.saturating_add(n) } else { v };
+    let (n, step) = (*n as i128, step as i128);
+    let fix = |v: i64| if v < 0 { v as i128 + n } else { v as i128 };
     let (s, e) = (fix(start), fix(end));
     let len = if step > 0 {
         let (s, e) = (s.clamp(0, n), e.clamp(0, n));
@@ -336,7 +336,7 @@ pub(crate) fn slice_len(d: &Dim, start: i64, end: i64, step: i64) -> Result<Dim,
         let (s, e) = (s.clamp(0, n - 1), e.clamp(-1, n - 1));
         (s - e - step - 1).div_euclid(-step)
     };
-    Ok(Dim::Fixed(len.max(0) as u64))
+    Ok(Dim::Fixed(len.clamp(0, u64::MAX as i128) as u64))
 }
 
 fn slice(st: &State, node: &Node, x: &Fact, opset: i64) -> Result<Option<Vec<Dim>>, Reason> {
@@ -386,9 +386,12 @@ fn slice(st: &State, node: &Node, x: &Fact, opset: i64) -> Result<Option<Vec<Dim
 fn expand(st: &State, node: &Node, x: &Fact) -> Result<Option<Vec<Dim>>, Reason> {
     let target: Vec<Dim> = match st.ints(node, 1) {
         Some(v) => v.iter().map(Sym::to_dim).collect(),
-        None => match st.input(node, 1).shape.as_deref() {
-            Some([Dim::Fixed(k)]) => vec![Dim::Unknown; *k as usize],
-            _ => return Ok(None),
+        None => match st.input(node, 1).shape.as_deref().and_then(|s| match s {
+            [k] => dims::unknown_dims(k, 0),
+            _ => None,
+        }) {
+            Some(d) => d,
+            None => return Ok(None),
         },
     };
     broadcast(&[x.shape.as_deref(), Some(&target)])
@@ -410,7 +413,8 @@ fn pad(st: &State, node: &Node, x: &Fact) -> Result<Option<Vec<Dim>>, Reason> {
     }
     let mut out = s.clone();
     for (k, &a) in axes.iter().enumerate() {
-        out[a] = dims::add(&s[a], pads[k] + pads[k + axes.len()])?;
+        let total = pads[k].saturating_add(pads[k + axes.len()]);
+        out[a] = dims::add(&s[a], total)?;
     }
     Ok(Some(out))
 }

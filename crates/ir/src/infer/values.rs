@@ -131,7 +131,10 @@ fn compute(st: &State, node: &Node, op: &str, elem: Option<DType>) -> Option<Vec
                 first.clamp(0, n - 1)
             };
             (0..len as i64)
-                .map(|k| data.get((first + k * step[0]) as usize).cloned())
+                .map(|k| {
+                    let i = k.checked_mul(step[0])?.checked_add(first)?;
+                    data.get(usize::try_from(i).ok()?).cloned()
+                })
                 .collect()
         }
         "ConstantOfShape" => {
@@ -151,8 +154,13 @@ fn compute(st: &State, node: &Node, op: &str, elem: Option<DType>) -> Option<Vec
             if d == 0 {
                 return None;
             }
-            let n = ((b - a) as f64 / d as f64).ceil().max(0.0) as usize;
-            (n <= MAX_VALUES).then(|| (0..n as i64).map(|k| Sym::Int(a + k * d)).collect())
+            let n = ((b as f64 - a as f64) / d as f64).ceil().max(0.0) as usize;
+            if n > MAX_VALUES {
+                return None;
+            }
+            (0..n as i64)
+                .map(|k| k.checked_mul(d)?.checked_add(a).map(Sym::Int))
+                .collect()
         }
         "ReduceProd" | "ReduceSum" | "ReduceMax" | "ReduceMin" if x.rank() == Some(1) => {
             if st.has_input(node, 1) || node.attr_ints("axes").is_some_and(|a| a != [0]) {
@@ -202,8 +210,8 @@ fn arith(op: &str, a: &Sym, b: &Sym, int_div: bool) -> Sym {
                 "Sub" => x.checked_sub(y),
                 "Mul" => x.checked_mul(y),
                 "Div" if y == 0 => None,
-                "Div" if int_div || x % y == 0 => x.checked_div(y),
-                "Mod" if y != 0 => Some(((x % y) + y) % y),
+                "Div" if int_div || x.checked_rem(y) == Some(0) => x.checked_div(y),
+                "Mod" if y != 0 => Some(((x as i128 % y as i128 + y as i128) % y as i128) as i64),
                 "Min" => Some(x.min(y)),
                 "Max" => Some(x.max(y)),
                 "Equal" => Some((x == y) as i64),
