@@ -5,8 +5,11 @@
 //! Every op has one plain reference kernel (`ops/`); heavy ones (Conv, MatMul) use rayon and
 //! `matrixmultiply` inside the session's thread pool.
 
+#![deny(unsafe_code)]
+
 mod broadcast;
 mod error;
+mod gemm;
 mod ops;
 mod plan;
 mod registry;

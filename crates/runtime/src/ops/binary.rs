@@ -350,7 +350,9 @@ pub fn build_logic(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
     })
 }
 
-/// BitShift and the Bitwise ops on integers.
+/// BitShift and the Bitwise ops on integers. Shifts outside [0, bits) give 0, or -1 when
+/// shifting a negative value right (sign fill).
+#[allow(unused_comparisons)]
 pub fn build_bitwise(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
     let op = ctx.node.op_type.clone();
     let left = ctx.string("direction", "") == "LEFT";
@@ -380,13 +382,18 @@ pub fn build_bitwise(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
                             "BitwiseOr" => p | q,
                             "BitwiseXor" => p ^ q,
                             _ => {
-                                let sh = q as u32;
-                                if sh >= <$t>::BITS {
-                                    0
+                                let sh = q as i128;
+                                let zero: $t = 0;
+                                if sh < 0 || sh >= <$t>::BITS as i128 {
+                                    if !left && p < zero {
+                                        !zero
+                                    } else {
+                                        zero
+                                    }
                                 } else if left {
-                                    p << sh
+                                    p << sh as u32
                                 } else {
-                                    p >> sh
+                                    p >> sh as u32
                                 }
                             }
                         }

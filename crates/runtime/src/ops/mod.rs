@@ -3,12 +3,21 @@
 use crate::registry::Builder;
 
 pub mod binary;
+pub mod conv;
+pub mod matmul;
+pub mod nms;
+pub mod norm;
+pub mod pool;
+pub mod random;
+pub mod reduce;
+pub mod resize;
 pub mod shape;
 pub mod unary;
 
 use binary as b;
 use shape as s;
 use unary as u;
+use {conv as c, matmul as mm, nms as nm, norm as n, pool as p, reduce as r, resize as rs};
 
 /// The one registry table: (domain, op_type, builder). Domain `""` is ai.onnx.
 pub static TABLE: &[(&str, &str, Builder)] = &[
@@ -111,4 +120,43 @@ pub static TABLE: &[(&str, &str, Builder)] = &[
     ("", "DepthToSpace", s::build_depth_to_space),
     ("", "SpaceToDepth", s::build_depth_to_space),
     ("", "EyeLike", s::build_eye_like),
+    // linear algebra, convolution, pooling
+    ("", "MatMul", mm::build_matmul),
+    ("", "Gemm", mm::build_gemm),
+    ("", "Conv", c::build_conv),
+    ("", "ConvTranspose", c::build_conv_transpose),
+    ("", "MaxPool", p::build_maxpool),
+    ("", "AveragePool", p::build_avgpool),
+    ("", "LpPool", p::build_lppool),
+    ("", "GlobalAveragePool", p::build_global),
+    ("", "GlobalMaxPool", p::build_global),
+    ("", "GlobalLpPool", p::build_global),
+    // normalization
+    ("", "BatchNormalization", n::build_batchnorm),
+    ("", "InstanceNormalization", n::build_instancenorm),
+    ("", "LayerNormalization", n::build_layernorm),
+    ("", "LpNormalization", n::build_lpnorm),
+    ("", "MeanVarianceNormalization", n::build_mvn),
+    // reductions and friends
+    ("", "ReduceMax", r::build_reduce),
+    ("", "ReduceMin", r::build_reduce),
+    ("", "ReduceSum", r::build_reduce),
+    ("", "ReduceMean", r::build_reduce),
+    ("", "ReduceProd", r::build_reduce),
+    ("", "ReduceL1", r::build_reduce),
+    ("", "ReduceL2", r::build_reduce),
+    ("", "ReduceLogSum", r::build_reduce),
+    ("", "ReduceLogSumExp", r::build_reduce),
+    ("", "ReduceSumSquare", r::build_reduce),
+    ("", "ArgMax", r::build_arg),
+    ("", "ArgMin", r::build_arg),
+    ("", "Softmax", r::build_softmax),
+    ("", "LogSoftmax", r::build_softmax),
+    ("", "Hardmax", r::build_softmax),
+    ("", "CumSum", r::build_cumsum),
+    ("", "TopK", r::build_topk),
+    // resampling, detection
+    ("", "Resize", rs::build_resize),
+    ("", "Upsample", rs::build_upsample),
+    ("", "NonMaxSuppression", nm::build_nms),
 ];

@@ -32,21 +32,49 @@ pub fn build_identity(_: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
     kernel(|ins| one(req(ins, 0)?.clone()))
 }
 
-/// Dropout at inference: identity, plus an all-true mask if asked for.
+/// Dropout: identity at inference (ratio 0 or training_mode false); in training mode the mask
+/// comes from MT19937 seeded with the `seed` attribute, drawn exactly as numpy's legacy
+/// `np.random.seed(seed); np.random.uniform(0, 1, shape) >= ratio`.
 pub fn build_dropout(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
-    let training_attr = ctx.opset < 7 && ctx.int("is_test", 0) == 0;
-    if training_attr {
-        bail!("Dropout in training mode is not supported");
+    if ctx.opset < 7 && ctx.int("is_test", 0) == 0 && ctx.opset < 6 {
+        bail!("Dropout in training mode (opset < 7) is not supported");
     }
-    kernel(|ins| {
+    let attr_ratio = if ctx.opset < 12 {
+        Some(ctx.float("ratio", 0.5))
+    } else {
+        None
+    };
+    let seed = ctx.int("seed", 0) as u32;
+    kernel(move |ins| {
         let x = req(ins, 0)?;
-        if let Some(t) = opt(ins, 2) {
-            if ints(t)?.first().copied().unwrap_or(0) != 0 {
-                bail!("Dropout with training_mode=true is not supported");
-            }
+        let training = match opt(ins, 2) {
+            Some(t) => ints(t)?.first().copied().unwrap_or(0) != 0,
+            None => false,
+        };
+        let ratio = match (attr_ratio, opt(ins, 1)) {
+            (Some(r), _) => r,
+            (None, Some(t)) => f32s(t)?.first().copied().unwrap_or(0.5),
+            (None, None) => 0.5,
+        };
+        if !training || ratio == 0.0 {
+            let mask = tensor(x.shape().to_vec(), TensorData::Bool(vec![true; x.len()]))?;
+            return Ok(vec![x.clone(), mask]);
         }
-        let mask = tensor(x.shape().to_vec(), TensorData::Bool(vec![true; x.len()]))?;
-        Ok(vec![x.clone(), mask])
+        let mut rng = super::random::Mt19937::new(seed);
+        let mask: Vec<bool> = (0..x.len())
+            .map(|_| rng.next_f64() >= ratio as f64)
+            .collect();
+        let scale = 1.0f32 / (1.0f32 - ratio);
+        let v = f32s(x)?;
+        let y: Vec<f32> = v
+            .iter()
+            .zip(&mask)
+            .map(|(&a, &m)| if m { a * scale } else { 0.0 })
+            .collect();
+        Ok(vec![
+            from_f32(x.dtype(), x.shape().to_vec(), y)?,
+            tensor(x.shape().to_vec(), TensorData::Bool(mask))?,
+        ])
     })
 }
 
@@ -1145,7 +1173,12 @@ pub fn build_depth_to_space(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
                 .clone()
                 .reshaped(vec![n, c, h / b, b, w / b, b])
                 .map_err(|e| e.to_string())?;
-            let y = transpose(&t, &[0, 3, 5, 1, 2, 4])?;
+            let perm = if crd {
+                [0, 1, 3, 5, 2, 4]
+            } else {
+                [0, 3, 5, 1, 2, 4]
+            };
+            let y = transpose(&t, &perm)?;
             one(y
                 .reshaped(vec![n, c * b * b, h / b, w / b])
                 .map_err(|e| e.to_string())?)
