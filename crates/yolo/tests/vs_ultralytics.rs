@@ -1,0 +1,153 @@
+//! onnxide's export of the fixture checkpoint against Ultralytics' own ONNX export of it:
+//! same outputs (onnxruntime, max |Δ| ≤ 1e-3), same I/O names/dtypes/shapes/dim_params, no more
+//! nodes, op types a subset, the same metadata (date aside), and a clean checker run.
+
+mod common;
+
+use common::*;
+use onnxide_yolo::{ExportOptions, YoloModel};
+use std::sync::OnceLock;
+
+fn model() -> &'static YoloModel {
+    static MODEL: OnceLock<YoloModel> = OnceLock::new();
+    MODEL.get_or_init(|| {
+        let pt = fixture("fixtures/checkpoints/yolo11n.pt");
+        YoloModel::load(pt.to_str().expect("utf-8 path")).expect("load yolo11n.pt")
+    })
+}
+
+fn check(variant: &str, opts: ExportOptions, input_shape: &str) {
+    let theirs = fixture(&format!("fixtures/exports/detect/{variant}.onnx"));
+    let dir = tempfile::tempdir().unwrap();
+    let opts = ExportOptions {
+        date: Some(PINNED_DATE.into()),
+        ..opts
+    };
+    let ours = export_to(model(), &opts, dir.path(), &format!("{variant}.onnx"));
+    let r = oracle(&[
+        "--ours",
+        ours.to_str().unwrap(),
+        "--theirs",
+        theirs.to_str().unwrap(),
+        "--shape",
+        input_shape,
+    ]);
+    let (o, t) = (&r["ours"], &r["theirs"]);
+    let delta = max_abs(&r);
+    eprintln!(
+        "{variant}: max|Δ| {delta:e}, nodes {} vs Ultralytics {}",
+        o["nodes"], t["nodes"]
+    );
+    assert_eq!(r["checker"], "ok", "{variant}: onnx.checker");
+    assert!(delta <= 1e-3, "{variant}: max |Δ| {delta}");
+    assert_eq!(o["inputs"], t["inputs"], "{variant}: inputs");
+    assert_eq!(o["outputs"], t["outputs"], "{variant}: outputs");
+    assert!(
+        o["nodes"].as_u64() <= t["nodes"].as_u64(),
+        "{variant}: node count"
+    );
+    let their_ops = t["ops"].as_object().unwrap();
+    for op in o["ops"].as_object().unwrap().keys() {
+        assert!(
+            their_ops.contains_key(op),
+            "{variant}: op {op} not in Ultralytics' export"
+        );
+    }
+    assert_eq!(o["opset"], t["opset"], "{variant}: opset");
+    assert_eq!(o["ir_version"], t["ir_version"], "{variant}: ir_version");
+    assert_eq!(o["metadata"], t["metadata"], "{variant}: metadata_props");
+}
+
+#[test]
+fn default_640() {
+    check("default", ExportOptions::default(), "1,3,640,640");
+}
+
+#[test]
+fn imgsz_320() {
+    let opts = ExportOptions {
+        imgsz: (320, 320),
+        ..Default::default()
+    };
+    check("imgsz320", opts, "1,3,320,320");
+}
+
+#[test]
+fn imgsz_384x640() {
+    let opts = ExportOptions {
+        imgsz: (384, 640),
+        ..Default::default()
+    };
+    check("imgsz384x640", opts, "1,3,384,640");
+}
+
+#[test]
+fn dynamic_run_at_batch_2() {
+    let opts = ExportOptions {
+        dynamic: true,
+        ..Default::default()
+    };
+    check("dynamic", opts, "2,3,96,160");
+}
+
+#[test]
+fn static_batch_4() {
+    let opts = ExportOptions {
+        batch: 4,
+        ..Default::default()
+    };
+    check("batch4", opts, "4,3,640,640");
+}
+
+#[test]
+fn opset_11() {
+    let opts = ExportOptions {
+        opset: Some(11),
+        ..Default::default()
+    };
+    check("opset11", opts, "1,3,640,640");
+}
+
+#[test]
+fn opset_13() {
+    let opts = ExportOptions {
+        opset: Some(13),
+        ..Default::default()
+    };
+    check("opset13", opts, "1,3,640,640");
+}
+
+#[test]
+fn opset_17() {
+    let opts = ExportOptions {
+        opset: Some(17),
+        ..Default::default()
+    };
+    check("opset17", opts, "1,3,640,640");
+}
+
+/// Ultralytics fuses Conv+BN in float32 after upcasting the float16 weights; so does onnxide,
+/// so every fused weight must be bit-identical to the initializers of Ultralytics' file.
+#[test]
+fn fused_weights_are_bit_identical() {
+    let theirs = onnxide_ir::load(fixture("fixtures/exports/detect/default.onnx")).unwrap();
+    let ours = onnxide_yolo::export(model(), &ExportOptions::default()).unwrap();
+    let mut compared = 0;
+    for t in &ours.graph.initializers {
+        if !t.name.starts_with("model.") {
+            continue;
+        }
+        let Some(u) = theirs.graph.initializer(&t.name) else {
+            panic!("Ultralytics' export has no initializer {}", t.name)
+        };
+        let (a, b) = (
+            t.tensor.as_slice::<f32>().unwrap(),
+            u.tensor.as_slice::<f32>().unwrap(),
+        );
+        assert_eq!(t.tensor.shape(), u.tensor.shape(), "{}", t.name);
+        let same = a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
+        assert!(same, "{} differs", t.name);
+        compared += 1;
+    }
+    assert_eq!(compared, 175, "88 conv weights + 87 biases");
+}
