@@ -126,3 +126,124 @@ pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
 pub fn bit_identical(a: &Tensor, b: &Tensor) -> bool {
     a.dtype() == b.dtype() && a.shape() == b.shape() && a.to_raw_bytes() == b.to_raw_bytes()
 }
+
+/// What a value in a YOLO11 output is, which decides how closely it must match onnxruntime.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum YoloValue {
+    /// Box or keypoint coordinates, in pixels: |Δ| ≤ 2e-3.
+    Coordinate,
+    /// Scores, probabilities, keypoint visibilities, angles, class ids: |Δ| ≤ 1e-4.
+    Score,
+    /// Mask coefficients and prototypes: |Δ| ≤ 1e-4 · max(1, |reference|).
+    Mask,
+}
+
+impl YoloValue {
+    /// The largest |ours − reference| accepted for this value.
+    pub fn tolerance(self, reference: f64) -> f64 {
+        match self {
+            YoloValue::Coordinate => 2e-3,
+            YoloValue::Score => 1e-4,
+            YoloValue::Mask => 1e-4 * reference.abs().max(1.0),
+        }
+    }
+}
+
+/// The layout of a YOLO11 export, read from its Ultralytics metadata.
+#[derive(Clone, Debug)]
+pub struct YoloLayout {
+    pub task: String,
+    pub classes: usize,
+    pub nms: bool,
+}
+
+impl YoloLayout {
+    pub fn of(model: &onnxide_ir::Model) -> YoloLayout {
+        let task = model.metadata("task").unwrap_or("detect").to_string();
+        let classes = model
+            .metadata("names")
+            .map_or(80, |n| n.matches(": ").count());
+        let nms = model
+            .metadata("args")
+            .is_some_and(|a| a.contains("'nms': True"));
+        YoloLayout { task, classes, nms }
+    }
+
+    /// What element `index` (row-major) of output number `output` (with `shape`) is.
+    pub fn classify(&self, output: usize, shape: &[usize], index: usize) -> YoloValue {
+        if output > 0 || self.task == "classify" {
+            // output1 of segment is the mask prototype; classify outputs probabilities.
+            return if self.task == "classify" {
+                YoloValue::Score
+            } else {
+                YoloValue::Mask
+            };
+        }
+        let nc = self.classes;
+        if self.nms {
+            // [B, N, C]: x1 y1 x2 y2 | score | class | extras.
+            let col = index % shape.last().copied().unwrap_or(1);
+            return match (col, self.task.as_str()) {
+                (0..=3, _) => YoloValue::Coordinate,
+                (4 | 5, _) => YoloValue::Score,
+                (_, "pose") => Self::keypoint(col - 6),
+                (_, "segment") => YoloValue::Mask,
+                _ => YoloValue::Score, // obb angle
+            };
+        }
+        // [B, rows, anchors]: box (4) | class scores (nc) | extras.
+        let anchors = shape.get(2).copied().unwrap_or(1).max(1);
+        let rows = shape.get(1).copied().unwrap_or(1).max(1);
+        let row = (index / anchors) % rows;
+        match (row, self.task.as_str()) {
+            (0..=3, _) => YoloValue::Coordinate,
+            (r, _) if r < 4 + nc => YoloValue::Score,
+            (r, "pose") => Self::keypoint(r - 4 - nc),
+            (_, "segment") => YoloValue::Mask,
+            _ => YoloValue::Score, // obb angle
+        }
+    }
+
+    fn keypoint(k: usize) -> YoloValue {
+        if k % 3 == 2 {
+            YoloValue::Score
+        } else {
+            YoloValue::Coordinate
+        }
+    }
+}
+
+/// Compares every output of a YOLO11 export against onnxruntime's with the per-value tolerances of
+/// [`YoloValue`]; panics naming the output, index and values on the first miss. Returns the worst
+/// |Δ| per output for the log.
+pub fn assert_yolo_outputs_close(
+    layout: &YoloLayout,
+    ours: &[(String, Tensor)],
+    reference: &[(String, Tensor)],
+    label: &str,
+) -> Vec<(String, f64)> {
+    assert_eq!(ours.len(), reference.len(), "{label}: number of outputs");
+    let mut worst = Vec::new();
+    for (i, ((name, a), (ref_name, b))) in ours.iter().zip(reference).enumerate() {
+        assert_eq!(name, ref_name, "{label}: output order");
+        assert_eq!(a.shape(), b.shape(), "{label}: {name} shape");
+        assert_eq!(a.dtype(), b.dtype(), "{label}: {name} dtype");
+        let (x, y) = (
+            a.to_f64_vec().expect("numeric"),
+            b.to_f64_vec().expect("numeric"),
+        );
+        let mut max = 0.0f64;
+        for (j, (p, q)) in x.iter().zip(&y).enumerate() {
+            let kind = layout.classify(i, b.shape(), j);
+            let d = (p - q).abs();
+            assert!(
+                d <= kind.tolerance(*q),
+                "{label}: {name}[{j}] ({kind:?}): ours {p}, onnxruntime {q}, |Δ| {d:.3e} > {:.1e}",
+                kind.tolerance(*q)
+            );
+            max = max.max(d);
+        }
+        worst.push((name.clone(), max));
+    }
+    worst
+}

@@ -1,5 +1,6 @@
 //! Developer tasks: `cargo xtask <task> [args]`. Each task lives in its own module.
 
+mod bench_model;
 mod python;
 
 use anyhow::{bail, Result};
@@ -12,6 +13,9 @@ tasks:
   fixtures [--only NAME...]   regenerate fixtures/ (needs Python with ultralytics, torch, onnx, onnxruntime)
   nodetests [DIR]             generate the ONNX backend node tests into DIR (default fixtures/.cache/nodetests;
                               needs Python with onnx)
+  bench [model=F] [model8=F] [rounds=N] [runs=N]
+                              onnxide vs onnxruntime (Python) on YOLO11n: 1 and 2 threads, batch 1 and 8;
+                              median, min, ratio and peak memory, alternating the two engines
 ";
 
 fn main() -> ExitCode {
@@ -34,8 +38,12 @@ fn run(args: &[String]) -> Result<()> {
         "fixtures" => python::script("xtask/fixtures/make_fixtures.py", rest),
         "nodetests" => {
             let default = ["fixtures/.cache/nodetests".to_string()];
-            python::script("xtask/nodetests/generate.py", if rest.is_empty() { &default } else { rest })
+            python::script(
+                "xtask/nodetests/generate.py",
+                if rest.is_empty() { &default } else { rest },
+            )
         }
+        "bench" => bench_model::run(rest),
         "help" | "-h" | "--help" => {
             print!("{HELP}");
             Ok(())

@@ -11,7 +11,7 @@ use std::process::ExitCode;
     version,
     about = "Pure-Rust ONNX toolchain for Ultralytics YOLO11: inspect, run and export models without Python",
     long_about = None,
-    after_help = "Examples:\n  onnxide info yolo11n.onnx\n  onnxide info yolo11n.onnx --json\n  onnxide run yolo11n.onnx --input images=x.npy --output-dir out/\n  onnxide convert-weights yolo11n.pt yolo11n.safetensors"
+    after_help = "Examples:\n  onnxide export model=yolo11n.pt imgsz=640\n  onnxide info yolo11n.onnx\n  onnxide info yolo11n.onnx --json\n  onnxide run yolo11n.onnx --input images=x.npy --output-dir out/\n  onnxide bench yolo11n.onnx threads=2 runs=50\n  onnxide convert-weights yolo11n.pt yolo11n.safetensors"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -21,7 +21,9 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     Info(cmd::info::Args),
+    Export(cmd::export::Args),
     Run(cmd::run::Args),
+    Bench(cmd::bench::Args),
     ConvertWeights(cmd::convert_weights::Args),
 }
 
@@ -29,7 +31,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Info(args) => cmd::info::main(args),
+        Command::Export(args) => cmd::export::main(args),
         Command::Run(args) => cmd::run::main(args),
+        Command::Bench(args) => cmd::bench::main(args),
         Command::ConvertWeights(args) => cmd::convert_weights::main(args),
     };
     match result {

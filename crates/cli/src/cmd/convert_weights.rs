@@ -4,8 +4,10 @@ use anyhow::{bail, Result};
 use std::path::PathBuf;
 use std::time::Instant;
 
-/// Convert a YOLO11 checkpoint to .safetensors. The file carries the model config, class names and task
-/// in its `__metadata__`, so it exports on its own. Nothing in the .pt is executed.
+/// Convert a YOLO11 .pt checkpoint to .safetensors.
+///
+/// The .safetensors file carries the model config, class names and task in its `__metadata__`, so it
+/// exports on its own. The .pt is read by a restricted pickle reader: nothing in it is executed.
 #[derive(clap::Args)]
 pub struct Args {
     /// The checkpoint to read (.pt as Ultralytics writes it, or .safetensors).

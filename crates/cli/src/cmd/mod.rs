@@ -1,3 +1,5 @@
+pub mod bench;
 pub mod convert_weights;
+pub mod export;
 pub mod info;
 pub mod run;

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 /// Run a model on .npy inputs and write each graph output to DIR/<output name>.npy.
 ///
-/// Output names keep their spelling; '/' and '\\' in a name become '_'.
+/// Output names keep their spelling, except that path separators ('/' and backslash) become '_'.
 #[derive(clap::Args)]
 pub struct Args {
     /// The .onnx file.
