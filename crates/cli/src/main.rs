@@ -22,7 +22,6 @@ struct Cli {
 enum Command {
     Info(cmd::info::Args),
     Export(cmd::export::Args),
-    Export(cmd::export::Args),
     Run(cmd::run::Args),
     Bench(cmd::bench::Args),
     ConvertWeights(cmd::convert_weights::Args),
@@ -32,7 +31,6 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Info(args) => cmd::info::main(args),
-        Command::Export(args) => cmd::export::main(args),
         Command::Export(args) => cmd::export::main(args),
         Command::Run(args) => cmd::run::main(args),
         Command::Bench(args) => cmd::bench::main(args),
