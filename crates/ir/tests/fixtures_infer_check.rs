@@ -1,16 +1,27 @@
 //! Inference and checking over the real Ultralytics exports in `fixtures/exports/` (skipped, with a
 //! note, when the fixtures have not been generated).
 
-use onnxide_ir::{check, infer, topo, Dim, Model};
+use onnxide_ir::{check, infer, topo, Dim, IrError, Model};
 use std::collections::HashSet;
 use std::path::PathBuf;
 
+/// `fixtures/exports/<task>/<variant>.onnx`, plus the same layout under `$ONNXIDE_EXTRA_EXPORTS`
+/// (for trying more export variants locally).
 fn exports() -> Vec<PathBuf> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/exports");
     let mut out = Vec::new();
-    let Ok(tasks) = std::fs::read_dir(&root) else {
-        eprintln!("no {} yet: fixture tests skipped", root.display());
-        return out;
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/exports");
+    collect(&root, &mut out);
+    if let Some(extra) = std::env::var_os("ONNXIDE_EXTRA_EXPORTS") {
+        collect(&PathBuf::from(extra), &mut out);
+    }
+    out.sort();
+    out
+}
+
+fn collect(root: &std::path::Path, out: &mut Vec<PathBuf>) {
+    let Ok(tasks) = std::fs::read_dir(root) else {
+        eprintln!("no {}: its exports are skipped", root.display());
+        return;
     };
     for task in tasks.flatten() {
         let Ok(files) = std::fs::read_dir(task.path()) else {
@@ -23,8 +34,6 @@ fn exports() -> Vec<PathBuf> {
             }
         }
     }
-    out.sort();
-    out
 }
 
 /// `detect/half.onnx` style label.
@@ -76,8 +85,10 @@ fn inferred_output_shapes_match_the_declared_ones() {
             assert_eq!(r.elem(&o.name), o.elem_type(), "{}: {}", label(p), o.name);
             assert_eq!(got.len(), declared.len(), "{}: {}", label(p), o.name);
             for (g, d) in got.iter().zip(declared) {
+                // Names the inputs define must arrive unchanged; output-only names (`anchors`,
+                // torch's `Concatoutput0_dim_1`) may be inferred as anything.
                 let ok = match d {
-                    Dim::Param(name) if !names.contains(name) => !matches!(g, Dim::Fixed(_)),
+                    Dim::Param(name) if !names.contains(name) => true,
                     _ => g == d,
                 };
                 assert!(
@@ -99,8 +110,12 @@ fn checker_accepts_exports_and_flags_the_unsorted_half_export() {
     for p in &exports() {
         let mut m = load(p);
         let name = label(p);
-        match (name.ends_with("half.onnx"), check::check(&m)) {
+        match (name.contains("half"), check::check(&m)) {
             (false, Ok(())) => {}
+            // Opset 7 exports (ir_version 3) keep initializers out of the graph inputs, which
+            // that IR version forbids: onnx's checker rejects them too (ORT runs them).
+            (false, Err(IrError::Check(p)))
+                if m.ir_version < 4 && p.iter().all(|p| p.contains("not a graph input")) => {}
             (false, Err(e)) => panic!("{name}: {e}"),
             (true, Ok(())) => panic!("{name}: the half export is unsorted but passed"),
             (true, Err(e)) => {

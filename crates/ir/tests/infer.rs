@@ -307,6 +307,25 @@ fn slice_from_inputs_and_attributes() {
     assert_eq!(s(&r, "y"), "[8, 4]");
 }
 
+/// NMS exports pad the batch and cut it back with `x[:batch]`, batch read from `Shape`.
+#[test]
+fn slice_to_a_symbolic_end() {
+    let mut b = Builder::new(18);
+    b.input("x", DType::F32, "batch,3")
+        .input("padded", DType::F32, "?,300,6")
+        .input("fixed", DType::F32, "2,300,6");
+    b.ints("zero", &[0]);
+    b.node("Shape", &["x"], &["sh"]).int("end", 1);
+    b.node("Slice", &["padded", "zero", "sh", "zero"], &["a"]);
+    b.node("Slice", &["x", "zero", "sh", "zero"], &["b"]);
+    b.node("Slice", &["fixed", "zero", "sh", "zero"], &["c"]);
+    let r = run(&b);
+    assert_eq!(s(&r, "a"), "[batch, 300, 6]");
+    assert_eq!(s(&r, "b"), "[batch, 3]");
+    // min(2, batch) is not known.
+    assert_eq!(s(&r, "c"), "[?, 300, 6]");
+}
+
 #[test]
 fn squeeze_unsqueeze_attributes_and_inputs() {
     let mut b = Builder::new(11);

@@ -349,7 +349,13 @@ fn slice(st: &State, node: &Node, x: &Fact, opset: i64) -> Result<Option<Vec<Dim
             st.known_ints(node, i)
         }
     };
-    let (starts, ends) = (get("starts", 1), get("ends", 2));
+    let starts = get("starts", 1);
+    let ends: Option<Vec<Sym>> = if opset < 10 {
+        node.attr_ints("ends")
+            .map(|v| v.iter().map(|&e| Sym::Int(e)).collect())
+    } else {
+        st.ints(node, 2)
+    };
     let axes = match get("axes", 3) {
         Some(a) => Some(a),
         None if opset >= 10 && st.has_input(node, 3) => None,
@@ -378,7 +384,17 @@ fn slice(st: &State, node: &Node, x: &Fact, opset: i64) -> Result<Option<Vec<Dim
         ));
     }
     for (k, &a) in axes.iter().enumerate() {
-        out[a] = slice_len(&s[a], starts[k], ends[k], steps[k])?;
+        out[a] = match &ends[k] {
+            Sym::Int(e) => slice_len(&s[a], starts[k], *e, steps[k])?,
+            // `x[:n]` with a symbolic n: exporters emit it to cut a padded axis back to n
+            // (e.g. the batch of an NMS export), so an axis of unknown size gives n.
+            Sym::Param(p) if starts[k] == 0 && steps[k] == 1 => match &s[a] {
+                Dim::Param(q) if q == p => s[a].clone(),
+                Dim::Unknown => Dim::Param(p.clone()),
+                _ => Dim::Unknown,
+            },
+            _ => Dim::Unknown,
+        };
     }
     Ok(Some(out))
 }
