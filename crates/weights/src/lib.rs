@@ -187,9 +187,8 @@ pub fn load(path: &Path) -> Result<Checkpoint, WeightsError> {
     let bytes = torch::read_file(path)?;
     if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06") {
         torch::load_pt_bytes(path, &bytes)
-    } else if looks_like_safetensors(&bytes) {
-        st::load_safetensors_bytes(path, &bytes)
-    } else if path.extension().is_some_and(|e| e == "safetensors") {
+    } else if looks_like_safetensors(&bytes) || path.extension().is_some_and(|e| e == "safetensors")
+    {
         st::load_safetensors_bytes(path, &bytes)
     } else {
         Err(sniff_error(path, &bytes))
@@ -311,7 +310,7 @@ pub mod fuzzing {
         let accept = |_: &str, _: u64| -> Result<(), String> { Ok(()) };
         match crate::pickle::unpickle(data, &accept) {
             Ok((heap, root)) => {
-                let _ = crate::torch::to_json(&heap, root, 0);
+                let _ = crate::torch::to_json(&heap, root);
                 true
             }
             Err(_) => false,

@@ -113,21 +113,6 @@ impl Heap {
         }
     }
 
-    /// Equality of dict keys (scalars and strings by value, others by identity).
-    pub fn key_eq(&self, a: V, b: V) -> bool {
-        match (a, b) {
-            (V::Ref(x), V::Ref(y)) if x == y => true,
-            (V::Ref(_), V::Ref(_)) => match (self.get(a), self.get(b)) {
-                (Some(Obj::Str(x)), Some(Obj::Str(y))) => x == y,
-                (Some(Obj::Bytes(x)), Some(Obj::Bytes(y))) => x == y,
-                _ => false,
-            },
-            (V::Int(x), V::Bool(y)) | (V::Bool(y), V::Int(x)) => x == y as i64,
-            (V::Int(x), V::Float(y)) | (V::Float(y), V::Int(x)) => (x as f64) == y,
-            _ => a == b,
-        }
-    }
-
     /// Entries of a dict-like value with Python semantics for repeated keys (first
     /// position, last value). Objects of dict subclasses expose their items.
     pub fn dict_items(&self, v: V) -> Option<Vec<(V, V)>> {
@@ -136,20 +121,32 @@ impl Heap {
             Obj::Object { items, .. } => items,
             _ => return None,
         };
+        #[derive(PartialEq, Eq, Hash)]
+        enum Key<'a> {
+            S(&'a str),
+            I(i64),
+            N,
+        }
         let mut out: Vec<(V, V)> = Vec::with_capacity(raw.len());
-        let mut index: HashMap<String, usize> = HashMap::new();
+        let mut index: HashMap<Key<'_>, usize> = HashMap::new();
         for &(k, val) in raw {
-            if let Some(s) = self.str(k) {
-                if let Some(&i) = index.get(s) {
-                    out[i].1 = val;
-                    continue;
+            let key = match k {
+                V::Int(i) => Some(Key::I(i)),
+                V::Bool(b) => Some(Key::I(b as i64)),
+                V::None => Some(Key::N),
+                _ => self.str(k).map(Key::S),
+            };
+            match key {
+                Some(key) => {
+                    if let Some(&i) = index.get(&key) {
+                        out[i].1 = val;
+                        continue;
+                    }
+                    index.insert(key, out.len());
+                    out.push((k, val));
                 }
-                index.insert(s.to_string(), out.len());
-                out.push((k, val));
-            } else if let Some(i) = out.iter().position(|&(ok, _)| self.key_eq(ok, k)) {
-                out[i].1 = val;
-            } else {
-                out.push((k, val));
+                // Other keys (floats, tuples, objects): kept as they come.
+                None => out.push((k, val)),
             }
         }
         Some(out)

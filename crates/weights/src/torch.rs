@@ -15,6 +15,8 @@ use crate::{Checkpoint, CheckpointMeta, Task, WeightTensor, WeightsError};
 const MAX_DEPTH: usize = 64;
 /// Largest deflate expansion ratio (a deflated entry cannot legitimately grow more).
 const MAX_DEFLATE_RATIO: u64 = 1100;
+/// Budget of one flattening: modules visited plus bytes of their names.
+const MAX_MODULE_VISITS: usize = 64 << 20;
 
 type Zip<'a> = zip::ZipArchive<Cursor<&'a [u8]>>;
 
@@ -156,7 +158,8 @@ pub(crate) fn load_pt_bytes(path: &Path, bytes: &[u8]) -> Result<Checkpoint, Wei
     }
 
     let mut refs = Vec::new();
-    flatten(&heap, model, String::new(), &mut refs, 0).map_err(structure)?;
+    let mut visits = MAX_MODULE_VISITS;
+    flatten(&heap, model, String::new(), &mut refs, 0, &mut visits).map_err(structure)?;
     let mut tensors = Vec::with_capacity(refs.len());
     for (name, t) in refs {
         tensors.push((name, store.materialize(t)?));
@@ -273,8 +276,8 @@ impl Storages<'_> {
                 let mut idx = vec![0u64; nd];
                 loop {
                     let mut e = t.offset;
-                    for d in 0..nd {
-                        e += idx[d] * t.stride[d];
+                    for (i, s) in idx.iter().zip(&t.stride) {
+                        e += i * s;
                     }
                     let src = get(e, 1).ok_or_else(|| {
                         self.err(key, "tensor view reaches past the end of its storage")
@@ -320,10 +323,18 @@ fn flatten<'h>(
     prefix: String,
     out: &mut Vec<(String, &'h TensorRef)>,
     depth: usize,
+    visits: &mut usize,
 ) -> Result<(), String> {
     if depth > MAX_DEPTH {
         return Err(format!("modules nested deeper than {MAX_DEPTH} levels"));
     }
+    // Each visit costs its name length: shared submodules (a DAG) or long names cannot
+    // make the flattening (or its names) grow beyond a fixed budget.
+    let cost = 1 + prefix.len();
+    if *visits < cost {
+        return Err("module graph too large (shared submodules or huge names?)".into());
+    }
+    *visits -= cost;
     let Some((class, state)) = heap.object_state(module) else {
         return Err(format!("`{prefix}` is not a module object"));
     };
@@ -369,7 +380,7 @@ fn flatten<'h>(
                 continue;
             }
             let name = heap.str(k).unwrap_or_default();
-            flatten(heap, v, format!("{prefix}{name}."), out, depth + 1)?;
+            flatten(heap, v, format!("{prefix}{name}."), out, depth + 1, visits)?;
         }
     }
     Ok(())
@@ -387,7 +398,7 @@ fn read_meta(
 
     if let Some(y) = attr("yaml") {
         if y != V::None {
-            meta.yaml = Some(to_json(heap, y, 0));
+            meta.yaml = Some(to_json(heap, y));
         }
     }
     if let Some(n) = attr("names") {
@@ -397,7 +408,7 @@ fn read_meta(
         match heap.get(s) {
             Some(Obj::Tensor(t)) => meta.stride = store.materialize(t)?.to_f32()?,
             _ => {
-                if let Json::Array(a) = to_json(heap, s, 0) {
+                if let Json::Array(a) = to_json(heap, s) {
                     meta.stride = a
                         .iter()
                         .filter_map(|x| x.as_f64())
@@ -408,13 +419,12 @@ fn read_meta(
         }
     }
     let mut args = match attr("args") {
-        Some(a) => to_json(heap, a, 0),
+        Some(a) => to_json(heap, a),
         None => Json::Null,
     };
     if let Some(top) = top {
-        if let Some(Json::Object(train)) = heap
-            .dict_get(top, "train_args")
-            .map(|a| to_json(heap, a, 0))
+        if let Some(Json::Object(train)) =
+            heap.dict_get(top, "train_args").map(|a| to_json(heap, a))
         {
             match &mut args {
                 Json::Object(m) => m.extend(train),
@@ -487,10 +497,20 @@ fn names_of(heap: &Heap, v: V) -> BTreeMap<i64, String> {
 
 /// A decoded pickle value as JSON: None → null, tuples and sets → arrays, dict keys as
 /// strings, namespaces → their attributes, paths → strings, tensors → a description.
-pub(crate) fn to_json(heap: &Heap, v: V, depth: usize) -> Json {
-    if depth > MAX_DEPTH {
+pub(crate) fn to_json(heap: &Heap, v: V) -> Json {
+    let mut budget = MAX_JSON_NODES;
+    json_rec(heap, v, 0, &mut budget)
+}
+
+/// Work budget of one conversion (values visited plus string bytes copied): shared
+/// references (a DAG) cannot make it exponential.
+const MAX_JSON_NODES: usize = 1 << 20;
+
+fn json_rec(heap: &Heap, v: V, depth: usize, budget: &mut usize) -> Json {
+    if depth > MAX_DEPTH || *budget == 0 {
         return Json::Null;
     }
+    *budget -= 1;
     match v {
         V::None => Json::Null,
         V::Bool(b) => Json::Bool(b),
@@ -499,13 +519,21 @@ pub(crate) fn to_json(heap: &Heap, v: V, depth: usize) -> Json {
         V::Ref(_) => match heap.get(v) {
             None => Json::Null,
             Some(o) => match o {
-                Obj::Str(s) => Json::String(s.clone()),
-                Obj::Bytes(b) => Json::String(String::from_utf8_lossy(b).into_owned()),
-                Obj::BigInt(b) => Json::String(format!("<int of {} bytes>", b.len())),
-                Obj::List(x) | Obj::Tuple(x) | Obj::Set(x) => {
-                    Json::Array(x.iter().map(|&e| to_json(heap, e, depth + 1)).collect())
+                Obj::Str(s) if charge(budget, s.len()) => Json::String(s.clone()),
+                Obj::Bytes(b) if charge(budget, b.len()) => {
+                    Json::String(String::from_utf8_lossy(b).into_owned())
                 }
-                Obj::Dict(_) => dict_json(heap, v, depth),
+                Obj::Str(_) | Obj::Bytes(_) => Json::Null,
+                Obj::BigInt(b) => Json::String(format!("<int of {} bytes>", b.len())),
+                Obj::List(x) | Obj::Tuple(x) | Obj::Set(x) if charge(budget, x.len()) => {
+                    Json::Array(
+                        x.iter()
+                            .map(|&e| json_rec(heap, e, depth + 1, budget))
+                            .collect(),
+                    )
+                }
+                Obj::List(_) | Obj::Tuple(_) | Obj::Set(_) => Json::Null,
+                Obj::Dict(_) => dict_json(heap, v, depth, budget),
                 Obj::Global(g) => Json::String(format!("{g:?}")),
                 Obj::Storage { key, .. } => Json::String(format!("<storage {key}>")),
                 Obj::Tensor(t) => serde_json::json!({
@@ -525,15 +553,15 @@ pub(crate) fn to_json(heap: &Heap, v: V, depth: usize) -> Json {
                     if class == "torch.device" || class == "numpy.dtype" {
                         return args
                             .first()
-                            .map(|&a| to_json(heap, a, depth + 1))
+                            .map(|&a| json_rec(heap, a, depth + 1, budget))
                             .unwrap_or(Json::Null);
                     }
                     if !items.is_empty() {
-                        return dict_json(heap, v, depth);
+                        return dict_json(heap, v, depth, budget);
                     }
                     match heap.object_state(v).and_then(|(_, s)| s) {
                         Some(s) if heap.dict_items(s).is_some() => {
-                            let mut j = dict_json(heap, s, depth);
+                            let mut j = dict_json(heap, s, depth, budget);
                             if short.ends_with("Model") || class.starts_with("torch.nn.") {
                                 // Modules: name them only (their tensors are in the state dict).
                                 j = serde_json::json!({ "__class__": class });
@@ -548,7 +576,25 @@ pub(crate) fn to_json(heap: &Heap, v: V, depth: usize) -> Json {
     }
 }
 
-fn dict_json(heap: &Heap, v: V, depth: usize) -> Json {
+/// Take `n` units from the budget (false, and nothing taken, if it cannot pay).
+fn charge(budget: &mut usize, n: usize) -> bool {
+    if *budget < n {
+        *budget = 0;
+        return false;
+    }
+    *budget -= n;
+    true
+}
+
+fn dict_json(heap: &Heap, v: V, depth: usize, budget: &mut usize) -> Json {
+    let raw_len = match heap.get(v) {
+        Some(Obj::Dict(d)) => d.len(),
+        Some(Obj::Object { items, .. }) => items.len(),
+        _ => 0,
+    };
+    if !charge(budget, raw_len) {
+        return Json::Null;
+    }
     let mut m = Map::new();
     for (k, val) in heap.dict_items(v).unwrap_or_default() {
         let key = match k {
@@ -557,11 +603,12 @@ fn dict_json(heap: &Heap, v: V, depth: usize) -> Json {
             V::Float(f) => f.to_string(),
             V::None => "null".to_string(),
             V::Ref(_) => match heap.get(k) {
-                Some(Obj::Str(s)) => s.clone(),
-                _ => to_json(heap, k, depth + 1).to_string(),
+                Some(Obj::Str(s)) if charge(budget, s.len()) => s.clone(),
+                Some(Obj::Str(_)) => return Json::Null,
+                _ => format!("<key {}>", m.len()),
             },
         };
-        m.insert(key, to_json(heap, val, depth + 1));
+        m.insert(key, json_rec(heap, val, depth + 1, budget));
     }
     Json::Object(m)
 }

@@ -24,7 +24,10 @@ fn check_against_reference(stem: &str) {
     let r = reference(stem);
     let tensors = r["tensors"].as_array().expect("tensors array");
     let got: Vec<&str> = ck.tensors.iter().map(|(n, _)| n.as_str()).collect();
-    let want: Vec<&str> = tensors.iter().map(|t| t["name"].as_str().unwrap()).collect();
+    let want: Vec<&str> = tensors
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
     assert_eq!(got, want, "{stem}: state_dict names/order");
     for ((name, t), rt) in ck.tensors.iter().zip(tensors) {
         let shape: Vec<usize> = rt["shape"]
@@ -48,7 +51,10 @@ fn check_against_reference(stem: &str) {
             let vals = t.to_f32().unwrap();
             for (a, b) in vals.iter().zip(first) {
                 let b = b.as_f64().unwrap() as f32;
-                assert!((a - b).abs() <= 1e-6 * b.abs().max(1.0), "{stem}: {name} first values");
+                assert!(
+                    (a - b).abs() <= 1e-6 * b.abs().max(1.0),
+                    "{stem}: {name} first values"
+                );
             }
         }
     }
@@ -85,10 +91,16 @@ fn check_against_reference(stem: &str) {
     let yaml = m.yaml.as_ref().expect("yaml");
     assert_eq!(yaml["nc"], r["yaml"]["nc"], "{stem}: yaml nc");
     assert_eq!(yaml["scale"], r["yaml"]["scale"], "{stem}: yaml scale");
-    assert_eq!(yaml["backbone"], r["yaml"]["backbone"], "{stem}: yaml backbone");
+    assert_eq!(
+        yaml["backbone"], r["yaml"]["backbone"],
+        "{stem}: yaml backbone"
+    );
     assert_eq!(yaml["head"], r["yaml"]["head"], "{stem}: yaml head");
     if stem == "yolo11n-pose" {
-        assert_eq!(yaml["kpt_shape"], r["yaml"]["kpt_shape"], "{stem}: kpt_shape");
+        assert_eq!(
+            yaml["kpt_shape"], r["yaml"]["kpt_shape"],
+            "{stem}: kpt_shape"
+        );
     }
 
     // load() by content gives the same.
@@ -129,7 +141,10 @@ fn pt_to_safetensors_round_trip() {
         let b = onnxide_weights::load_safetensors(&dst).unwrap();
         assert_eq!(a.tensors, b.tensors, "{stem}: tensors");
         assert_eq!(a.meta, b.meta, "{stem}: metadata");
-        assert_eq!(b.meta.source.as_deref(), Some(format!("{stem}.pt").as_str()));
+        assert_eq!(
+            b.meta.source.as_deref(),
+            Some(format!("{stem}.pt").as_str())
+        );
         // and by content sniffing
         assert_eq!(load(&dst).unwrap().tensors, a.tensors);
         // no temporary files left behind

@@ -59,7 +59,10 @@ fn refuses_view_outside_storage() {
 #[test]
 fn legacy_format_says_how_to_resave() {
     let err = load(&data_dir().join("legacy.pt")).unwrap_err();
-    assert!(matches!(err, WeightsError::LegacyTorchFormat { .. }), "{err}");
+    assert!(
+        matches!(err, WeightsError::LegacyTorchFormat { .. }),
+        "{err}"
+    );
     let msg = err.to_string();
     assert!(msg.contains("torch.save(torch.load("), "{msg}");
 }
@@ -79,7 +82,9 @@ fn empty_files() {
 
 #[test]
 fn missing_file_names_it() {
-    let e = load(Path::new("/nonexistent/x.pt")).unwrap_err().to_string();
+    let e = load(Path::new("/nonexistent/x.pt"))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("/nonexistent/x.pt"), "{e}");
 }
 
@@ -146,7 +151,12 @@ fn corrupted_pickles_inside_a_valid_zip() {
         w.finish().unwrap();
         out.into_inner()
     };
-    let pkl = entries.iter().find(|(n, _)| n.ends_with("data.pkl")).unwrap().1.clone();
+    let pkl = entries
+        .iter()
+        .find(|(n, _)| n.ends_with("data.pkl"))
+        .unwrap()
+        .1
+        .clone();
     let p = Path::new("c.pt");
     for cut in 0..pkl.len() {
         let e = load_pt_from_bytes(p, &rezip(&pkl[..cut])).unwrap_err();
@@ -171,6 +181,66 @@ fn corrupted_pickles_inside_a_valid_zip() {
     marks.extend(std::iter::repeat_n(b'(', 1_000_000));
     marks.extend(b"r\xff\xff\xff\xff.");
     assert!(load_pt_from_bytes(p, &rezip(&marks)).is_err());
+}
+
+/// A zip checkpoint around `pkl` (one `archive/data.pkl` entry).
+fn pt_with_pickle(pkl: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut out = std::io::Cursor::new(Vec::new());
+    let mut w = zip::ZipWriter::new(&mut out);
+    let opts =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    w.start_file("archive/data.pkl", opts).unwrap();
+    w.write_all(pkl).unwrap();
+    w.finish().unwrap();
+    out.into_inner()
+}
+
+fn short_str(s: &str) -> Vec<u8> {
+    let mut v = vec![0x8c, s.len() as u8];
+    v.extend(s.as_bytes());
+    v
+}
+
+/// Shared references make a DAG whose paths grow as 2^depth: decoding must stay fast.
+#[test]
+fn exponential_sharing_is_bounded() {
+    let start = std::time::Instant::now();
+    // {"model": DetectionModel(yaml=t60)} where t_i = (t_{i-1}, t_{i-1}).
+    let mut p = b"\x80\x02}".to_vec();
+    p.extend(short_str("model"));
+    p.extend(b"cultralytics.nn.tasks\nDetectionModel\n)\x81}");
+    p.extend(short_str("yaml"));
+    p.push(b']');
+    for _ in 0..60 {
+        p.extend(b"2\x86");
+    }
+    p.extend(b"sbs.");
+    let ck = load_pt_from_bytes(Path::new("dag.pt"), &pt_with_pickle(&p)).unwrap();
+    assert!(ck.tensors.is_empty());
+
+    // Modules: m_i has children a = b = m_{i-1}.
+    let mut p = b"\x80\x02}".to_vec();
+    p.extend(short_str("model"));
+    p.extend(b"cultralytics.nn.tasks\nDetectionModel\n)\x81q\x00}b0");
+    for i in 1..=60u8 {
+        p.extend(b"ctorch.nn.modules.container\nSequential\n)\x81}");
+        p.extend(short_str("_modules"));
+        p.extend(b"}");
+        p.extend(short_str("a"));
+        p.extend([b'h', i - 1, b's']);
+        p.extend(short_str("b"));
+        p.extend([b'h', i - 1, b's']);
+        p.extend(b"sb");
+        p.extend([b'q', i]);
+        if i < 60 {
+            p.push(b'0');
+        }
+    }
+    p.extend(b"s.");
+    let e = load_pt_from_bytes(Path::new("dagm.pt"), &pt_with_pickle(&p)).unwrap_err();
+    assert!(e.to_string().contains("module graph too large"), "{e}");
+    assert!(start.elapsed().as_secs() < 20, "took {:?}", start.elapsed());
 }
 
 #[test]

@@ -21,7 +21,11 @@ fn check(file: &str) {
     let want_names: Vec<&str> = want.iter().map(|t| t["name"].as_str().unwrap()).collect();
     assert_eq!(names, want_names, "{file}: names and order");
     for ((name, t), w) in ck.tensors.iter().zip(want) {
-        assert_eq!(t.dtype.torch_name(), w["dtype"].as_str().unwrap(), "{file}: {name}");
+        assert_eq!(
+            t.dtype.torch_name(),
+            w["dtype"].as_str().unwrap(),
+            "{file}: {name}"
+        );
         let shape: Vec<usize> = w["shape"]
             .as_array()
             .unwrap()
@@ -84,7 +88,10 @@ fn protocol_5() {
 
 #[test]
 fn task_from_head_class() {
-    assert_eq!(Task::from_head_class("ultralytics.nn.modules.head.Segment"), Some(Task::Segment));
+    assert_eq!(
+        Task::from_head_class("ultralytics.nn.modules.head.Segment"),
+        Some(Task::Segment)
+    );
     assert_eq!(Task::from_head_class("OBB"), Some(Task::Obb));
     assert_eq!(Task::from_head_class("Pose"), Some(Task::Pose));
     assert_eq!(Task::from_head_class("Classify"), Some(Task::Classify));
