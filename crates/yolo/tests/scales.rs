@@ -1,0 +1,61 @@
+//! Every scale built from its config name: the fused parameter counts Ultralytics prints at
+//! export, and (m, l, x) a graph that onnxruntime runs with the right output shape.
+
+mod common;
+
+use common::*;
+use onnxide_yolo::{count_parameters, export, ExportOptions, YoloModel};
+
+/// Ultralytics' fused parameter counts (`yolo export` summary), reference §1.
+const FUSED_PARAMS: [(&str, usize); 5] = [
+    ("yolo11n.yaml", 2_616_248),
+    ("yolo11s.yaml", 9_443_760),
+    ("yolo11m.yaml", 20_091_712),
+    ("yolo11l.yaml", 25_340_992),
+    ("yolo11x.yaml", 56_919_424),
+];
+
+fn opts_320() -> ExportOptions {
+    ExportOptions {
+        imgsz: (320, 320),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn fused_parameter_counts_match_ultralytics() {
+    for (name, expected) in FUSED_PARAMS {
+        let model = YoloModel::from_builtin(name, 0).unwrap();
+        let onnx = export(&model, &opts_320()).unwrap();
+        assert_eq!(count_parameters(&onnx), expected, "{name}");
+    }
+}
+
+fn runs_in_onnxruntime(name: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let model = YoloModel::from_builtin(name, 0).unwrap();
+    let path = export_to(&model, &opts_320(), dir.path(), "model.onnx");
+    let r = oracle(&["--ours", path.to_str().unwrap(), "--shape", "1,3,320,320"]);
+    assert_eq!(r["checker"], "ok", "{name}");
+    assert_eq!(
+        r["outputs"]["output0"],
+        serde_json::json!([1, 84, 2100]),
+        "{name}"
+    );
+    assert_eq!(r["finite"], true, "{name}: non-finite outputs");
+}
+
+#[test]
+fn m_runs_in_onnxruntime() {
+    runs_in_onnxruntime("yolo11m.yaml");
+}
+
+#[test]
+fn l_runs_in_onnxruntime() {
+    runs_in_onnxruntime("yolo11l.yaml");
+}
+
+#[test]
+fn x_runs_in_onnxruntime() {
+    runs_in_onnxruntime("yolo11x.yaml");
+}
