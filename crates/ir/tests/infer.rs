@@ -654,3 +654,35 @@ fn hostile_values_do_not_panic() {
         assert!(infer(&b.model).is_err(), "{op} {attr}={v}");
     }
 }
+
+#[test]
+fn quantisation_sampling_and_one_hot() {
+    let mut b = Builder::new(21);
+    b.input("x", DType::F32, "batch,8,16,16")
+        .input("grid", DType::F32, "batch,5,7,2")
+        .input("rois", DType::F32, "n,4")
+        .input("idx", DType::I64, "batch,3");
+    b.init("scale", Tensor::scalar(0.5f32))
+        .init("zp", Tensor::scalar(0i8))
+        .init("depth", Tensor::scalar(10i64))
+        .init(
+            "vals",
+            Tensor::from_vec(vec![2], vec![0.0f32, 1.0]).unwrap(),
+        );
+    b.node("QuantizeLinear", &["x", "scale", "zp"], &["q"]);
+    b.node("DequantizeLinear", &["q", "scale", "zp"], &["dq"]);
+    b.node("GridSample", &["x", "grid"], &["gs"]);
+    b.node("RoiAlign", &["x", "rois", "idx"], &["ra"])
+        .int("output_height", 7)
+        .int("output_width", 7);
+    b.node("OneHot", &["idx", "depth", "vals"], &["oh"])
+        .int("axis", 1);
+    let r = run(&b);
+    assert_eq!(r.elem("q"), Some(DType::I8));
+    assert_eq!(s(&r, "q"), "[batch, 8, 16, 16]");
+    assert_eq!(r.elem("dq"), Some(DType::F32));
+    assert_eq!(s(&r, "gs"), "[batch, 8, 5, 7]");
+    assert_eq!(s(&r, "ra"), "[n, 8, 7, 7]");
+    assert_eq!(s(&r, "oh"), "[batch, 10, 3]");
+    assert_eq!(r.elem("oh"), Some(DType::F32));
+}

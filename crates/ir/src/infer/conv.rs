@@ -1,4 +1,5 @@
-//! Convolution and pooling: Conv, ConvTranspose, MaxPool, AveragePool, LpPool, Global*Pool.
+//! Convolution, pooling and sampling: Conv, ConvTranspose, MaxPool, AveragePool, LpPool,
+//! Global*Pool, GridSample, RoiAlign.
 
 use super::dims::Reason;
 use super::{Fact, State};
@@ -24,6 +25,36 @@ pub(crate) fn infer(st: &State, node: &Node, op: &str) -> Result<Option<Vec<Fact
                 None => None,
             };
             vec![Fact::new(x.elem, s)]
+        }
+        "GridSample" => {
+            let s = match (&x.shape, st.input(node, 1).shape) {
+                (Some(xs), Some(g)) if xs.len() >= 3 && g.len() == xs.len() => {
+                    let mut o = vec![xs[0].clone(), xs[1].clone()];
+                    o.extend(g[1..g.len() - 1].iter().cloned());
+                    Some(o)
+                }
+                (Some(xs), Some(g)) => {
+                    return Err(format!(
+                        "X {} and grid {} do not fit",
+                        crate::format_shape(Some(xs)),
+                        crate::format_shape(Some(&g))
+                    ))
+                }
+                _ => None,
+            };
+            vec![Fact::new(x.elem, s)]
+        }
+        "RoiAlign" => {
+            let c = x.shape.as_ref().and_then(|s| s.get(1)).cloned();
+            let n = st.input(node, 1).shape.and_then(|s| s.first().cloned());
+            let side = |a: &str| Dim::Fixed(node.attr_int(a).unwrap_or(1).max(0) as u64);
+            let s = vec![
+                n.unwrap_or(Dim::Unknown),
+                c.unwrap_or(Dim::Unknown),
+                side("output_height"),
+                side("output_width"),
+            ];
+            vec![Fact::new(x.elem, Some(s))]
         }
         _ => return Ok(None),
     }))

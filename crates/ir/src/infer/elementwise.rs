@@ -1,5 +1,5 @@
 //! Elementwise ops: unary maths and activations, broadcasting binary and variadic ops,
-//! comparisons, Where, Cast, and the shape-preserving normalisations.
+//! comparisons, Where, Cast, Quantize/DequantizeLinear, and the shape-preserving normalisations.
 
 use super::dims::{broadcast, Reason};
 use super::{Fact, State};
@@ -119,6 +119,14 @@ pub(crate) fn infer(st: &State, node: &Node, op: &str) -> Result<Option<Vec<Fact
             vec![same(elem)]
         }
         "CastLike" => vec![same(st.input(node, 1).elem)],
+        "QuantizeLinear" => {
+            let elem = st.input(node, 2).elem.or_else(|| {
+                node.attr_int("output_dtype")
+                    .and_then(|c| DType::from_onnx_code(c as i32))
+            });
+            vec![same(elem.or(Some(DType::U8)))]
+        }
+        "DequantizeLinear" => vec![same(st.input(node, 1).elem.or(Some(DType::F32)))],
         "Dropout" => vec![same(x.elem), same(Some(DType::Bool))],
         "BatchNormalization" => {
             check_channels(st, node, &x)?;

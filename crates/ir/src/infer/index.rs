@@ -1,5 +1,6 @@
 //! Shape-reading, indexing and generating ops: Shape, Size, Gather, GatherElements, GatherND,
-//! Scatter*, NonZero, NonMaxSuppression, ConstantOfShape, Range, Constant, EyeLike.
+//! Scatter*, NonZero, NonMaxSuppression, ConstantOfShape, Range, Constant, EyeLike, Random*Like,
+//! OneHot, Compress.
 
 use super::dims::{axis, Reason};
 use super::{values, Fact, State, Sym};
@@ -67,12 +68,42 @@ pub(crate) fn infer(st: &State, node: &Node, op: &str) -> Result<Option<Vec<Fact
             vec![Fact::new(x.elem, Some(vec![len]))]
         }
         "Constant" => vec![constant(node)?],
-        "EyeLike" => {
+        "EyeLike" | "RandomNormalLike" | "RandomUniformLike" | "Bernoulli" => {
             let elem = node
                 .attr_int("dtype")
                 .and_then(|c| DType::from_onnx_code(c as i32))
                 .or(x.elem);
             vec![Fact::new(elem, x.shape.clone())]
+        }
+        "OneHot" => {
+            let elem = st.input(node, 2).elem;
+            let s = match (&x.shape, st.known_ints(node, 1).as_deref()) {
+                (Some(s), depth) => {
+                    let a = axis(node.attr_int("axis").unwrap_or(-1), s.len() + 1)?;
+                    let d = match depth {
+                        Some([d]) if *d >= 0 => Dim::Fixed(*d as u64),
+                        Some([d]) => return Err(format!("depth {d}")),
+                        _ => Dim::Unknown,
+                    };
+                    let mut o = s.clone();
+                    o.insert(a, d);
+                    Some(o)
+                }
+                (None, _) => None,
+            };
+            vec![Fact::new(elem, s)]
+        }
+        "Compress" => {
+            let s = match (&x.shape, node.attr_int("axis")) {
+                (Some(s), Some(a)) => {
+                    let mut o = s.clone();
+                    o[axis(a, s.len())?] = Dim::Unknown;
+                    Some(o)
+                }
+                (_, None) => Some(vec![Dim::Unknown]),
+                (None, Some(_)) => None,
+            };
+            vec![Fact::new(x.elem, s)]
         }
         _ => return Ok(None),
     }))
