@@ -129,7 +129,7 @@ fn checker_accepts_exports_and_flags_the_unsorted_half_export() {
 }
 
 #[test]
-fn infer_shapes_types_every_value_of_the_default_export() {
+fn infer_shapes_types_every_value_and_is_idempotent() {
     for p in exports() {
         let mut m = load(&p);
         let before = m.graph.value_info.len();
@@ -144,6 +144,15 @@ fn infer_shapes_types_every_value_of_the_default_export() {
         );
         for v in &m.graph.value_info {
             assert!(v.elem_type().is_some(), "{}: {} untyped", label(&p), v.name);
+            assert!(v.shape().is_some(), "{}: {} has no rank", label(&p), v.name);
         }
+        // A second run agrees with the first and adds nothing.
+        let once = m.graph.clone();
+        infer::infer_shapes(&mut m).unwrap_or_else(|e| panic!("{} again: {e}", label(&p)));
+        assert!(
+            m.graph == once,
+            "{}: second infer_shapes changed the graph",
+            label(&p)
+        );
     }
 }
