@@ -138,9 +138,14 @@ pub(crate) fn load_pt_bytes(path: &Path, bytes: &[u8]) -> Result<Checkpoint, Wei
                             tensors.push((name, store.materialize(t)?));
                         }
                     }
+                    let meta = CheckpointMeta {
+                        args: Json::Object(Map::new()),
+                        source: path.file_name().map(|n| n.to_string_lossy().into_owned()),
+                        ..Default::default()
+                    };
                     return Ok(Checkpoint {
                         tensors,
-                        meta: CheckpointMeta::default(),
+                        meta,
                         source: path.to_path_buf(),
                     });
                 }

@@ -98,3 +98,63 @@ fn task_from_head_class() {
     assert_eq!(Task::from_head_class("v10Detect"), Some(Task::Detect));
     assert_eq!(Task::from_head_class("Conv"), None);
 }
+
+/// A plain state_dict written by real `torch.save` (tests/data/make_torch_data.py):
+/// non-contiguous views, bfloat16, int64, shared storages, a scalar and an empty tensor.
+#[test]
+fn torch_saved_views() {
+    let ck = load_pt(&data_dir().join("torch_views.pt")).unwrap_or_else(|e| panic!("{e}"));
+    let text = std::fs::read_to_string(data_dir().join("torch_views.json")).unwrap();
+    let want: Vec<Value> = serde_json::from_str(&text).unwrap();
+    assert_eq!(ck.tensors.len(), want.len());
+    for ((name, t), w) in ck.tensors.iter().zip(&want) {
+        assert_eq!(name, w["name"].as_str().unwrap());
+        assert_eq!(t.dtype.torch_name(), w["dtype"].as_str().unwrap(), "{name}");
+        let shape: Vec<usize> = w["shape"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_u64().unwrap() as usize)
+            .collect();
+        assert_eq!(t.shape, shape, "{name}");
+        let vals: Vec<f32> = w["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap() as f32)
+            .collect();
+        assert_eq!(t.to_f32().unwrap(), vals, "{name}");
+    }
+    assert!(ck.meta.task.is_none());
+    assert!(ck.meta.args.is_object());
+}
+
+/// A foreign safetensors file without onnxide metadata: tensors in file order, empty metadata.
+#[test]
+fn plain_safetensors_without_metadata() {
+    use safetensors::tensor::{Dtype, TensorView};
+    let a = [0u8, 0x3c, 0, 0x40]; // f16 [1.0, 2.0]
+    let b = 7i64.to_le_bytes();
+    let views = vec![
+        (
+            "z.weight",
+            TensorView::new(Dtype::F16, vec![2], &a).unwrap(),
+        ),
+        ("a.count", TensorView::new(Dtype::I64, vec![1], &b).unwrap()),
+    ];
+    let bytes = safetensors::tensor::serialize(views, &None).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("plain.safetensors");
+    std::fs::write(&p, bytes).unwrap();
+    let ck = onnxide_weights::load(&p).unwrap();
+    let names: Vec<&str> = ck.tensors.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["a.count", "z.weight"]); // file order (safetensors sorts by dtype size)
+    assert_eq!(
+        ck.get("z.weight").unwrap().to_f32().unwrap(),
+        vec![1.0, 2.0]
+    );
+    assert_eq!(ck.get("a.count").unwrap().to_i64().unwrap(), vec![7]);
+    assert_eq!(ck.meta.task, None);
+    assert!(ck.meta.names.is_empty());
+    assert!(ck.meta.args.is_object());
+}
