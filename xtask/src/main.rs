@@ -1,6 +1,9 @@
 //! Developer tasks: `cargo xtask <task> [args]`. Each task lives in its own module.
 
+mod bench_export;
 mod bench_model;
+mod export;
+mod interop;
 mod python;
 
 use anyhow::{bail, Result};
@@ -16,6 +19,12 @@ tasks:
   bench [model=F] [model8=F] [rounds=N] [runs=N]
                               onnxide vs onnxruntime (Python) on YOLO11n: 1 and 2 threads, batch 1 and 8;
                               median, min, ratio and peak memory, alternating the two engines
+  bench export [model=F] [runs=N]
+                              whole-process time of `onnxide export` vs `yolo export format=onnx`
+                              (median of N=5 runs each, ratio table; needs Ultralytics' `yolo`)
+  export key=value ...        the same as `onnxide export` (YOLO11 -> ONNX), e.g. export model=yolo11n.pt
+  interop [reference]         Ultralytics' YOLO(ours.onnx).predict() vs its own export on bus/zidane;
+                              `reference`: Ultralytics output for onnxide's seeded yolo11s.yaml weights
 ";
 
 fn main() -> ExitCode {
@@ -43,7 +52,12 @@ fn run(args: &[String]) -> Result<()> {
                 if rest.is_empty() { &default } else { rest },
             )
         }
+        "bench" if rest.first().map(String::as_str) == Some("export") => {
+            bench_export::run(&rest[1..])
+        }
         "bench" => bench_model::run(rest),
+        "export" => export::run(rest),
+        "interop" => interop::run(rest),
         "help" | "-h" | "--help" => {
             print!("{HELP}");
             Ok(())

@@ -59,3 +59,28 @@ fn l_runs_in_onnxruntime() {
 fn x_runs_in_onnxruntime() {
     runs_in_onnxruntime("yolo11x.yaml");
 }
+
+/// yolo11s at 320: Ultralytics' checkpoint+export would be ~57 MB of fixtures, so the reference
+/// is Ultralytics' own export of onnxide's seeded random weights for `yolo11s.yaml`, run by
+/// onnxruntime on the fixtures' input recipe, committed as output only (700 kB;
+/// `cargo xtask interop reference` regenerates it). onnxide builds the same model from the
+/// bare config name, with no file at all, and must reproduce that output.
+#[test]
+fn s_at_320_matches_ultralytics_on_the_same_weights() {
+    let reference = repo().join("crates/yolo/tests/data/yolo11s-320.output0.npy");
+    let dir = tempfile::tempdir().unwrap();
+    let model = YoloModel::from_builtin("yolo11s.yaml", 0).unwrap();
+    let path = export_to(&model, &opts_320(), dir.path(), "yolo11s.onnx");
+    let r = oracle(&[
+        "--ours",
+        path.to_str().unwrap(),
+        "--shape",
+        "1,3,320,320",
+        "--reference-npy",
+        reference.to_str().unwrap(),
+    ]);
+    let delta = max_abs(&r);
+    eprintln!("yolo11s@320: max|Δ| {delta:e}");
+    assert_eq!(r["checker"], "ok");
+    assert!(delta <= 1e-3, "max |Δ| {delta}");
+}
