@@ -1,0 +1,567 @@
+//! Packed SGEMM `C[m×n] (+)= A[m×k]·B[k×n]` with a fused epilogue
+//! (`+ bias[row]`, activation, `+ residual`).
+//!
+//! Loop structure (the Goto/BLIS scheme, with the roles chosen for convolution shapes,
+//! where m = output channels is small and n = output pixels is large):
+//!
+//! ```text
+//! for each column panel of NR columns            (parallel: split across threads)
+//!   for each KC block of k
+//!     pack B[KC × NR] into a thread-local buffer  (stays in L1)
+//!     for each row panel of MR rows of A          (A pre-packed; streams from L2)
+//!       microkernel: C tile (+)= A panel · B panel
+//!       on the last KC block: epilogue on the tile while it is still in L1
+//! ```
+//!
+//! The B panel is reused by every row panel of A, A is read once per column panel
+//! (2·NR flops per float read, so even from L3 it is not a bottleneck), and the C column
+//! strip (m × NR) stays in L2 across KC blocks.
+
+mod kernel_avx2;
+mod kernel_avx512;
+mod kernel_generic;
+mod pack;
+
+pub use pack::PackedWeights;
+pub(crate) use pack::{DenseB, PackB};
+
+use crate::activation::{epilogue_fn, Activation, Epilogue, EpilogueFn};
+use crate::scratch::with_panel_scratch;
+use crate::Isa;
+use rayon::prelude::*;
+use rayon::ThreadPool;
+
+/// `C tile (+)= A panel · B panel`; see the kernel modules for the exact contract.
+pub(crate) type MicroKernel =
+    unsafe fn(usize, *const f32, *const f32, usize, *mut f32, usize, bool);
+
+/// A microkernel and the blocking that suits it.
+#[derive(Clone, Copy)]
+pub(crate) struct KernelSpec {
+    pub mr: usize,
+    pub nr: usize,
+    /// Steps of k per packed B panel: KC·NR·4 bytes should sit comfortably in L1 (48 KiB).
+    pub kc: usize,
+    pub kernel: MicroKernel,
+    pub epilogue: EpilogueFn,
+}
+
+impl KernelSpec {
+    pub(crate) fn for_isa(isa: Isa) -> KernelSpec {
+        let isa = isa.or_supported();
+        match isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => KernelSpec {
+                mr: kernel_avx512::MR,
+                nr: kernel_avx512::NR,
+                kc: std::env::var("LINALG_KC")
+                    .ok()
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(160),
+                kernel: kernel_avx512::kernel_8x48,
+                epilogue: epilogue_fn(isa),
+            },
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2Fma => KernelSpec {
+                mr: kernel_avx2::MR,
+                nr: kernel_avx2::NR,
+                kc: 256,
+                kernel: kernel_avx2::kernel_4x24,
+                epilogue: epilogue_fn(isa),
+            },
+            _ => KernelSpec {
+                mr: kernel_generic::MR,
+                nr: kernel_generic::NR,
+                kc: 256,
+                kernel: kernel_generic::kernel_4x16,
+                epilogue: epilogue_fn(Isa::Generic),
+            },
+        }
+    }
+}
+
+/// A read-only strided matrix: element `(i, j)` is `data[i*row_stride + j*col_stride]`.
+#[derive(Clone, Copy, Debug)]
+pub struct MatRef<'a> {
+    pub data: &'a [f32],
+    pub rows: usize,
+    pub cols: usize,
+    pub row_stride: usize,
+    pub col_stride: usize,
+}
+
+impl<'a> MatRef<'a> {
+    /// A dense row-major `rows × cols` matrix.
+    pub fn row_major(data: &'a [f32], rows: usize, cols: usize) -> MatRef<'a> {
+        MatRef {
+            data,
+            rows,
+            cols,
+            row_stride: cols,
+            col_stride: 1,
+        }
+    }
+
+    /// The transpose view (no copy).
+    pub fn t(self) -> MatRef<'a> {
+        MatRef {
+            data: self.data,
+            rows: self.cols,
+            cols: self.rows,
+            row_stride: self.col_stride,
+            col_stride: self.row_stride,
+        }
+    }
+
+    fn assert_in_bounds(&self, what: &str) {
+        if self.rows > 0 && self.cols > 0 {
+            let last = (self.rows - 1) * self.row_stride + (self.cols - 1) * self.col_stride;
+            assert!(
+                last < self.data.len(),
+                "{what} is too short for its shape and strides"
+            );
+        }
+    }
+}
+
+/// Where the output goes: `C[i][j] = data[i*ldc + j]` for `i < m`, `j < n`.
+#[derive(Debug)]
+pub struct GemmOutput<'a> {
+    pub data: &'a mut [f32],
+    pub ldc: usize,
+    /// Add to the existing contents of C instead of overwriting them (`beta = 1`).
+    pub accumulate: bool,
+}
+
+/// `C = epilogue(A·B + bias) (+ residual)` with A pre-packed.
+///
+/// `residual`, if given, has C's layout (row stride `out.ldc`). `pool`: the threads to use;
+/// `None` runs on the current rayon pool (the global one unless called inside `install`).
+///
+/// # Panics
+/// On inconsistent shapes or slices too short for them (the planner checks shapes first).
+pub fn gemm(
+    a: &PackedWeights,
+    b: MatRef<'_>,
+    out: GemmOutput<'_>,
+    residual: Option<&[f32]>,
+    epilogue: Epilogue,
+    pool: Option<&ThreadPool>,
+) {
+    assert_eq!(a.k, b.rows, "A·B: inner dimensions differ");
+    b.assert_in_bounds("B");
+    let source = DenseB {
+        data: b.data,
+        row_stride: b.row_stride,
+        col_stride: b.col_stride,
+    };
+    run(a, &source, b.cols, out, residual, epilogue.activation, pool);
+}
+
+/// `C = A·B` for a non-constant A (e.g. attention `MatMul`s): packs A, then calls [`gemm`].
+/// Allocates the packed copy of A; prefer [`PackedWeights`] when A is an initialiser.
+pub fn sgemm(
+    isa: Isa,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    out: GemmOutput<'_>,
+    pool: Option<&ThreadPool>,
+) {
+    a.assert_in_bounds("A");
+    let packed = PackedWeights::from_strided(
+        isa,
+        a.data,
+        a.rows,
+        a.cols,
+        a.row_stride,
+        a.col_stride,
+        None,
+    );
+    gemm(&packed, b, out, None, Epilogue::IDENTITY, pool);
+}
+
+/// A raw pointer that may cross threads. Used only for C (and the residual), where each
+/// task touches a disjoint set of tiles.
+#[derive(Clone, Copy)]
+struct SharedPtr(*mut f32);
+// SAFETY: the driver gives every task a disjoint set of C tiles (distinct (row panel,
+// column panel) pairs), so no element is accessed by two threads; the residual is only read.
+unsafe impl Send for SharedPtr {}
+// SAFETY: as above.
+unsafe impl Sync for SharedPtr {}
+
+/// Flops under which a GEMM stays on one thread (a rayon hand-off costs a few µs).
+const PARALLEL_MIN_FLOPS: usize = 1 << 21;
+
+/// The driver shared by [`gemm`] and the convolutions (which pass an im2col view as B).
+pub(crate) fn run<B: PackB>(
+    a: &PackedWeights,
+    b: &B,
+    n: usize,
+    out: GemmOutput<'_>,
+    residual: Option<&[f32]>,
+    act: Activation,
+    pool: Option<&ThreadPool>,
+) {
+    let m = a.m;
+    let spec = KernelSpec::for_isa(a.isa);
+    assert_eq!(
+        spec.mr, a.mr,
+        "PackedWeights were packed for another kernel"
+    );
+    if m == 0 || n == 0 {
+        return;
+    }
+    let ldc = out.ldc;
+    assert!(ldc >= n, "ldc must be at least n");
+    let c_len = (m - 1) * ldc + n;
+    assert!(
+        out.data.len() >= c_len,
+        "C is too short for m×n with this ldc"
+    );
+    if let Some(r) = residual {
+        assert!(
+            r.len() >= c_len,
+            "residual is too short for m×n with this ldc"
+        );
+    }
+    let c = SharedPtr(out.data.as_mut_ptr());
+    let res = SharedPtr(residual.map_or(std::ptr::null_mut(), |r| r.as_ptr() as *mut f32));
+    let accumulate = out.accumulate;
+
+    let m_panels = m.div_ceil(spec.mr);
+    let n_panels = n.div_ceil(spec.nr);
+    let task = |mp: std::ops::Range<usize>, np: std::ops::Range<usize>| {
+        // SAFETY: `c` and `res` cover the m×n tiles (checked above), the ranges are within
+        // the panel grid, and the caller of this closure gives disjoint ranges to each task.
+        unsafe { gemm_block(&spec, a, b, n, c, ldc, res, act, accumulate, mp, np) }
+    };
+
+    let body = || {
+        let threads = rayon::current_num_threads();
+        let flops = 2 * m * n * a.k.max(1);
+        if threads <= 1 || flops < PARALLEL_MIN_FLOPS {
+            return task(0..m_panels, 0..n_panels);
+        }
+        // Aim for ~4 tasks per thread so that uneven tiles and a busy core even out.
+        let want = threads * 4;
+        let n_tasks = n_panels.min(want);
+        let m_tasks = if n_tasks >= want {
+            1
+        } else {
+            m_panels.min(want.div_ceil(n_tasks))
+        };
+        (0..n_tasks * m_tasks).into_par_iter().for_each(|t| {
+            let (ti, tj) = (t / n_tasks, t % n_tasks);
+            let mp = split(m_panels, m_tasks, ti);
+            let np = split(n_panels, n_tasks, tj);
+            task(mp, np)
+        });
+    };
+    match pool {
+        Some(pool) => pool.install(body),
+        None => body(),
+    }
+}
+
+/// The `i`-th of `parts` near-equal contiguous ranges of `0..len`.
+fn split(len: usize, parts: usize, i: usize) -> std::ops::Range<usize> {
+    let base = len / parts;
+    let extra = len % parts;
+    let start = i * base + i.min(extra);
+    start..start + base + usize::from(i < extra)
+}
+
+/// Room for the largest microkernel tile (8×48).
+const EDGE_TILE: usize = 8 * 48;
+
+/// Bytes of packed B per block: a block of whole column panels is packed at once, so that
+/// each row of B is read as one long contiguous run (prefetch-friendly) rather than as
+/// NR-wide scraps 4 KiB or more apart. A quarter of the 1 MiB L2.
+const DIRECT_B: bool = true;
+
+const B_BLOCK_BYTES: usize = 256 * 1024;
+
+/// Computes the C tiles of row panels `mp` × column panels `np`.
+///
+/// # Safety
+/// `c` (and `res` unless null) must cover `m×n` with row stride `ldc`, and no other thread
+/// may touch these tiles meanwhile.
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_block<B: PackB>(
+    spec: &KernelSpec,
+    a: &PackedWeights,
+    b: &B,
+    n: usize,
+    c: SharedPtr,
+    ldc: usize,
+    res: SharedPtr,
+    act: Activation,
+    accumulate: bool,
+    mp: std::ops::Range<usize>,
+    np: std::ops::Range<usize>,
+) {
+    let job = BlockJob {
+        spec,
+        a,
+        b,
+        n,
+        c,
+        ldc,
+        res,
+        act,
+        accumulate,
+        mp,
+        np,
+    };
+    let (k, nr_full) = (a.k, spec.nr);
+    if k == 0 {
+        return bias_only(&job);
+    }
+    let kc_max = spec.kc.min(k);
+    let panels_per_block = (B_BLOCK_BYTES / (kc_max * nr_full * 4)).clamp(1, job.np.len().max(1));
+    with_panel_scratch(kc_max * nr_full * panels_per_block, |packed_b| {
+        // The packing copies and the loop control are compiled for the kernel's ISA too:
+        // without AVX a 48-float row copy becomes a call to memcpy.
+        match a.isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => block_avx512(&job, kc_max, panels_per_block, packed_b),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2Fma => block_avx2(&job, kc_max, panels_per_block, packed_b),
+            _ => block_body(&job, kc_max, panels_per_block, packed_b),
+        }
+    })
+}
+
+/// The arguments of one task of [`gemm_block`].
+struct BlockJob<'a, B> {
+    spec: &'a KernelSpec,
+    a: &'a PackedWeights,
+    b: &'a B,
+    n: usize,
+    c: SharedPtr,
+    ldc: usize,
+    res: SharedPtr,
+    act: Activation,
+    accumulate: bool,
+    mp: std::ops::Range<usize>,
+    np: std::ops::Range<usize>,
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn block_avx512<B: PackB>(
+    job: &BlockJob<B>,
+    kc_max: usize,
+    ppb: usize,
+    packed_b: &mut [f32],
+) {
+    block_body(job, kc_max, ppb, packed_b)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn block_avx2<B: PackB>(job: &BlockJob<B>, kc_max: usize, ppb: usize, packed_b: &mut [f32]) {
+    block_body(job, kc_max, ppb, packed_b)
+}
+
+/// k = 0: C is just the epilogue of zero (or of C itself when accumulating).
+unsafe fn bias_only<B: PackB>(job: &BlockJob<B>) {
+    let (mr, nr_full, m) = (job.spec.mr, job.spec.nr, job.a.m);
+    for jp in job.np.clone() {
+        let n0 = jp * nr_full;
+        let nr = nr_full.min(job.n - n0);
+        for ip in job.mp.clone() {
+            let rows = mr.min(m - ip * mr);
+            let tile = job.c.0.add(ip * mr * job.ldc + n0);
+            if !job.accumulate {
+                for r in 0..rows {
+                    std::ptr::write_bytes(tile.add(r * job.ldc), 0, nr);
+                }
+            }
+            finish_tile(
+                job.spec, job.a, tile, job.ldc, ip, rows, nr, n0, job.act, job.res,
+            );
+        }
+    }
+}
+
+#[inline(always)]
+unsafe fn block_body<B: PackB>(
+    job: &BlockJob<B>,
+    kc_max: usize,
+    panels_per_block: usize,
+    packed_b: &mut [f32],
+) {
+    let BlockJob {
+        spec,
+        a,
+        b,
+        n,
+        c,
+        ldc,
+        res,
+        act,
+        accumulate,
+        ..
+    } = *job;
+    let (mr, nr_full, k, m) = (spec.mr, spec.nr, a.k, a.m);
+    let mut edge_tile = [0.0f32; EDGE_TILE];
+    debug_assert!(mr * nr_full <= EDGE_TILE);
+    let mut block_start = job.np.start;
+    while block_start < job.np.end {
+        let block_end = (block_start + panels_per_block).min(job.np.end);
+        let n_begin = block_start * nr_full;
+        let n_cols = (block_end * nr_full).min(n) - n_begin;
+        let mut k0 = 0;
+        while k0 < k {
+            let kc = kc_max.min(k - k0);
+            let last_block = k0 + kc == k;
+            let load_c = accumulate || k0 > 0;
+            // A row-major B whose rows are far apart is read in place (the kernel takes a row
+            // stride); only the ragged last panel is packed, zero-padded.
+            let direct = if DIRECT_B { b.direct() } else { None };
+            match direct {
+                Some(_) if n_begin + n_cols == n && n % nr_full != 0 => {
+                    let last = (n / nr_full) * nr_full;
+                    let rem = n - last;
+                    b.pack(k0, kc, last, rem, nr_full, &mut packed_b[..kc * nr_full]);
+                }
+                Some(_) => {}
+                None => b.pack(k0, kc, n_begin, n_cols, nr_full, packed_b),
+            }
+            for jp in block_start..block_end {
+                let n0 = jp * nr_full;
+                let nr = nr_full.min(n - n0);
+                let (b_panel, ldb) = match direct {
+                    Some((base, row_stride)) if nr == nr_full => {
+                        (base.add(k0 * row_stride + n0), row_stride)
+                    }
+                    Some(_) => (packed_b.as_ptr(), nr_full),
+                    None => (
+                        packed_b.as_ptr().add((jp - block_start) * kc * nr_full),
+                        nr_full,
+                    ),
+                };
+                for ip in job.mp.clone() {
+                    let rows = mr.min(m - ip * mr);
+                    let a_panel = a.panels.as_ptr().add(ip * k * mr + k0 * mr);
+                    let tile = c.0.add(ip * mr * ldc + n0);
+                    if rows == mr && nr == nr_full {
+                        (spec.kernel)(kc, a_panel, b_panel, ldb, tile, ldc, load_c);
+                    } else {
+                        // Edge tile: run the full kernel into a stack tile, copy back the valid part.
+                        let tmp = edge_tile.as_mut_ptr();
+                        if load_c {
+                            for r in 0..rows {
+                                std::ptr::copy_nonoverlapping(
+                                    tile.add(r * ldc),
+                                    tmp.add(r * nr_full),
+                                    nr,
+                                );
+                            }
+                        }
+                        (spec.kernel)(kc, a_panel, b_panel, ldb, tmp, nr_full, load_c);
+                        for r in 0..rows {
+                            std::ptr::copy_nonoverlapping(
+                                tmp.add(r * nr_full),
+                                tile.add(r * ldc),
+                                nr,
+                            );
+                        }
+                    }
+                    if last_block {
+                        finish_tile(spec, a, tile, ldc, ip, rows, nr, n0, act, res);
+                    }
+                }
+            }
+            k0 += kc;
+        }
+        block_start = block_end;
+    }
+}
+
+/// Runs the epilogue on one finished tile, unless it would change nothing.
+///
+/// # Safety
+/// As for [`gemm_block`].
+#[allow(clippy::too_many_arguments)]
+#[inline]
+unsafe fn finish_tile(
+    spec: &KernelSpec,
+    a: &PackedWeights,
+    tile: *mut f32,
+    ldc: usize,
+    ip: usize,
+    rows: usize,
+    cols: usize,
+    n0: usize,
+    act: Activation,
+    res: SharedPtr,
+) {
+    if !a.has_bias && act == Activation::Identity && res.0.is_null() {
+        return;
+    }
+    let bias = a.bias.as_ptr().add(ip * spec.mr);
+    let res_tile = if res.0.is_null() {
+        std::ptr::null()
+    } else {
+        res.0.add(ip * spec.mr * ldc + n0) as *const f32
+    };
+    (spec.epilogue)(tile, ldc, rows, cols, bias, act, res_tile, ldc);
+}
+
+/// Runs the bare microkernel `iters` times on L1-resident panels (for measuring its peak);
+/// returns the flops done.
+#[doc(hidden)]
+pub fn microkernel_probe(isa: Isa, kc: usize, iters: usize) -> f64 {
+    let spec = KernelSpec::for_isa(isa);
+    let a = vec![0.5f32; kc * spec.mr];
+    let b = vec![0.25f32; kc * spec.nr];
+    let mut c = vec![0.0f32; spec.mr * spec.nr];
+    for _ in 0..iters {
+        // SAFETY: the buffers hold exactly the panel and tile sizes the kernel reads and writes.
+        unsafe {
+            (spec.kernel)(
+                kc,
+                a.as_ptr(),
+                b.as_ptr(),
+                spec.nr,
+                c.as_mut_ptr(),
+                spec.nr,
+                true,
+            )
+        };
+    }
+    std::hint::black_box(&c);
+    2.0 * (kc * spec.mr * spec.nr * iters) as f64
+}
+
+/// Register-only FMA throughput probe (12 independent zmm chains): the machine's peak.
+#[doc(hidden)]
+#[cfg(target_arch = "x86_64")]
+pub fn fma_peak_probe(iters: usize) -> f64 {
+    #[target_feature(enable = "avx512f")]
+    unsafe fn run(iters: usize) -> f32 {
+        use std::arch::x86_64::*;
+        let mut acc = [_mm512_set1_ps(1.0); 12];
+        let x = _mm512_set1_ps(0.999_999);
+        let y = _mm512_set1_ps(1e-7);
+        for _ in 0..iters {
+            for a in acc.iter_mut() {
+                *a = _mm512_fmadd_ps(*a, x, y);
+            }
+        }
+        let mut s = _mm512_setzero_ps();
+        for a in acc {
+            s = _mm512_add_ps(s, a);
+        }
+        _mm512_reduce_add_ps(s)
+    }
+    if !Isa::Avx512.is_supported() {
+        return 0.0;
+    }
+    // SAFETY: avx512f was checked just above.
+    std::hint::black_box(unsafe { run(iters) });
+    (iters * 12 * 32) as f64
+}

@@ -1,0 +1,251 @@
+//! A minimal SIMD vocabulary so that the elementwise maths (exp, sigmoid, SiLU, epilogues)
+//! is written once and instantiated per instruction set.
+//!
+//! The trait methods are `#[inline(always)]` and carry no `target_feature` themselves: they
+//! are only ever called from inside a `#[target_feature]` entry point (see [`dispatch!`]),
+//! into which they inline, so the intrinsics end up compiled with the right features.
+//! Calling an `Avx512`/`Avx2` method from anywhere else is the one thing that would be
+//! unsound, hence every method is `unsafe` and the types are crate-private.
+
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::*;
+
+/// A vector of `LANES` f32.
+pub(crate) trait Simd {
+    type V: Copy;
+    const LANES: usize;
+    unsafe fn splat(x: f32) -> Self::V;
+    unsafe fn load(p: *const f32) -> Self::V;
+    unsafe fn store(p: *mut f32, v: Self::V);
+    unsafe fn add(a: Self::V, b: Self::V) -> Self::V;
+    unsafe fn sub(a: Self::V, b: Self::V) -> Self::V;
+    unsafe fn mul(a: Self::V, b: Self::V) -> Self::V;
+    unsafe fn div(a: Self::V, b: Self::V) -> Self::V;
+    unsafe fn max(a: Self::V, b: Self::V) -> Self::V;
+    unsafe fn min(a: Self::V, b: Self::V) -> Self::V;
+    /// `a * b + c`, fused where the ISA has FMA.
+    unsafe fn fma(a: Self::V, b: Self::V, c: Self::V) -> Self::V;
+    /// Round to the nearest integer (ties to even), result still f32.
+    unsafe fn round(a: Self::V) -> Self::V;
+    /// `2^n` for integral `n` in [-126, 127] (builds the exponent bits directly).
+    unsafe fn pow2i(n: Self::V) -> Self::V;
+}
+
+/// One lane at a time; the portable fallback and the reference for the maths.
+pub(crate) struct Scalar;
+
+impl Simd for Scalar {
+    type V = f32;
+    const LANES: usize = 1;
+    #[inline(always)]
+    unsafe fn splat(x: f32) -> f32 {
+        x
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> f32 {
+        *p
+    }
+    #[inline(always)]
+    unsafe fn store(p: *mut f32, v: f32) {
+        *p = v
+    }
+    #[inline(always)]
+    unsafe fn add(a: f32, b: f32) -> f32 {
+        a + b
+    }
+    #[inline(always)]
+    unsafe fn sub(a: f32, b: f32) -> f32 {
+        a - b
+    }
+    #[inline(always)]
+    unsafe fn mul(a: f32, b: f32) -> f32 {
+        a * b
+    }
+    #[inline(always)]
+    unsafe fn div(a: f32, b: f32) -> f32 {
+        a / b
+    }
+    #[inline(always)]
+    unsafe fn max(a: f32, b: f32) -> f32 {
+        if a > b {
+            a
+        } else {
+            b
+        }
+    }
+    #[inline(always)]
+    unsafe fn min(a: f32, b: f32) -> f32 {
+        if a < b {
+            a
+        } else {
+            b
+        }
+    }
+    #[inline(always)]
+    unsafe fn fma(a: f32, b: f32, c: f32) -> f32 {
+        // Not `mul_add`: without hardware FMA that is a slow libm call.
+        a * b + c
+    }
+    #[inline(always)]
+    unsafe fn round(a: f32) -> f32 {
+        a.round_ties_even()
+    }
+    #[inline(always)]
+    unsafe fn pow2i(n: f32) -> f32 {
+        f32::from_bits(((n as i32 + 127) as u32) << 23)
+    }
+}
+
+/// 16 lanes in a zmm register.
+#[cfg(target_arch = "x86_64")]
+pub(crate) struct Avx512;
+
+#[cfg(target_arch = "x86_64")]
+impl Simd for Avx512 {
+    type V = __m512;
+    const LANES: usize = 16;
+    #[inline(always)]
+    unsafe fn splat(x: f32) -> __m512 {
+        _mm512_set1_ps(x)
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> __m512 {
+        _mm512_loadu_ps(p)
+    }
+    #[inline(always)]
+    unsafe fn store(p: *mut f32, v: __m512) {
+        _mm512_storeu_ps(p, v)
+    }
+    #[inline(always)]
+    unsafe fn add(a: __m512, b: __m512) -> __m512 {
+        _mm512_add_ps(a, b)
+    }
+    #[inline(always)]
+    unsafe fn sub(a: __m512, b: __m512) -> __m512 {
+        _mm512_sub_ps(a, b)
+    }
+    #[inline(always)]
+    unsafe fn mul(a: __m512, b: __m512) -> __m512 {
+        _mm512_mul_ps(a, b)
+    }
+    #[inline(always)]
+    unsafe fn div(a: __m512, b: __m512) -> __m512 {
+        _mm512_div_ps(a, b)
+    }
+    #[inline(always)]
+    unsafe fn max(a: __m512, b: __m512) -> __m512 {
+        _mm512_max_ps(a, b)
+    }
+    #[inline(always)]
+    unsafe fn min(a: __m512, b: __m512) -> __m512 {
+        _mm512_min_ps(a, b)
+    }
+    #[inline(always)]
+    unsafe fn fma(a: __m512, b: __m512, c: __m512) -> __m512 {
+        _mm512_fmadd_ps(a, b, c)
+    }
+    #[inline(always)]
+    unsafe fn round(a: __m512) -> __m512 {
+        _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(a)
+    }
+    #[inline(always)]
+    unsafe fn pow2i(n: __m512) -> __m512 {
+        let bits = _mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127));
+        _mm512_castsi512_ps(_mm512_slli_epi32::<23>(bits))
+    }
+}
+
+/// 8 lanes in a ymm register.
+#[cfg(target_arch = "x86_64")]
+pub(crate) struct Avx2;
+
+#[cfg(target_arch = "x86_64")]
+impl Simd for Avx2 {
+    type V = __m256;
+    const LANES: usize = 8;
+    #[inline(always)]
+    unsafe fn splat(x: f32) -> __m256 {
+        _mm256_set1_ps(x)
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> __m256 {
+        _mm256_loadu_ps(p)
+    }
+    #[inline(always)]
+    unsafe fn store(p: *mut f32, v: __m256) {
+        _mm256_storeu_ps(p, v)
+    }
+    #[inline(always)]
+    unsafe fn add(a: __m256, b: __m256) -> __m256 {
+        _mm256_add_ps(a, b)
+    }
+    #[inline(always)]
+    unsafe fn sub(a: __m256, b: __m256) -> __m256 {
+        _mm256_sub_ps(a, b)
+    }
+    #[inline(always)]
+    unsafe fn mul(a: __m256, b: __m256) -> __m256 {
+        _mm256_mul_ps(a, b)
+    }
+    #[inline(always)]
+    unsafe fn div(a: __m256, b: __m256) -> __m256 {
+        _mm256_div_ps(a, b)
+    }
+    #[inline(always)]
+    unsafe fn max(a: __m256, b: __m256) -> __m256 {
+        _mm256_max_ps(a, b)
+    }
+    #[inline(always)]
+    unsafe fn min(a: __m256, b: __m256) -> __m256 {
+        _mm256_min_ps(a, b)
+    }
+    #[inline(always)]
+    unsafe fn fma(a: __m256, b: __m256, c: __m256) -> __m256 {
+        _mm256_fmadd_ps(a, b, c)
+    }
+    #[inline(always)]
+    unsafe fn round(a: __m256) -> __m256 {
+        _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(a)
+    }
+    #[inline(always)]
+    unsafe fn pow2i(n: __m256) -> __m256 {
+        let bits = _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127));
+        _mm256_castsi256_ps(_mm256_slli_epi32::<23>(bits))
+    }
+}
+
+/// Calls `$generic::<S>($args)` where `S` is the [`Simd`] type of `$isa`, through a
+/// `#[target_feature]` trampoline so that the generic body is compiled for that ISA.
+///
+/// `$generic` must be `#[inline(always)]` (and everything it calls), and must only use
+/// the `Simd` methods of its type parameter for SIMD work.
+macro_rules! dispatch {
+    ($isa:expr, $generic:ident ( $($arg:expr),* $(,)? )) => {{
+        #[allow(unused_imports)]
+        use $crate::simd::Simd as _;
+        match $isa.or_supported() {
+            #[cfg(target_arch = "x86_64")]
+            $crate::Isa::Avx512 => {
+                #[target_feature(enable = "avx512f")]
+                #[inline(never)]
+                unsafe fn trampoline<F: FnOnce() -> R, R>(f: F) -> R {
+                    f()
+                }
+                // SAFETY: `or_supported` returned Avx512 only because the CPU reports avx512f.
+                unsafe { trampoline(#[inline(always)] || $generic::<$crate::simd::Avx512>($($arg),*)) }
+            }
+            #[cfg(target_arch = "x86_64")]
+            $crate::Isa::Avx2Fma => {
+                #[target_feature(enable = "avx2,fma")]
+                #[inline(never)]
+                unsafe fn trampoline<F: FnOnce() -> R, R>(f: F) -> R {
+                    f()
+                }
+                // SAFETY: `or_supported` returned Avx2Fma only because the CPU reports avx2 and fma.
+                unsafe { trampoline(#[inline(always)] || $generic::<$crate::simd::Avx2>($($arg),*)) }
+            }
+            _ => $generic::<$crate::simd::Scalar>($($arg),*),
+        }
+    }};
+}
+pub(crate) use dispatch;
