@@ -13,8 +13,8 @@ use crate::{Checkpoint, CheckpointMeta, Task, WeightTensor, WeightsError};
 
 /// Depth limit for walking the decoded object graph (module nesting, JSON values).
 const MAX_DEPTH: usize = 64;
-/// Largest deflate expansion ratio (a deflated entry cannot legitimately grow more).
-const MAX_DEFLATE_RATIO: u64 = 1100;
+/// How much larger than the whole file a compressed entry may be once inflated.
+const MAX_EXPANSION: u64 = 4;
 /// Budget of one flattening: modules visited plus bytes of their names.
 const MAX_MODULE_VISITS: usize = 64 << 20;
 
@@ -187,16 +187,18 @@ fn is_tensor(heap: &Heap, v: V) -> bool {
 fn read_entry(zip: &mut Zip<'_>, name: &str, file_len: u64) -> Result<Vec<u8>, String> {
     let f = zip.by_name(name).map_err(|e| e.to_string())?;
     let declared = f.size();
+    // torch writes stored entries; a compressed entry may not expand past a small
+    // multiple of the whole file (no zip bombs).
     let limit = match f.compression() {
         zip::CompressionMethod::Stored => file_len,
-        _ => file_len.saturating_mul(MAX_DEFLATE_RATIO),
+        _ => file_len.saturating_mul(MAX_EXPANSION),
     };
     if declared > limit {
         return Err(format!(
             "entry declares {declared} bytes, more than the file can hold"
         ));
     }
-    let mut out = Vec::with_capacity(declared as usize);
+    let mut out = Vec::with_capacity(declared.min(file_len) as usize);
     f.take(declared)
         .read_to_end(&mut out)
         .map_err(|e| e.to_string())?;

@@ -23,6 +23,9 @@ fn check_against_reference(stem: &str) {
     let ck = load_pt(&pt).unwrap_or_else(|e| panic!("{e}"));
     let r = reference(stem);
     let tensors = r["tensors"].as_array().expect("tensors array");
+    if let Some(count) = r.get("count").and_then(Value::as_u64) {
+        assert_eq!(ck.tensors.len() as u64, count, "{stem}: tensor count");
+    }
     let got: Vec<&str> = ck.tensors.iter().map(|(n, _)| n.as_str()).collect();
     let want: Vec<&str> = tensors
         .iter()

@@ -279,3 +279,23 @@ fn truncated_and_corrupted_safetensors() {
     huge.extend(b"{}");
     assert!(load_safetensors_from_bytes(p, &huge).is_err());
 }
+
+/// A deflated entry that inflates far beyond the file (zip bomb) is refused before reading.
+#[test]
+fn refuses_zip_bomb() {
+    use std::io::Write;
+    let mut out = std::io::Cursor::new(Vec::new());
+    let mut w = zip::ZipWriter::new(&mut out);
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    w.start_file("archive/data.pkl", opts).unwrap();
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..64 {
+        w.write_all(&zeros).unwrap();
+    }
+    w.finish().unwrap();
+    let bytes = out.into_inner();
+    assert!(bytes.len() < 1 << 20);
+    let e = load_pt_from_bytes(Path::new("bomb.pt"), &bytes).unwrap_err();
+    assert!(e.to_string().contains("more than the file can hold"), "{e}");
+}
