@@ -1,0 +1,161 @@
+//! `onnxide export`: bad arguments and bad files give one clear line on stderr, a non-zero exit
+//! and no output file; a good run writes the file where Ultralytics would and prints one line.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn onnxide(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_onnxide"))
+        .arg("export")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run onnxide")
+}
+
+fn checkpoint() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/checkpoints/yolo11n.pt")
+}
+
+/// Files left in `dir` other than the inputs we put there.
+fn leftovers(dir: &Path, inputs: &[&str]) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !inputs.contains(&n.as_str()))
+        .collect()
+}
+
+fn assert_refused(args: &[&str], inputs: &[&str], dir: &Path, needle: &str) {
+    let out = onnxide(dir, args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{args:?} succeeded");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "{args:?}: expected one line, got {stderr:?}"
+    );
+    assert!(lines[0].starts_with("error: "), "{args:?}: {stderr:?}");
+    assert!(
+        lines[0].contains(needle),
+        "{args:?}: {stderr:?} lacks {needle:?}"
+    );
+    assert_eq!(
+        leftovers(dir, inputs),
+        Vec::<String>::new(),
+        "{args:?} left files behind"
+    );
+}
+
+#[test]
+fn bad_arguments_are_refused_without_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cases: [(&[&str], &str); 10] = [
+        (&["model=yolo11n.yaml", "imgz=640"], "did you mean 'imgsz'"),
+        (&["model=yolo11n.yaml", "imgsz=abc"], "imgsz"),
+        (&["model=yolo11n.yaml", "imgsz=1,2,3"], "imgsz"),
+        (
+            &["model=yolo11n.yaml", "format=tflite"],
+            "supported formats: onnx",
+        ),
+        (&["model=yolo11n.yaml", "device=0"], "device-independent"),
+        (
+            &["model=yolo11n.yaml", "half=True"],
+            "half=True is not supported yet",
+        ),
+        (
+            &["model=yolo11n.yaml", "nms=True"],
+            "nms=True is not supported yet",
+        ),
+        (&["model=yolo11n.yaml", "opset=9"], "11..=22"),
+        (
+            &["model=yolo11n-seg.yaml"],
+            "task 'segment' is not supported yet",
+        ),
+        (&["model=nope.pt"], "not found"),
+    ];
+    for (args, needle) in cases {
+        assert_refused(args, &[], d, needle);
+    }
+}
+
+#[test]
+fn truncated_checkpoint_is_refused_without_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = std::fs::read(checkpoint()).expect("fixtures/checkpoints/yolo11n.pt");
+    for (name, len) in [
+        ("half.pt", bytes.len() / 2),
+        ("head.pt", 1000),
+        ("empty.pt", 0),
+    ] {
+        std::fs::write(dir.path().join(name), &bytes[..len]).unwrap();
+        let arg = format!("model={name}");
+        assert_refused(
+            &[&arg],
+            &["half.pt", "head.pt", "empty.pt"],
+            dir.path(),
+            name,
+        );
+    }
+}
+
+#[test]
+fn yaml_name_exports_into_the_current_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = onnxide(
+        dir.path(),
+        &["model=yolo11n.yaml", "imgsz=300", "format=onx"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("updating to [320, 320]"), "{stderr}");
+    assert!(stderr.contains("updating to format='onnx'"), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert!(
+        stdout.contains("yolo11n.onnx") && stdout.contains("320 nodes"),
+        "{stdout}"
+    );
+    assert_eq!(leftovers(dir.path(), &[]), vec!["yolo11n.onnx".to_string()]);
+}
+
+#[test]
+fn checkpoint_exports_next_to_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("weights");
+    std::fs::create_dir(&sub).unwrap();
+    std::fs::copy(checkpoint(), sub.join("yolo11n.pt")).unwrap();
+    let out = onnxide(
+        dir.path(),
+        &["model=weights/yolo11n.pt", "imgsz=320", "dynamic=true"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(sub.join("yolo11n.onnx").exists());
+}
+
+#[test]
+fn help_lists_every_key_with_its_default() {
+    let out = onnxide(Path::new("."), &["--help"]);
+    let help = String::from_utf8_lossy(&out.stdout);
+    for key in [
+        "model=",
+        "format=onnx",
+        "imgsz=640",
+        "batch=1",
+        "dynamic=False",
+        "simplify=True",
+        "opset=None",
+        "device=None",
+        "half=False",
+        "nms=None",
+        "11..=22",
+    ] {
+        assert!(help.contains(key), "--help lacks {key}");
+    }
+}
