@@ -1,1 +1,424 @@
+//! 2-D convolution over NCHW f32 tensors, with the fused epilogue
+//! `y = activation(conv(x) + bias) (+ residual)`.
+//!
+//! [`Conv2dPlan::new`] picks the algorithm once, from the geometry, and pre-packs the
+//! weights; [`Conv2dPlan::run`] then runs any batch size.
+//!
+//! | geometry                               | algorithm                                  |
+//! |----------------------------------------|--------------------------------------------|
+//! | 1×1, stride 1, no pad, groups 1        | [`direct1x1`]: GEMM `W[oc×ic] · X[ic×HW]` on the NCHW data in place |
+//! | groups == in == out channels (depthwise)| [`depthwise`]: per-plane vectorised stencil |
+//! | anything else (3×3 s1/s2, grouped, …)  | [`implicit`]: GEMM whose B panels are gathered from the input on the fly (im2col of one `KC × NR` panel at a time, never the whole matrix) |
 
+pub mod depthwise;
+pub mod direct1x1;
+pub mod implicit;
+
+use crate::activation::Epilogue;
+use crate::gemm::{self, GemmOutput, PackedWeights};
+use crate::Isa;
+use rayon::ThreadPool;
+use std::fmt;
+
+/// The static shape of a 2-D convolution (ONNX `Conv` attributes plus the input size).
+/// Batch size is not part of it: one plan runs any batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ConvGeometry {
+    /// Input channels (C of NCHW).
+    pub in_channels: usize,
+    /// Output channels (M, the first dimension of the ONNX weight).
+    pub out_channels: usize,
+    /// Input height.
+    pub in_h: usize,
+    /// Input width.
+    pub in_w: usize,
+    /// Kernel height.
+    pub kernel_h: usize,
+    /// Kernel width.
+    pub kernel_w: usize,
+    /// Vertical stride.
+    pub stride_h: usize,
+    /// Horizontal stride.
+    pub stride_w: usize,
+    /// Zero rows added above the input.
+    pub pad_top: usize,
+    /// Zero columns added left of the input.
+    pub pad_left: usize,
+    /// Zero rows added below the input.
+    pub pad_bottom: usize,
+    /// Zero columns added right of the input.
+    pub pad_right: usize,
+    /// Vertical dilation.
+    pub dilation_h: usize,
+    /// Horizontal dilation.
+    pub dilation_w: usize,
+    /// Channel groups (`in_channels` for depthwise).
+    pub groups: usize,
+}
+
+impl ConvGeometry {
+    /// Stride 1, no padding, no dilation, one group.
+    pub fn new(
+        in_channels: usize,
+        out_channels: usize,
+        in_h: usize,
+        in_w: usize,
+        kernel_h: usize,
+        kernel_w: usize,
+    ) -> ConvGeometry {
+        ConvGeometry {
+            in_channels,
+            out_channels,
+            in_h,
+            in_w,
+            kernel_h,
+            kernel_w,
+            stride_h: 1,
+            stride_w: 1,
+            pad_top: 0,
+            pad_left: 0,
+            pad_bottom: 0,
+            pad_right: 0,
+            dilation_h: 1,
+            dilation_w: 1,
+            groups: 1,
+        }
+    }
+
+    /// Sets the strides.
+    pub fn stride(mut self, h: usize, w: usize) -> Self {
+        (self.stride_h, self.stride_w) = (h, w);
+        self
+    }
+
+    /// Sets the pads in ONNX order (top, left, bottom, right).
+    pub fn pads(mut self, top: usize, left: usize, bottom: usize, right: usize) -> Self {
+        (self.pad_top, self.pad_left, self.pad_bottom, self.pad_right) = (top, left, bottom, right);
+        self
+    }
+
+    /// Sets the dilations.
+    pub fn dilation(mut self, h: usize, w: usize) -> Self {
+        (self.dilation_h, self.dilation_w) = (h, w);
+        self
+    }
+
+    /// Sets the group count.
+    pub fn groups(mut self, groups: usize) -> Self {
+        self.groups = groups;
+        self
+    }
+
+    /// Output height.
+    pub fn out_h(&self) -> usize {
+        let span = self.dilation_h * (self.kernel_h - 1) + 1;
+        (self.in_h + self.pad_top + self.pad_bottom - span) / self.stride_h + 1
+    }
+
+    /// Output width.
+    pub fn out_w(&self) -> usize {
+        let span = self.dilation_w * (self.kernel_w - 1) + 1;
+        (self.in_w + self.pad_left + self.pad_right - span) / self.stride_w + 1
+    }
+
+    /// Weight elements expected: `out · in/groups · kh · kw`.
+    pub fn weight_len(&self) -> usize {
+        self.out_channels * (self.in_channels / self.groups) * self.kernel_h * self.kernel_w
+    }
+
+    /// Checks that the geometry describes a computable convolution.
+    pub fn validate(&self) -> Result<(), ShapeError> {
+        let positive = [
+            ("in_channels", self.in_channels),
+            ("out_channels", self.out_channels),
+            ("in_h", self.in_h),
+            ("in_w", self.in_w),
+            ("kernel_h", self.kernel_h),
+            ("kernel_w", self.kernel_w),
+            ("stride_h", self.stride_h),
+            ("stride_w", self.stride_w),
+            ("dilation_h", self.dilation_h),
+            ("dilation_w", self.dilation_w),
+            ("groups", self.groups),
+        ];
+        if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return Err(ShapeError(format!("conv: {name} must be positive")));
+        }
+        if self.in_channels % self.groups != 0 || self.out_channels % self.groups != 0 {
+            return Err(ShapeError(format!(
+                "conv: {} input and {} output channels are not divisible by {} groups",
+                self.in_channels, self.out_channels, self.groups
+            )));
+        }
+        let span_h = self.dilation_h * (self.kernel_h - 1) + 1;
+        let span_w = self.dilation_w * (self.kernel_w - 1) + 1;
+        if self.in_h + self.pad_top + self.pad_bottom < span_h
+            || self.in_w + self.pad_left + self.pad_right < span_w
+        {
+            return Err(ShapeError(
+                "conv: the kernel is larger than the padded input".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn is_pointwise(&self) -> bool {
+        self.kernel_h == 1
+            && self.kernel_w == 1
+            && self.stride_h == 1
+            && self.stride_w == 1
+            && self.pad_top + self.pad_left + self.pad_bottom + self.pad_right == 0
+    }
+
+    fn is_depthwise(&self) -> bool {
+        self.groups > 1 && self.groups == self.in_channels && self.groups == self.out_channels
+    }
+}
+
+/// A shape that a kernel cannot run, with the reason.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShapeError(pub String);
+
+impl fmt::Display for ShapeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ShapeError {}
+
+/// Which algorithm a plan uses (for logs and the planner's report).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConvAlgorithm {
+    /// 1×1 stride 1: a GEMM on the NCHW input as it is.
+    Pointwise,
+    /// Implicit-im2col GEMM (one per group).
+    ImplicitGemm,
+    /// Dedicated depthwise stencil.
+    Depthwise,
+}
+
+#[derive(Clone, Debug)]
+enum Kernel {
+    /// One packed weight matrix per group.
+    Gemm(Vec<PackedWeights>),
+    Depthwise(depthwise::DepthwiseWeights),
+}
+
+/// A convolution ready to run: algorithm chosen and weights packed at plan time.
+#[derive(Clone, Debug)]
+pub struct Conv2dPlan {
+    geometry: ConvGeometry,
+    isa: Isa,
+    epilogue: Epilogue,
+    algorithm: ConvAlgorithm,
+    kernel: Kernel,
+}
+
+impl Conv2dPlan {
+    /// Plans a convolution. `weights` is the ONNX weight `[out, in/groups, kh, kw]` (BN
+    /// already folded in), `bias` has `out` values.
+    ///
+    /// # Panics
+    /// If the geometry is invalid or the slices have the wrong length; see [`Self::try_new`].
+    pub fn new(
+        isa: Isa,
+        geometry: ConvGeometry,
+        weights: &[f32],
+        bias: Option<&[f32]>,
+        epilogue: Epilogue,
+    ) -> Conv2dPlan {
+        Self::try_new(isa, geometry, weights, bias, epilogue).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Like [`Self::new`], returning an error instead of panicking.
+    pub fn try_new(
+        isa: Isa,
+        geometry: ConvGeometry,
+        weights: &[f32],
+        bias: Option<&[f32]>,
+        epilogue: Epilogue,
+    ) -> Result<Conv2dPlan, ShapeError> {
+        geometry.validate()?;
+        let g = geometry;
+        if weights.len() != g.weight_len() {
+            return Err(ShapeError(format!(
+                "conv: weight has {} values, the geometry needs {}",
+                weights.len(),
+                g.weight_len()
+            )));
+        }
+        if let Some(b) = bias {
+            if b.len() != g.out_channels {
+                return Err(ShapeError(format!(
+                    "conv: bias has {} values, expected {}",
+                    b.len(),
+                    g.out_channels
+                )));
+            }
+        }
+        let isa = isa.or_supported();
+        let (algorithm, kernel) = if g.is_depthwise() {
+            (
+                ConvAlgorithm::Depthwise,
+                Kernel::Depthwise(depthwise::DepthwiseWeights::new(&g, weights, bias)),
+            )
+        } else {
+            let ocg = g.out_channels / g.groups;
+            let k = (g.in_channels / g.groups) * g.kernel_h * g.kernel_w;
+            let packed = (0..g.groups)
+                .map(|gi| {
+                    let w = &weights[gi * ocg * k..(gi + 1) * ocg * k];
+                    let b = bias.map(|b| &b[gi * ocg..(gi + 1) * ocg]);
+                    PackedWeights::new(isa, w, ocg, k, b)
+                })
+                .collect();
+            let algorithm = if g.is_pointwise() && g.groups == 1 {
+                ConvAlgorithm::Pointwise
+            } else {
+                ConvAlgorithm::ImplicitGemm
+            };
+            (algorithm, Kernel::Gemm(packed))
+        };
+        Ok(Conv2dPlan {
+            geometry: g,
+            isa,
+            epilogue,
+            algorithm,
+            kernel,
+        })
+    }
+
+    /// The geometry planned for.
+    pub fn geometry(&self) -> &ConvGeometry {
+        &self.geometry
+    }
+
+    /// The algorithm chosen.
+    pub fn algorithm(&self) -> ConvAlgorithm {
+        self.algorithm
+    }
+
+    /// The ISA the kernels use.
+    pub fn isa(&self) -> Isa {
+        self.isa
+    }
+
+    /// Elements of one input image (`C·H·W`).
+    pub fn input_len(&self) -> usize {
+        self.geometry.in_channels * self.geometry.in_h * self.geometry.in_w
+    }
+
+    /// Elements of one output image (`M·OH·OW`).
+    pub fn output_len(&self) -> usize {
+        self.geometry.out_channels * self.geometry.out_h() * self.geometry.out_w()
+    }
+
+    /// Floating-point operations per image (2 per multiply-add), for throughput reports.
+    pub fn flops_per_image(&self) -> usize {
+        2 * self.output_len()
+            * (self.geometry.in_channels / self.geometry.groups)
+            * self.geometry.kernel_h
+            * self.geometry.kernel_w
+    }
+
+    /// Runs the convolution on `input` (`[N, C, H, W]`, any N ≥ 1), writing `output`
+    /// (`[N, M, OH, OW]`); `residual`, if given, has the output's shape and is added last.
+    /// `pool`: the threads to use (`None`: the current rayon pool).
+    ///
+    /// # Panics
+    /// If the slice lengths do not match the geometry; see [`Self::try_run`].
+    pub fn run(
+        &self,
+        input: &[f32],
+        residual: Option<&[f32]>,
+        output: &mut [f32],
+        pool: Option<&ThreadPool>,
+    ) {
+        self.try_run(input, residual, output, pool)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Like [`Self::run`], returning an error on mismatched lengths instead of panicking.
+    pub fn try_run(
+        &self,
+        input: &[f32],
+        residual: Option<&[f32]>,
+        output: &mut [f32],
+        pool: Option<&ThreadPool>,
+    ) -> Result<(), ShapeError> {
+        let (in_len, out_len) = (self.input_len(), self.output_len());
+        if input.is_empty() || input.len() % in_len != 0 {
+            return Err(ShapeError(format!(
+                "conv: input has {} values, not a positive multiple of C·H·W = {in_len}",
+                input.len()
+            )));
+        }
+        let batch = input.len() / in_len;
+        if output.len() != batch * out_len {
+            return Err(ShapeError(format!(
+                "conv: output has {} values, expected {}",
+                output.len(),
+                batch * out_len
+            )));
+        }
+        if let Some(r) = residual {
+            if r.len() != output.len() {
+                return Err(ShapeError(format!(
+                    "conv: residual has {} values, expected {}",
+                    r.len(),
+                    output.len()
+                )));
+            }
+        }
+        match &self.kernel {
+            Kernel::Depthwise(w) => depthwise::run(
+                self.isa,
+                &self.geometry,
+                w,
+                self.epilogue,
+                input,
+                residual,
+                output,
+                batch,
+                pool,
+            ),
+            Kernel::Gemm(groups) => {
+                let g = &self.geometry;
+                let hw_out = g.out_h() * g.out_w();
+                let icg = g.in_channels / g.groups;
+                let ocg = g.out_channels / g.groups;
+                for n in 0..batch {
+                    let image = &input[n * in_len..(n + 1) * in_len];
+                    for (gi, packed) in groups.iter().enumerate() {
+                        let group_in =
+                            &image[gi * icg * g.in_h * g.in_w..(gi + 1) * icg * g.in_h * g.in_w];
+                        let out_range =
+                            n * out_len + gi * ocg * hw_out..n * out_len + (gi + 1) * ocg * hw_out;
+                        let out = GemmOutput {
+                            data: &mut output[out_range.clone()],
+                            ldc: hw_out,
+                            accumulate: false,
+                        };
+                        let res = residual.map(|r| &r[out_range]);
+                        if self.algorithm == ConvAlgorithm::Pointwise {
+                            direct1x1::run(packed, group_in, hw_out, out, res, self.epilogue, pool);
+                        } else {
+                            let source = implicit::Im2colB::new(g, group_in);
+                            gemm::run(
+                                packed,
+                                &source,
+                                hw_out,
+                                out,
+                                res,
+                                self.epilogue.activation,
+                                pool,
+                            );
+                        }
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+}
