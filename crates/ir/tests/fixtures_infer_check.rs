@@ -1,7 +1,9 @@
 //! Inference and checking over the real Ultralytics exports in `fixtures/exports/` (skipped, with a
 //! note, when the fixtures have not been generated).
 
-use onnxide_ir::{check, infer, topo, Dim, IrError, Model};
+mod common;
+
+use onnxide_ir::{check, infer, topo, Dim, IrError, Model, ValueType};
 use std::collections::HashSet;
 use std::path::PathBuf;
 
@@ -154,5 +156,57 @@ fn infer_shapes_types_every_value_and_is_idempotent() {
             "{}: second infer_shapes changed the graph",
             label(&p)
         );
+    }
+}
+
+/// In dynamic exports every symbolic dim inference writes is an exact formula: evaluated at
+/// concrete input sizes it equals what inference finds for a copy of the model with those
+/// sizes fixed.
+#[test]
+fn symbolic_dims_of_dynamic_exports_evaluate_to_the_static_inference() {
+    for p in exports() {
+        let m = load(&p);
+        let dims = ["batch", "3", "height", "width"];
+        let dynamic = m
+            .graph
+            .inputs
+            .first()
+            .and_then(|i| i.shape())
+            .is_some_and(|s| s.len() == 4 && s.iter().zip(dims).all(|(d, n)| d.to_string() == n));
+        if !dynamic {
+            continue;
+        }
+        let sym = infer::infer(&m).unwrap_or_else(|e| panic!("{}: {e}", label(&p)));
+        let mut checked = 0;
+        for (b, h, w) in [(2u64, 128u64, 192u64), (1, 640, 640), (3, 96, 32)] {
+            let mut fixed = m.clone();
+            if let ValueType::Tensor { shape: Some(s), .. } = &mut fixed.graph.inputs[0].ty {
+                *s = vec![Dim::Fixed(b), Dim::Fixed(3), Dim::Fixed(h), Dim::Fixed(w)];
+            }
+            let conc = infer::infer(&fixed).unwrap_or_else(|e| panic!("{}: {e}", label(&p)));
+            let env = [
+                ("batch", b as f64),
+                ("height", h as f64),
+                ("width", w as f64),
+            ];
+            for node in &m.graph.nodes {
+                for o in &node.outputs {
+                    let (Some(a), Some(c)) = (sym.shape(o), conc.shape(o)) else {
+                        continue;
+                    };
+                    for (x, y) in a.iter().zip(c) {
+                        let (Dim::Param(e), Dim::Fixed(v)) = (x, y) else {
+                            continue;
+                        };
+                        let got = common::eval_dim(e, &env)
+                            .unwrap_or_else(|| panic!("{}: {o}: cannot evaluate {e}", label(&p)));
+                        assert_eq!(got, *v as f64, "{}: {o}: {e} at {b}x3x{h}x{w}", label(&p));
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(checked > 100, "{}: only {checked} symbolic dims", label(&p));
+        eprintln!("{}: {checked} symbolic dims evaluated", label(&p));
     }
 }

@@ -132,14 +132,60 @@ fn conv_and_pool_output_sizes() {
     assert_eq!(s(&r, "gap"), "[1, 16, 1, 1]");
 }
 
+/// Symbolic sizes go through windows as exact formulas (`Dim::Param` expressions).
 #[test]
-fn conv_keeps_batch_name_and_leaves_symbolic_spatial_dims_unknown() {
+fn conv_pool_resize_write_symbolic_sizes_as_expressions() {
     let mut b = Builder::new(18);
     b.input("x", DType::F32, "batch,3,height,width");
-    b.weight("w", &[8, 3, 1, 1]);
-    b.node("Conv", &["x", "w"], &["y"]);
+    b.weight("w1", &[8, 3, 1, 1]).weight("w3", &[8, 8, 3, 3]);
+    b.weight("wt", &[8, 8, 2, 2]);
+    b.floats("up", &[1.0, 1.0, 2.0, 2.0]);
+    b.node("Conv", &["x", "w1"], &["c1"]);
+    b.node("Conv", &["c1", "w3"], &["s1"])
+        .ints("pads", &[1, 1, 1, 1]);
+    b.node("MaxPool", &["s1"], &["mp"])
+        .ints("kernel_shape", &[5, 5])
+        .ints("pads", &[2, 2, 2, 2]);
+    b.node("Conv", &["mp", "w3"], &["d2"])
+        .ints("strides", &[2, 2])
+        .ints("pads", &[1, 1, 1, 1]);
+    b.node("Conv", &["d2", "w3"], &["d4"])
+        .ints("strides", &[2, 2])
+        .ints("pads", &[1, 1, 1, 1]);
+    b.node("Conv", &["d4", "w3"], &["d8"])
+        .ints("strides", &[2, 2])
+        .ints("pads", &[1, 1, 1, 1]);
+    b.node("ConvTranspose", &["d8", "wt"], &["t"])
+        .ints("strides", &[2, 2]);
+    b.node("Resize", &["d8", "", "up"], &["r"]);
+    b.node("Concat", &["r", "d4"], &["cat"]).int("axis", 1);
+    b.node("Concat", &["d8", "d8", "c1"], &["cat3"])
+        .int("axis", 3);
     let r = run(&b);
-    assert_eq!(s(&r, "y"), "[batch, 8, ?, ?]");
+    // Stride-1 windows that keep the size keep the name.
+    assert_eq!(s(&r, "c1"), "[batch, 8, height, width]");
+    assert_eq!(s(&r, "mp"), "[batch, 8, height, width]");
+    assert_eq!(
+        s(&r, "d2"),
+        "[batch, 8, floor((height - 1)/2) + 1, floor((width - 1)/2) + 1]"
+    );
+    // Nested floor divisions merge.
+    assert_eq!(
+        s(&r, "d8"),
+        "[batch, 8, floor((height - 1)/8) + 1, floor((width - 1)/8) + 1]"
+    );
+    assert_eq!(
+        s(&r, "t"),
+        "[batch, 8, 2*(floor((height - 1)/8) + 1), 2*(floor((width - 1)/8) + 1)]"
+    );
+    assert_eq!(r.shape("r"), r.shape("t"));
+    // Concat keeps the first input's name where the sizes must agree.
+    assert_eq!(r.shape("cat").unwrap()[2], r.shape("r").unwrap()[2]);
+    // A symbolic Concat axis is the sum of its inputs' sizes.
+    assert_eq!(
+        r.shape("cat3").unwrap()[3].to_string(),
+        "2*floor((width - 1)/8) + width + 2"
+    );
 }
 
 #[test]
@@ -212,7 +258,7 @@ fn known_values_flow_through_shape_chains() {
         r.value("target").unwrap(),
         [Sym::Param("batch".into()), Sym::Int(64), Sym::Int(-1)]
     );
-    assert_eq!(s(&r, "y"), "[batch, 64, ?]");
+    assert_eq!(s(&r, "y"), "[batch, 64, h*w]");
     assert_eq!(
         r.value("same").unwrap(),
         [Sym::Param("h".into()), Sym::Param("w".into())]

@@ -1,7 +1,7 @@
 //! Convolution, pooling and sampling: Conv, ConvTranspose, MaxPool, AveragePool, LpPool,
 //! Global*Pool, GridSample, RoiAlign.
 
-use super::dims::Reason;
+use super::dims::{self, Reason};
 use super::{Fact, State};
 use crate::{DType, Dim, Node};
 
@@ -115,7 +115,7 @@ fn window(node: &Node, kernel: Vec<i64>) -> Result<Window, Reason> {
 /// Output size of one spatial axis of a convolution or pool.
 fn out_dim(w: &Window, i: usize, d: &Dim, ceil: bool) -> Result<Dim, Reason> {
     let Dim::Fixed(n) = d else {
-        return Ok(Dim::Unknown);
+        return Ok(symbolic_out_dim(w, i, d, ceil).unwrap_or(Dim::Unknown));
     };
     // i128: attribute values come from the file and must not overflow.
     let (n, s) = (*n as i128, w.strides[i] as i128);
@@ -148,6 +148,23 @@ fn out_dim(w: &Window, i: usize, d: &Dim, ceil: bool) -> Result<Dim, Reason> {
         return Err(format!("axis {}: output size {v}", i + 2));
     }
     Ok(Dim::Fixed(v.min(u64::MAX as i128) as u64))
+}
+
+/// [`out_dim`] on a symbolic size: `floor((n + pads - eff) / s) + 1` as an expression.
+fn symbolic_out_dim(w: &Window, i: usize, d: &Dim, ceil: bool) -> Option<Dim> {
+    let s = w.strides[i];
+    let eff = i64::try_from((w.kernel[i] as i128 - 1) * w.dilations[i] as i128 + 1).ok()?;
+    let (begin, end) = (w.pads[i], w.pads[i + w.kernel.len()]);
+    let c = match w.auto_pad.as_str() {
+        "SAME_UPPER" | "SAME_LOWER" => return Some(dims::ceil_div(d, s)),
+        "VALID" => -eff,
+        // Ceil mode's last-window rule depends on the size itself (unless s is 1 and it
+        // cannot trigger).
+        _ if ceil && (s > 1 || end >= eff) => return None,
+        _ => begin.checked_add(end)?.checked_sub(eff)?,
+    };
+    let q = dims::floor_div(&dims::add(d, c).ok()?, s);
+    dims::add(&q, 1).ok()
 }
 
 fn conv(st: &State, node: &Node, x: &Fact, transpose: bool) -> Result<Option<Vec<Dim>>, Reason> {
@@ -238,11 +255,26 @@ fn conv_transpose_dim(node: &Node, w: &Window, i: usize, d: &Dim) -> Result<Dim,
             .and_then(|&v| u64::try_from(v).ok())
             .map_or(Dim::Unknown, Dim::Fixed));
     }
+    let out_pad = ints_or(node, "output_padding", n_sp, 0)?[i];
     let Dim::Fixed(n) = d else {
-        return Ok(Dim::Unknown);
+        // s*(n - 1) + c = s*n + (c - s), with c = output_padding + eff - pads.
+        let sym = || -> Option<Dim> {
+            let sn = dims::mul(d, w.strides[i]);
+            if w.auto_pad.starts_with("SAME") {
+                return Some(sn);
+            }
+            let eff = (w.kernel[i] as i128 - 1) * w.dilations[i] as i128 + 1;
+            let pads = match w.auto_pad.as_str() {
+                "VALID" => 0,
+                _ => w.pads[i] as i128 + w.pads[i + n_sp] as i128,
+            };
+            let c = out_pad as i128 + eff - pads - w.strides[i] as i128;
+            dims::add(&sn, i64::try_from(c).ok()?).ok()
+        };
+        return Ok(sym().unwrap_or(Dim::Unknown));
     };
     let (n, s) = (*n as i128, w.strides[i] as i128);
-    let out_pad = ints_or(node, "output_padding", n_sp, 0)?[i] as i128;
+    let out_pad = out_pad as i128;
     let eff = (w.kernel[i] as i128 - 1) * w.dilations[i] as i128 + 1;
     let v = match w.auto_pad.as_str() {
         "SAME_UPPER" | "SAME_LOWER" => n.saturating_mul(s),

@@ -1,6 +1,6 @@
 //! Dimension arithmetic: broadcasting, axes, products of fixed and symbolic dims.
 
-use super::Sym;
+use super::{expr, Sym};
 use crate::Dim;
 
 /// A rule's reason for refusing a node (wrapped into `IrError::Inference` by the driver).
@@ -95,7 +95,8 @@ pub(crate) fn add(d: &Dim, k: i64) -> Result<Dim, Reason> {
             Dim::Fixed(s.min(u64::MAX as i128) as u64)
         }
         _ if k == 0 => d.clone(),
-        _ => Dim::Unknown,
+        Dim::Param(p) => Dim::Param(expr::add(p, k)),
+        Dim::Unknown => Dim::Unknown,
     })
 }
 
@@ -105,7 +106,46 @@ pub(crate) fn mul(d: &Dim, k: u64) -> Dim {
         Dim::Fixed(v) => Dim::Fixed(v.saturating_mul(k)),
         _ if k == 1 => d.clone(),
         _ if k == 0 => Dim::Fixed(0),
-        _ => Dim::Unknown,
+        Dim::Param(p) => Dim::Param(expr::mul(p, k)),
+        Dim::Unknown => Dim::Unknown,
+    }
+}
+
+/// `floor(d / k)` for `k >= 1`.
+pub(crate) fn floor_div(d: &Dim, k: u64) -> Dim {
+    match d {
+        _ if k == 1 => d.clone(),
+        Dim::Fixed(v) => Dim::Fixed(v / k.max(1)),
+        Dim::Param(p) => Dim::Param(expr::floor_div(p, k)),
+        Dim::Unknown => Dim::Unknown,
+    }
+}
+
+/// `ceil(d / k)` for `k >= 1`.
+pub(crate) fn ceil_div(d: &Dim, k: u64) -> Dim {
+    match d {
+        _ if k == 1 => d.clone(),
+        Dim::Fixed(v) => Dim::Fixed(v.div_ceil(k.max(1))),
+        Dim::Param(p) => Dim::Param(expr::ceil_div(p, k)),
+        Dim::Unknown => Dim::Unknown,
+    }
+}
+
+/// The sum of dims (Concat along an axis): fixed, an expression, or unknown.
+pub(crate) fn sum(dims: &[Dim]) -> Dim {
+    let mut k = 0u64;
+    let mut terms = Vec::new();
+    for d in dims {
+        match d {
+            Dim::Fixed(v) => k = k.saturating_add(*v),
+            Dim::Param(p) => terms.push(p.clone()),
+            Dim::Unknown => return Dim::Unknown,
+        }
+    }
+    match terms.as_slice() {
+        [] => Dim::Fixed(k),
+        [one] if k == 0 => Dim::Param(one.clone()),
+        _ => Dim::Param(expr::sum(&terms, k)),
     }
 }
 
@@ -145,9 +185,10 @@ impl Prod {
             return Dim::Fixed(0);
         }
         match (self.unknown, self.params.as_slice()) {
+            (true, _) => Dim::Unknown,
             (false, []) => Dim::Fixed(self.fixed.min(u64::MAX as u128) as u64),
             (false, [p]) if self.fixed == 1 => Dim::Param(p.clone()),
-            _ => Dim::Unknown,
+            (false, ps) => Dim::Param(expr::product(self.fixed, ps)),
         }
     }
 

@@ -2,7 +2,10 @@
 //!
 //! [`infer`] walks the graph in topological order and derives, for every value it can, the
 //! element type and the shape (`Dim::Fixed`, `Dim::Param` for named dims such as `batch`, or
-//! `Dim::Unknown`). Small integer tensors (shapes built in-graph by dynamic exports:
+//! `Dim::Unknown`). Sizes computed from named dims are written as exact formulas in the same
+//! `Param` form (a dynamic YOLO11 detect export's `output0` is
+//! `[batch, 84, 21*(floor((height - 1)/32) + 1)*(floor((width - 1)/32) + 1)]`; see `expr`).
+//! Small integer tensors (shapes built in-graph by dynamic exports:
 //! `Shape -> Gather -> Unsqueeze -> Concat -> Reshape`) also carry their known values, symbolic
 //! dims included, so shape-consuming ops downstream still get a shape.
 //!
@@ -14,6 +17,7 @@
 mod conv;
 mod dims;
 mod elementwise;
+mod expr;
 mod index;
 mod linalg;
 mod shape_ops;

@@ -228,10 +228,10 @@ fn concat(st: &State, node: &Node) -> Result<Option<Vec<Fact>>, Reason> {
     let r = first.len();
     let ax = axis(a, r)?;
     let mut out = first.clone();
-    let mut sum = Some(0u64);
+    let mut parts = Some(Vec::new());
     for (i, f) in facts.iter().enumerate() {
         let Some(s) = &f.shape else {
-            sum = None;
+            parts = None;
             continue;
         };
         if s.len() != r {
@@ -243,10 +243,9 @@ fn concat(st: &State, node: &Node) -> Result<Option<Vec<Fact>>, Reason> {
         }
         for (j, d) in s.iter().enumerate() {
             if j == ax {
-                sum = match (sum, d) {
-                    (Some(t), Dim::Fixed(v)) => t.checked_add(*v),
-                    _ => None,
-                };
+                if let Some(p) = parts.as_mut() {
+                    p.push(d.clone());
+                }
             } else {
                 out[j] = merge_dim(&out[j], d).map_err(|e| {
                     format!("input {i} {}: axis {j}: {e}", crate::format_shape(Some(s)))
@@ -254,11 +253,7 @@ fn concat(st: &State, node: &Node) -> Result<Option<Vec<Fact>>, Reason> {
             }
         }
     }
-    out[ax] = match sum {
-        Some(v) => Dim::Fixed(v),
-        None if facts.len() == 1 => out[ax].clone(),
-        None => Dim::Unknown,
-    };
+    out[ax] = parts.map_or(Dim::Unknown, |p| dims::sum(&p));
     Ok(Some(vec![Fact::new(elem, Some(out))]))
 }
 
@@ -470,9 +465,14 @@ fn resize(st: &State, node: &Node, x: &Fact, opset: i64) -> Result<Option<Vec<Di
             return Err(format!("{} scales for {} axes", scales.len(), axes.len()));
         }
         for (k, &a) in axes.iter().enumerate() {
+            let (sc, inv) = (scales[k], 1.0 / scales[k]);
             out[a] = match &s[a] {
-                Dim::Fixed(n) => Dim::Fixed((*n as f64 * scales[k]).floor().max(0.0) as u64),
-                d if scales[k] == 1.0 => d.clone(),
+                Dim::Fixed(n) => Dim::Fixed((*n as f64 * sc).floor().max(0.0) as u64),
+                d if sc >= 1.0 && sc.fract() == 0.0 && sc < 65536.0 => dims::mul(d, sc as u64),
+                // Exact only where 1/scale is a power of two (then scale is exact too).
+                d if sc > 0.0 && inv.fract() == 0.0 && (inv as u64).is_power_of_two() => {
+                    dims::floor_div(d, inv as u64)
+                }
                 _ => Dim::Unknown,
             };
         }

@@ -130,3 +130,88 @@ impl NodeRef<'_> {
         self
     }
 }
+
+/// Evaluates a symbolic dim written by inference (`2*(floor((h - 1)/8) + 1)`): `+ - * /`,
+/// parentheses, `floor(..)`, `ceil(..)`, integers and the names in `env`.
+pub fn eval_dim(s: &str, env: &[(&str, f64)]) -> Option<f64> {
+    let toks = tokens(s)?;
+    let mut pos = 0;
+    let v = sum(&toks, &mut pos, env)?;
+    (pos == toks.len()).then_some(v)
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Tok {
+    Num(f64),
+    Name(String),
+    Op(char),
+}
+
+fn tokens(s: &str) -> Option<Vec<Tok>> {
+    let mut out = Vec::new();
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i] as char;
+        if c == ' ' {
+            i += 1;
+        } else if c.is_ascii_digit() {
+            let j = (i..b.len())
+                .find(|&j| !b[j].is_ascii_digit())
+                .unwrap_or(b.len());
+            out.push(Tok::Num(s[i..j].parse().ok()?));
+            i = j;
+        } else if c.is_ascii_alphabetic() || c == '_' {
+            let j = (i..b.len())
+                .find(|&j| !(b[j].is_ascii_alphanumeric() || b[j] == b'_'))
+                .unwrap_or(b.len());
+            out.push(Tok::Name(s[i..j].to_string()));
+            i = j;
+        } else if "+-*/()".contains(c) {
+            out.push(Tok::Op(c));
+            i += 1;
+        } else {
+            return None;
+        }
+    }
+    Some(out)
+}
+
+fn sum(t: &[Tok], p: &mut usize, env: &[(&str, f64)]) -> Option<f64> {
+    let mut v = product(t, p, env)?;
+    while let Some(Tok::Op(op @ ('+' | '-'))) = t.get(*p) {
+        *p += 1;
+        let r = product(t, p, env)?;
+        v = if *op == '+' { v + r } else { v - r };
+    }
+    Some(v)
+}
+
+fn product(t: &[Tok], p: &mut usize, env: &[(&str, f64)]) -> Option<f64> {
+    let mut v = factor(t, p, env)?;
+    while let Some(Tok::Op(op @ ('*' | '/'))) = t.get(*p) {
+        *p += 1;
+        let r = factor(t, p, env)?;
+        v = if *op == '*' { v * r } else { v / r };
+    }
+    Some(v)
+}
+
+fn factor(t: &[Tok], p: &mut usize, env: &[(&str, f64)]) -> Option<f64> {
+    let tok = t.get(*p)?.clone();
+    *p += 1;
+    match tok {
+        Tok::Num(v) => Some(v),
+        Tok::Op('(') => {
+            let v = sum(t, p, env)?;
+            (t.get(*p) == Some(&Tok::Op(')'))).then(|| *p += 1)?;
+            Some(v)
+        }
+        Tok::Name(n) if (n == "floor" || n == "ceil") && t.get(*p) == Some(&Tok::Op('(')) => {
+            let v = factor(t, p, env)?;
+            Some(if n == "floor" { v.floor() } else { v.ceil() })
+        }
+        Tok::Name(n) => env.iter().find(|(k, _)| *k == n).map(|(_, v)| *v),
+        Tok::Op(_) => None,
+    }
+}
