@@ -87,6 +87,11 @@ fn protocol_5() {
 }
 
 #[test]
+fn big_endian_storages() {
+    check("tiny_be.pt");
+}
+
+#[test]
 fn task_from_head_class() {
     assert_eq!(
         Task::from_head_class("ultralytics.nn.modules.head.Segment"),

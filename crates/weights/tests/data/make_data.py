@@ -184,13 +184,18 @@ def tiny_model():
     return ckpt, storages, expected
 
 
-def write_pt(path, pkl, storages, root="archive", extra=()):
+def swapped(s):
+    size = STORAGE_FMT[s.cls][1]
+    return b"".join(s.raw[i:i + size][::-1] for i in range(0, len(s.raw), size))
+
+
+def write_pt(path, pkl, storages, root="archive", extra=(), byteorder="little"):
     with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
         z.writestr(f"{root}/data.pkl", pkl)
         z.writestr(f"{root}/.format_version", "1")
-        z.writestr(f"{root}/byteorder", "little")
+        z.writestr(f"{root}/byteorder", byteorder)
         for s in storages:
-            z.writestr(f"{root}/data/{s.key}", s.raw)
+            z.writestr(f"{root}/data/{s.key}", s.raw if byteorder == "little" else swapped(s))
         for name, data in extra:
             z.writestr(f"{root}/{name}", data)
         z.writestr(f"{root}/version", "3\n")
@@ -208,6 +213,8 @@ def main():
     ckpt, storages, expected = tiny_model()
     for proto in (2, 4, 5):
         write_pt(os.path.join(HERE, f"tiny_p{proto}.pt"), dump(ckpt, proto), storages, root=f"tiny_p{proto}")
+    # The same checkpoint as a big-endian machine writes it (byteorder "big").
+    write_pt(os.path.join(HERE, "tiny_be.pt"), dump(ckpt, 2), storages, root="tiny_be", byteorder="big")
     with open(os.path.join(HERE, "tiny.expected.json"), "w") as f:
         json.dump({"tensors": expected, "names": {"0": "cat", "1": "dog"}, "stride": [8.0, 16.0, 32.0],
                    "task": "detect", "yaml": ckpt["model"].yaml}, f, indent=1)
