@@ -2,6 +2,7 @@
 """Compare onnxide's export with Ultralytics' on the same input (onnxruntime + onnx only).
 
     compare_exports.py --ours OURS.onnx [--theirs THEIRS.onnx] --shape 1,3,640,640 [--seed 0]
+    compare_exports.py --ours A.onnx B.onnx ... --shape 1,3,320,320     (checker + run of each: {"models": [...]})
 
 Prints one JSON object:
   checker        "ok" or the onnx.checker.check_model(full_check=True) error for OURS
@@ -50,7 +51,7 @@ def run(path, x):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--ours", required=True)
+    ap.add_argument("--ours", required=True, nargs="+", help="several files: check and run each (no THEIRS)")
     ap.add_argument("--theirs")
     ap.add_argument("--shape", required=True)
     ap.add_argument("--seed", type=int, default=0)
@@ -58,6 +59,23 @@ def main():
     a = ap.parse_args()
     shape = tuple(int(s) for s in a.shape.split(","))
     x = np.random.default_rng(a.seed).random(shape, dtype=np.float32)
+    if len(a.ours) > 1:
+        models = []
+        for path in a.ours:
+            r = {"path": path}
+            try:
+                onnx.checker.check_model(onnx.load(path), full_check=True)
+                r["checker"] = "ok"
+            except Exception as e:
+                r["checker"] = str(e).splitlines()[0] if str(e) else type(e).__name__
+            out = run(path, x)
+            r["outputs"] = {k: list(v.shape) for k, v in out.items()}
+            r["finite"] = all(bool(np.isfinite(v).all()) for v in out.values())
+            models.append(r)
+        json.dump({"models": models}, sys.stdout)
+        print()
+        return
+    a.ours = a.ours[0]
     res = {}
     try:
         onnx.checker.check_model(onnx.load(a.ours), full_check=True)

@@ -1,0 +1,144 @@
+//! Typed errors that name what is wrong: a missing or mis-shaped weight names the tensor and the
+//! expected shape; other tasks are refused by name; no input panics.
+
+mod common;
+
+use common::fixture;
+use onnxide_weights::Checkpoint;
+use onnxide_yolo::{export, ExportOptions, YoloError, YoloModel};
+
+fn checkpoint() -> Checkpoint {
+    onnxide_weights::load(&fixture("fixtures/checkpoints/yolo11n.pt")).expect("yolo11n.pt")
+}
+
+#[test]
+fn missing_weight_names_the_tensor_and_shape() {
+    let mut ck = checkpoint();
+    ck.tensors
+        .retain(|(n, _)| n != "model.9.cv2.bn.running_var");
+    let model = YoloModel::from_checkpoint(ck).unwrap();
+    let err = export(&model, &ExportOptions::default()).unwrap_err();
+    assert!(matches!(err, YoloError::MissingTensor { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("'model.9.cv2.bn.running_var'") && msg.contains("[256]"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn misshaped_weight_names_the_tensor_and_both_shapes() {
+    let mut ck = checkpoint();
+    for (name, t) in ck.tensors.iter_mut() {
+        if name == "model.0.conv.weight" {
+            t.shape = vec![16, 3, 9, 1];
+        }
+    }
+    let model = YoloModel::from_checkpoint(ck).unwrap();
+    let msg = export(&model, &ExportOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("'model.0.conv.weight'")
+            && msg.contains("[16, 3, 9, 1]")
+            && msg.contains("[16, 3, 3, 3]"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn broken_config_is_an_error_not_a_panic() {
+    let mut ck = checkpoint();
+    let yaml = ck.meta.yaml.as_mut().unwrap();
+    yaml["head"][1][0] = serde_json::json!([-1, 99]);
+    let err = YoloModel::from_checkpoint(ck).unwrap_err().to_string();
+    assert!(err.contains("layer 12"), "{err}");
+    let mut ck = checkpoint();
+    ck.meta.yaml =
+        Some(serde_json::json!({"nc": 80, "backbone": [[-1, 1, "Focus", [64]]], "head": []}));
+    let err = YoloModel::from_checkpoint(ck).unwrap_err().to_string();
+    assert!(err.contains("Focus"), "{err}");
+}
+
+#[test]
+fn other_tasks_are_refused_by_name() {
+    for (file, task) in [
+        ("yolo11n-seg.pt", "segment"),
+        ("yolo11n-pose.pt", "pose"),
+        ("yolo11n-obb.pt", "obb"),
+        ("yolo11n-cls.pt", "classify"),
+    ] {
+        let path = fixture(&format!("fixtures/checkpoints/{file}"));
+        let err = YoloModel::load(path.to_str().unwrap()).unwrap_err();
+        assert!(
+            matches!(&err, YoloError::UnsupportedTask { task: t, .. } if t == task),
+            "{file}: {err}"
+        );
+    }
+}
+
+#[test]
+fn bad_options_are_errors() {
+    let model = YoloModel::from_builtin("yolo11n.yaml", 0).unwrap();
+    for opts in [
+        ExportOptions {
+            imgsz: (300, 320),
+            ..Default::default()
+        },
+        ExportOptions {
+            imgsz: (0, 320),
+            ..Default::default()
+        },
+        ExportOptions {
+            batch: 0,
+            ..Default::default()
+        },
+        ExportOptions {
+            opset: Some(23),
+            ..Default::default()
+        },
+        ExportOptions {
+            half: true,
+            ..Default::default()
+        },
+        ExportOptions {
+            nms: Some(true),
+            ..Default::default()
+        },
+    ] {
+        assert!(export(&model, &opts).is_err(), "{opts:?}");
+    }
+}
+
+/// Every opset in the supported range builds, passes the checker and runs (yaml model, 320;
+/// even opsets dynamic), checked in one oracle process.
+#[test]
+fn every_supported_opset_builds() {
+    let model = YoloModel::from_builtin("yolo11n.yaml", 0).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = vec!["--shape".to_string(), "1,3,320,320".into(), "--ours".into()];
+    for opset in onnxide_yolo::MIN_OPSET..=onnxide_yolo::MAX_OPSET {
+        let opts = ExportOptions {
+            imgsz: (320, 320),
+            opset: Some(opset),
+            dynamic: opset % 2 == 0,
+            ..Default::default()
+        };
+        let path = common::export_to(&model, &opts, dir.path(), &format!("op{opset}.onnx"));
+        args.push(path.display().to_string());
+    }
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let r = common::oracle(&refs);
+    let models = r["models"].as_array().unwrap();
+    assert_eq!(models.len(), 12);
+    for m in models {
+        assert_eq!(m["checker"], "ok", "{}", m["path"]);
+        assert_eq!(
+            m["outputs"]["output0"],
+            serde_json::json!([1, 84, 2100]),
+            "{}",
+            m["path"]
+        );
+        assert_eq!(m["finite"], true, "{}", m["path"]);
+    }
+}
