@@ -268,6 +268,7 @@ pub fn slice_of<T: Elem>(t: &Tensor) -> OpResult<&[T]> {
     T::get(t.data()).ok_or_else(|| format!("unexpected element type {}", t.dtype()))
 }
 
+#[allow(clippy::clone_on_copy)]
 /// `out[i] = data[idx[i]]`, any element type; `usize::MAX` in `idx` takes `fill[0]`.
 pub fn take(
     t: &Tensor,

@@ -299,9 +299,14 @@ fn pairs(layout: &Layout, oi: usize, ours: &Tensor, want: &Tensor) -> Vec<(usize
             for i in 0..n {
                 let ra = row(&a, i);
                 let mut best: Option<(usize, f64)> = None;
-                for j in i.saturating_sub(16)..(i + 17).min(n) {
+                for (j, &u) in used
+                    .iter()
+                    .enumerate()
+                    .take((i + 17).min(n))
+                    .skip(i.saturating_sub(16))
+                {
                     let rb = row(&b, j);
-                    if used[j] || (ra[4] - rb[4]).abs() > SCORE_TOL {
+                    if u || (ra[4] - rb[4]).abs() > SCORE_TOL {
                         continue;
                     }
                     let d = ra
@@ -309,7 +314,7 @@ fn pairs(layout: &Layout, oi: usize, ours: &Tensor, want: &Tensor) -> Vec<(usize
                         .zip(&rb)
                         .map(|(x, y)| (x - y).abs())
                         .fold(0.0, f64::max);
-                    if best.is_none_or(|(_, bd)| d < bd) {
+                    if best.map_or(true, |(_, bd)| d < bd) {
                         best = Some((j, d));
                     }
                 }

@@ -15,8 +15,6 @@ pub trait Num: Copy + PartialOrd + Send + Sync + Element {
     fn fmod(self, o: Self) -> Self;
     /// Python mod: the sign of the divisor.
     fn pymod(self, o: Self) -> Self;
-    fn to_f64(self) -> f64;
-    fn from_f64(v: f64) -> Self;
     fn is_nan(self) -> bool;
     fn zero() -> Self;
 }
@@ -35,8 +33,6 @@ macro_rules! num_int {
                 let r = self.wrapping_rem(o);
                 if r != 0 && ((r < 0) != (o < 0)) { r.wrapping_add(o) } else { r }
             }
-            fn to_f64(self) -> f64 { self as f64 }
-            fn from_f64(v: f64) -> Self { v as $t }
             fn is_nan(self) -> bool { false }
             fn zero() -> Self { 0 }
         }
@@ -56,8 +52,6 @@ macro_rules! num_float {
                 let r = self % o;
                 if r != 0.0 && ((r < 0.0) != (o < 0.0)) { r + o } else { r }
             }
-            fn to_f64(self) -> f64 { self as f64 }
-            fn from_f64(v: f64) -> Self { v as $t }
             fn is_nan(self) -> bool { self != self }
             fn zero() -> Self { 0.0 }
         }

@@ -243,7 +243,7 @@ fn resize(
             }
         }
         (None, Some(sc)) => {
-            if sc.len() != n || sc.iter().any(|&v| !(v > 0.0)) {
+            if sc.len() != n || sc.iter().any(|&v| v.is_nan() || v <= 0.0) {
                 bail!("scales {sc:?} do not fit {n} axes (or are not positive)");
             }
             for (i, &a) in axes.iter().enumerate() {
@@ -281,7 +281,7 @@ fn resize(
 }
 
 fn in_len_zero(x: &Tensor) -> bool {
-    x.shape().iter().any(|&d| d == 0)
+    x.shape().contains(&0)
 }
 
 fn int_range(d: onnxide_ir::DType) -> (f64, f64) {

@@ -613,11 +613,11 @@ fn nd_offsets(x: &Tensor, it: &Tensor, b: usize) -> OpResult<(Vec<usize>, usize,
     let batch = numel(&x.shape()[..b]);
     let batch_stride = if b == 0 { 0 } else { st[b - 1] };
     let tuples = ind.len() / k.max(1);
-    let per_batch = if batch == 0 { 0 } else { tuples / batch };
+    let per_batch = tuples.checked_div(batch).unwrap_or(0);
     let slice_len = numel(&x.shape()[b + k..]);
     let mut offs = Vec::with_capacity(tuples);
     for t in 0..tuples {
-        let bi = if per_batch == 0 { 0 } else { t / per_batch };
+        let bi = t.checked_div(per_batch).unwrap_or(0);
         let mut off = bi * batch_stride;
         for j in 0..k {
             off += norm_index(ind[t * k + j], x.shape()[b + j])? * st[b + j];
@@ -640,7 +640,7 @@ pub fn build_gather_nd(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
 }
 
 /// Combines an update into an existing value (ScatterND / ScatterElements reductions).
-fn reduce_into<T: Elem>(red: &str, old: &T, new: &T) -> OpResult<T>
+fn reduce_into<T>(red: &str, old: &T, new: &T) -> OpResult<T>
 where
     T: Copy + PartialOrd + std::ops::Add<Output = T> + std::ops::Mul<Output = T>,
 {
@@ -828,7 +828,7 @@ pub fn build_pad(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
             from_f32(x.dtype(), vec![1], vec![value_attr]).ok()
         } else {
             match opt(ins, 2) {
-                Some(v) if v.len() > 0 => Some(
+                Some(v) if !v.is_empty() => Some(
                     v.clone()
                         .reshaped(vec![v.len()])
                         .map_err(|e| e.to_string())?,

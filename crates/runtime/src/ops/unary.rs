@@ -86,7 +86,7 @@ pub fn sigmoid(x: f32) -> f32 {
     }
     let x = x.clamp(-18.0, 18.0);
     let x2 = x * x;
-    let mut p = x2 * 4.370_310_1e-11 + 1.156_273_2e-7;
+    let mut p = x2 * 4.370_31e-11 + 1.156_273_2e-7;
     p = p * x2 + 6.085_748_6e-5;
     p = p * x2 + 8.513_771e-3;
     p = p * x2 + 2.482_879_5e-1;
@@ -310,6 +310,7 @@ pub fn build_not(_: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
     })
 }
 
+#[allow(clippy::unnecessary_cast)]
 /// Clip: min/max from attributes (opset < 11) or optional inputs.
 pub fn build_clip(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
     let attr = if ctx.opset < 11 {
@@ -368,6 +369,7 @@ macro_rules! from_f64 {
 }
 from_f64!(f32, f64, i8, i16, i32, i64, u8, u16, u32, u64);
 
+#[allow(clippy::unnecessary_cast)]
 /// Shrink.
 pub fn build_shrink(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
     let bias = ctx.float("bias", 0.0) as f64;
