@@ -732,3 +732,40 @@ fn quantisation_sampling_and_one_hot() {
     assert_eq!(s(&r, "oh"), "[batch, 10, 3]");
     assert_eq!(r.elem("oh"), Some(DType::F32));
 }
+
+/// Dynamic exports compute anchor grids and attention shapes in-graph: `arange(w)`,
+/// `h * w`, `h // 2`, `max(2 - batch, 0)`, concatenated with partly unknown pieces.
+#[test]
+fn symbolic_value_arithmetic() {
+    let mut b = Builder::new(18);
+    b.input("x", DType::F32, "batch,8,h,w")
+        .input("n", DType::I64, "1");
+    b.ints("i0", &[0])
+        .ints("i1", &[1])
+        .ints("i2", &[2])
+        .ints("two", &[2]);
+    b.init("zero", Tensor::scalar(0i64))
+        .init("one", Tensor::scalar(1i64));
+    b.node("Shape", &["x"], &["s"]);
+    b.node("Gather", &["s", "i2"], &["h"]);
+    b.node("Gather", &["s", "i0"], &["bt"]);
+    b.node("Shape", &["x"], &["ws"]).int("start", 3);
+    b.node("Squeeze", &["ws"], &["wsc"]);
+    b.node("Range", &["zero", "wsc", "one"], &["grid"]);
+    b.node("Mul", &["h", "ws"], &["hw"]);
+    b.node("Div", &["h", "two"], &["half"]);
+    b.node("Add", &["hw", "i1"], &["hw1"]);
+    b.node("Sub", &["two", "bt"], &["pad"]);
+    b.node("Clip", &["two", "zero"], &["clipped"]);
+    b.node("Concat", &["bt", "n", "hw", "half", "clipped"], &["target"])
+        .int("axis", 0);
+    b.node("ConstantOfShape", &["target"], &["z"]);
+    let r = run(&b);
+    assert_eq!(s(&r, "grid"), "[w]");
+    assert_eq!(r.value("hw").unwrap(), [Sym::Param("h*w".into())]);
+    assert_eq!(r.value("half").unwrap(), [Sym::Param("floor(h/2)".into())]);
+    assert_eq!(r.value("hw1").unwrap(), [Sym::Param("h*w + 1".into())]);
+    assert_eq!(r.value("pad").unwrap(), [Sym::Unknown]);
+    assert_eq!(r.value("clipped").unwrap(), [Sym::Int(2)]);
+    assert_eq!(s(&r, "z"), "[batch, ?, h*w, floor(h/2), 2]");
+}

@@ -55,18 +55,7 @@ pub(crate) fn infer(st: &State, node: &Node, op: &str) -> Result<Option<Vec<Fact
             };
             vec![Fact::new(Some(elem), s)]
         }
-        "Range" => {
-            let len = match (st.floats(node, 0), st.floats(node, 1), st.floats(node, 2)) {
-                (Some(a), Some(b), Some(d)) if a.len() == 1 && b.len() == 1 && d.len() == 1 => {
-                    if d[0] == 0.0 {
-                        return Err("delta 0".into());
-                    }
-                    Dim::Fixed(((b[0] - a[0]) / d[0]).ceil().max(0.0) as u64)
-                }
-                _ => Dim::Unknown,
-            };
-            vec![Fact::new(x.elem, Some(vec![len]))]
-        }
+        "Range" => vec![Fact::new(x.elem, Some(vec![range_len(st, node)?]))],
         "Constant" => vec![constant(node)?],
         "EyeLike" | "RandomNormalLike" | "RandomUniformLike" | "Bernoulli" => {
             let elem = node
@@ -107,6 +96,29 @@ pub(crate) fn infer(st: &State, node: &Node, op: &str) -> Result<Option<Vec<Fact
         }
         _ => return Ok(None),
     }))
+}
+
+/// Range's length `max(ceil((limit - start) / delta), 0)`.
+fn range_len(st: &State, node: &Node) -> Result<Dim, Reason> {
+    // `arange(a, n)` over a symbolic n (the anchor grids of dynamic exports): n - a.
+    if let (Some([a]), Some([Sym::Param(n)]), Some([1])) = (
+        st.known_ints(node, 0).as_deref(),
+        st.ints(node, 1).as_deref(),
+        st.known_ints(node, 2).as_deref(),
+    ) {
+        return Ok(Dim::Param(super::expr::add(n, -a)));
+    }
+    Ok(
+        match (st.floats(node, 0), st.floats(node, 1), st.floats(node, 2)) {
+            (Some(a), Some(b), Some(d)) if a.len() == 1 && b.len() == 1 && d.len() == 1 => {
+                if d[0] == 0.0 {
+                    return Err("delta 0".into());
+                }
+                Dim::Fixed(((b[0] - a[0]) / d[0]).ceil().max(0.0) as u64)
+            }
+            _ => Dim::Unknown,
+        },
+    )
 }
 
 /// `Shape`'s `start`/`end` (opset 15), clamped to `[0, rank]`.

@@ -2,7 +2,7 @@
 //! dynamic exports build in-graph (Shape, Gather, Unsqueeze, Concat, Cast, Add/Sub/Mul/Div, ...).
 
 use super::dims::{ints, Prod};
-use super::{index::shape_range, shape_ops::slice_len, Fact, State, Sym};
+use super::{expr, index::shape_range, shape_ops::slice_len, Fact, State, Sym};
 use crate::{DType, Dim, Node, Tensor};
 
 /// Tensors with more elements than this do not carry values.
@@ -83,11 +83,30 @@ fn compute(st: &State, node: &Node, op: &str, elem: Option<DType>) -> Option<Vec
                 .collect()
         }
         "Concat" if x.rank() == Some(1) => {
+            // Inputs without known values still contribute their length, as unknowns.
             let mut all = Vec::new();
+            let mut any = false;
             for i in 0..node.inputs.len() {
-                all.extend(v(i)?);
+                match (v(i), st.input(node, i).shape.as_deref()) {
+                    (Some(vals), _) => {
+                        any = true;
+                        all.extend(vals);
+                    }
+                    (None, Some([Dim::Fixed(k)])) if (*k as usize) <= MAX_VALUES => {
+                        all.extend(vec![Sym::Unknown; *k as usize]);
+                    }
+                    _ => return None,
+                }
             }
-            Some(all)
+            any.then_some(all)
+        }
+        "Clip" => {
+            let bound = |i: usize| match st.has_input(node, i) {
+                true => ints(&v(i)?)?.first().copied(),
+                false => Some(if i == 1 { i64::MIN } else { i64::MAX }),
+            };
+            let (lo, hi) = (bound(1)?, bound(2)?);
+            map1(v(0)?, |a| Some(a.clamp(lo, hi.max(lo))))
         }
         "Neg" => map1(v(0)?, |a| a.checked_neg()),
         "Abs" => map1(v(0)?, |a| a.checked_abs()),
@@ -232,14 +251,26 @@ fn arith(op: &str, a: &Sym, b: &Sym, int_div: bool) -> Sym {
             "Less" | "Greater" => Some(0),
             _ => None,
         },
-        (Param(_), Int(k)) => match (op, k) {
+        (Param(p), Int(k)) => match (op, *k) {
             ("Add" | "Sub", 0) | ("Mul" | "Div", 1) => return a.clone(),
             ("Mul", 0) => Some(0),
+            ("Add", k) => return Param(expr::add(p, k)),
+            ("Sub", k) if k != i64::MIN => return Param(expr::add(p, -k)),
+            ("Mul", k) if k > 1 => return Param(expr::mul(p, k as u64)),
+            // Integer division of a (non-negative) size truncates, which is floor.
+            ("Div", k) if k > 1 && int_div => return Param(expr::floor_div(p, k as u64)),
             _ => None,
         },
-        (Int(k), Param(_)) => match (op, k) {
+        (Int(k), Param(p)) => match (op, *k) {
             ("Add", 0) | ("Mul", 1) => return b.clone(),
             ("Mul", 0) => Some(0),
+            ("Add", k) => return Param(expr::add(p, k)),
+            ("Mul", k) if k > 1 => return Param(expr::mul(p, k as u64)),
+            _ => None,
+        },
+        (Param(p), Param(q)) => match op {
+            "Add" => return Param(expr::sum(&[p.clone(), q.clone()], 0)),
+            "Mul" => return Param(expr::product(1, &[p.clone(), q.clone()])),
             _ => None,
         },
         _ => None,
