@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Does Ultralytics accept onnxide's file as its own? (developer machine: needs ultralytics)
 
-    interop_predict.py --ours OURS.onnx --pt CHECKPOINT.pt --images a.jpg b.jpg [--imgsz 640]
+    interop_predict.py --ours OURS.onnx --pt CHECKPOINT.pt --images a.jpg b.jpg [--imgsz 640] [--dynamic]
 
 Exports CHECKPOINT.pt with Ultralytics (format=onnx) into a temp folder, then runs
 `YOLO(file).predict(image)` on both files and compares `Results.boxes.data` (x1 y1 x2 y2 conf cls,
@@ -23,15 +23,16 @@ def main():
     ap.add_argument("--pt", required=True)
     ap.add_argument("--images", nargs="+", required=True)
     ap.add_argument("--imgsz", type=int, default=640)
+    ap.add_argument("--dynamic", action="store_true", help="OURS is a dynamic export; export THEIRS dynamic too")
     a = ap.parse_args()
     from ultralytics import YOLO
 
-    report = {"images": {}}
+    report = {"dynamic": a.dynamic, "images": {}}
     ok = True
     with tempfile.TemporaryDirectory() as d:
         pt = os.path.join(d, "theirs.pt")
         shutil.copy(a.pt, pt)
-        theirs = YOLO(pt).export(format="onnx", imgsz=a.imgsz)
+        theirs = YOLO(pt).export(format="onnx", imgsz=a.imgsz, dynamic=a.dynamic)
         m_ours, m_theirs = YOLO(a.ours, task="detect"), YOLO(theirs, task="detect")
         for img in a.images:
             r_ours = m_ours.predict(img, verbose=False)[0]

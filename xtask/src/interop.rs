@@ -1,8 +1,8 @@
 //! `cargo xtask interop [reference]` (developer machine: needs Python with ultralytics + torch).
 //!
-//! * `interop`: exports `fixtures/checkpoints/yolo11n.pt` with onnxide, then has Ultralytics
-//!   export the same checkpoint and `YOLO(file).predict()` both files on bus.jpg and zidane.jpg
-//!   (`tests/oracle/interop_predict.py`); the boxes must agree.
+//! * `interop`: exports `fixtures/checkpoints/yolo11n.pt` with onnxide (static, then dynamic),
+//!   then has Ultralytics export the same checkpoint the same way and `YOLO(file).predict()` both
+//!   files on bus.jpg and zidane.jpg (`tests/oracle/interop_predict.py`); the boxes must agree.
 //! * `interop reference [model=yolo11s.yaml] [imgsz=320]`: writes onnxide's seeded random weights
 //!   of a config name as `.safetensors`, has Ultralytics load and export them, and saves
 //!   onnxruntime's output as `crates/yolo/tests/data/<stem>-<imgsz>.output0.npy`: the small,
@@ -30,20 +30,31 @@ fn predict(args: &[String]) -> Result<()> {
     } else {
         args.to_vec()
     };
-    let dir = tempfile::tempdir()?;
     let model = YoloModel::load(pt.to_str().context("non-UTF-8 path")?)?;
-    let onnx = export(&model, &ExportOptions::default())?;
-    let ours = dir.path().join("yolo11n.onnx");
-    onnxide_ir::save(&onnx, &ours, &Default::default())?;
-    let mut a = vec![
-        "--ours".to_string(),
-        ours.display().to_string(),
-        "--pt".into(),
-        pt.display().to_string(),
-        "--images".into(),
-    ];
-    a.extend(images);
-    script("tests/oracle/interop_predict.py", &a)
+    // A static export (letterboxed to 640x640) and a dynamic one (rect inputs such as 384x640).
+    for dynamic in [false, true] {
+        let dir = tempfile::tempdir()?;
+        let opts = ExportOptions {
+            dynamic,
+            ..Default::default()
+        };
+        let onnx = export(&model, &opts)?;
+        let ours = dir.path().join("yolo11n.onnx");
+        onnxide_ir::save(&onnx, &ours, &Default::default())?;
+        let mut a = vec![
+            "--ours".to_string(),
+            ours.display().to_string(),
+            "--pt".into(),
+            pt.display().to_string(),
+            "--images".into(),
+        ];
+        a.extend(images.iter().cloned());
+        if dynamic {
+            a.push("--dynamic".into());
+        }
+        script("tests/oracle/interop_predict.py", &a)?;
+    }
+    Ok(())
 }
 
 fn reference(args: &[String]) -> Result<()> {
