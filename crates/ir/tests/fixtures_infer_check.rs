@@ -210,3 +210,92 @@ fn symbolic_dims_of_dynamic_exports_evaluate_to_the_static_inference() {
         eprintln!("{}: {checked} symbolic dims evaluated", label(&p));
     }
 }
+
+/// Random damage to real graphs (attributes set to edge values, inputs swapped or dropped,
+/// op types exchanged, input dims changed) must give results or errors, never a panic.
+#[test]
+fn damaged_exports_never_panic() {
+    let files: Vec<PathBuf> = exports()
+        .into_iter()
+        .filter(|p| {
+            let l = label(p);
+            l == "detect/dynamic.onnx" || l == "obb/nms.onnx" || l == "detect/opset11.onnx"
+        })
+        .collect();
+    let edge = [0i64, -1, 1, 2, -7, 3, 1 << 40, i64::MAX, i64::MIN];
+    let ops = [
+        "Conv",
+        "Reshape",
+        "Split",
+        "Slice",
+        "Concat",
+        "Resize",
+        "Gather",
+        "Expand",
+        "Range",
+        "TopK",
+        "Pad",
+        "Transpose",
+        "MatMul",
+        "ReduceMax",
+        "Squeeze",
+        "Unsqueeze",
+        "Tile",
+        "ConstantOfShape",
+        "GatherND",
+        "MaxPool",
+        "ConvTranspose",
+        "Flatten",
+        "Gemm",
+    ];
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut rnd = move |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n.max(1) as u64) as usize
+    };
+    for p in &files {
+        let base = load(p);
+        for _ in 0..150 {
+            let mut m = base.clone();
+            for _ in 0..3 {
+                let n = rnd(m.graph.nodes.len());
+                let node = &mut m.graph.nodes[n];
+                match rnd(5) {
+                    0 => {
+                        for a in node.attributes.iter_mut() {
+                            match &mut a.value {
+                                onnxide_ir::AttrValue::Int(v) => *v = edge[rnd(edge.len())],
+                                onnxide_ir::AttrValue::Ints(v) => {
+                                    v.iter_mut().for_each(|x| *x = edge[rnd(edge.len())])
+                                }
+                                _ => {}
+                            }
+                        }
+                    }
+                    1 if node.inputs.len() > 1 => {
+                        let (i, j) = (rnd(node.inputs.len()), rnd(node.inputs.len()));
+                        node.inputs.swap(i, j);
+                    }
+                    2 if !node.inputs.is_empty() => {
+                        node.inputs.pop();
+                    }
+                    3 => node.op_type = ops[rnd(ops.len())].to_string(),
+                    _ => {
+                        if let ValueType::Tensor { shape: Some(s), .. } = &mut m.graph.inputs[0].ty
+                        {
+                            let k = rnd(s.len());
+                            s[k] = [Dim::Fixed(0), Dim::Fixed(1), Dim::Unknown, Dim::Fixed(7)]
+                                [rnd(4)]
+                            .clone();
+                        }
+                    }
+                }
+            }
+            let _ = infer::infer(&m);
+            let _ = check::check(&m);
+            let _ = infer::infer_shapes(&mut m);
+        }
+    }
+}
