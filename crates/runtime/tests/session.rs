@@ -1,0 +1,253 @@
+//! Session API behaviour: planning errors, input validation, node errors, thread sharing.
+
+use onnxide_ir::{
+    AttrValue, Attribute, DType, Dim, Graph, Model, NamedTensor, Node, OpsetImport, Tensor,
+    ValueInfo,
+};
+use onnxide_runtime::{registered_ops, RuntimeError, Session, SessionOptions};
+
+fn node(op: &str, name: &str, inputs: &[&str], outputs: &[&str]) -> Node {
+    Node {
+        name: name.into(),
+        op_type: op.into(),
+        inputs: inputs.iter().map(|s| s.to_string()).collect(),
+        outputs: outputs.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    }
+}
+
+fn model(
+    nodes: Vec<Node>,
+    inputs: Vec<ValueInfo>,
+    outputs: Vec<ValueInfo>,
+    inits: Vec<NamedTensor>,
+) -> Model {
+    Model {
+        ir_version: 8,
+        opset_imports: vec![OpsetImport {
+            domain: String::new(),
+            version: 18,
+        }],
+        graph: Graph {
+            nodes,
+            inputs,
+            outputs,
+            initializers: inits,
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+fn f32_info(name: &str, dims: &[Dim]) -> ValueInfo {
+    ValueInfo::tensor(name, DType::F32, dims.to_vec())
+}
+
+fn add_model() -> Model {
+    let b = NamedTensor {
+        name: "b".into(),
+        doc_string: String::new(),
+        tensor: Tensor::from_vec(vec![3], vec![1f32, 2.0, 3.0]).unwrap(),
+    };
+    model(
+        vec![
+            node("Add", "add", &["x", "b"], &["s"]),
+            node("Sigmoid", "sig", &["s"], &["y"]),
+        ],
+        vec![f32_info("x", &[Dim::Param("batch".into()), Dim::Fixed(3)])],
+        vec![f32_info("y", &[Dim::Param("batch".into()), Dim::Fixed(3)])],
+        vec![b],
+    )
+}
+
+#[test]
+fn runs_and_reports_io() {
+    let s = Session::new(&add_model(), &SessionOptions::default()).unwrap();
+    assert_eq!(s.inputs().len(), 1);
+    assert_eq!(s.outputs()[0].name, "y");
+    let x = Tensor::from_vec(vec![2, 3], vec![0f32, -1.0, -2.0, 1.0, 2.0, 3.0]).unwrap();
+    let out = s.run(vec![("x".into(), x)]).unwrap();
+    assert_eq!(out[0].0, "y");
+    assert_eq!(out[0].1.shape(), &[2, 3]);
+    let v = out[0].1.as_slice::<f32>().unwrap();
+    assert!((v[0] - 1.0 / (1.0 + (-1f32).exp())).abs() < 1e-6);
+    println!("ran Add+Sigmoid: {v:?}");
+}
+
+#[test]
+fn one_error_lists_every_missing_op_and_its_nodes() {
+    let m = model(
+        vec![
+            node("FooOp", "f1", &["x"], &["a"]),
+            node("Relu", "r", &["a"], &["b"]),
+            node("FooOp", "f2", &["b"], &["c"]),
+            node("BarOp", "b1", &["c"], &["y"]),
+        ],
+        vec![f32_info("x", &[Dim::Fixed(1)])],
+        vec![f32_info("y", &[Dim::Fixed(1)])],
+        vec![],
+    );
+    match Session::new(&m, &SessionOptions::default()) {
+        Err(RuntimeError::UnsupportedOps { missing }) => {
+            assert_eq!(missing.len(), 2);
+            assert_eq!(
+                missing[0],
+                (
+                    "FooOp".to_string(),
+                    vec!["f1".to_string(), "f2".to_string()]
+                )
+            );
+            assert_eq!(missing[1], ("BarOp".to_string(), vec!["b1".to_string()]));
+        }
+        Err(e) => panic!("unexpected error {e}"),
+        Ok(_) => panic!("planned a model with unknown ops"),
+    }
+}
+
+#[test]
+fn bad_inputs_are_errors_not_panics() {
+    let s = Session::new(&add_model(), &SessionOptions::default()).unwrap();
+    let good = || Tensor::from_vec(vec![1, 3], vec![0f32; 3]).unwrap();
+    let e = s.run(vec![("nope".into(), good())]).unwrap_err();
+    assert!(matches!(e, RuntimeError::UnknownInput { .. }), "{e}");
+    let e = s.run(vec![]).unwrap_err();
+    assert!(matches!(e, RuntimeError::MissingInput { .. }), "{e}");
+    let e = s
+        .run(vec![(
+            "x".into(),
+            Tensor::from_vec(vec![1, 3], vec![0i64; 3]).unwrap(),
+        )])
+        .unwrap_err();
+    assert!(matches!(e, RuntimeError::WrongDType { .. }), "{e}");
+    let e = s
+        .run(vec![(
+            "x".into(),
+            Tensor::from_vec(vec![3], vec![0f32; 3]).unwrap(),
+        )])
+        .unwrap_err();
+    assert!(matches!(e, RuntimeError::WrongShape { .. }), "{e}");
+    let e = s
+        .run(vec![(
+            "x".into(),
+            Tensor::from_vec(vec![1, 4], vec![0f32; 4]).unwrap(),
+        )])
+        .unwrap_err();
+    assert!(matches!(e, RuntimeError::WrongShape { .. }), "{e}");
+    let e = s
+        .run(vec![("x".into(), good()), ("x".into(), good())])
+        .unwrap_err();
+    assert!(matches!(e, RuntimeError::DuplicateInput { .. }), "{e}");
+}
+
+#[test]
+fn node_failures_name_the_node_and_op() {
+    // Reshape to a shape with the wrong element count fails at run time.
+    let shape = NamedTensor {
+        name: "shape".into(),
+        doc_string: String::new(),
+        tensor: Tensor::from_vec(vec![2], vec![5i64, 7]).unwrap(),
+    };
+    let m = model(
+        vec![node("Reshape", "/model.0/Reshape", &["x", "shape"], &["y"])],
+        vec![f32_info("x", &[Dim::Unknown])],
+        vec![f32_info("y", &[Dim::Unknown, Dim::Unknown])],
+        vec![shape],
+    );
+    let s = Session::new(&m, &SessionOptions::default()).unwrap();
+    let e = s
+        .run(vec![(
+            "x".into(),
+            Tensor::from_vec(vec![4], vec![0f32; 4]).unwrap(),
+        )])
+        .unwrap_err();
+    match &e {
+        RuntimeError::Node { node, op, .. } => {
+            assert_eq!(node, "/model.0/Reshape");
+            assert_eq!(op, "Reshape");
+        }
+        _ => panic!("unexpected {e}"),
+    }
+    println!("{e}");
+}
+
+#[test]
+fn bad_attributes_fail_at_plan_time() {
+    let mut n = node("Cast", "c", &["x"], &["y"]);
+    n.attributes.push(Attribute {
+        name: "to".into(),
+        value: AttrValue::Int(999),
+        doc_string: String::new(),
+        ref_attr_name: String::new(),
+    });
+    let m = model(
+        vec![n],
+        vec![f32_info("x", &[Dim::Fixed(1)])],
+        vec![f32_info("y", &[Dim::Fixed(1)])],
+        vec![],
+    );
+    let e = Session::new(&m, &SessionOptions::default())
+        .err()
+        .expect("plan must fail");
+    assert!(matches!(e, RuntimeError::Node { .. }), "{e}");
+}
+
+#[test]
+fn constant_subgraphs_fold_and_optimize_off_gives_the_same_result() {
+    let m = add_model();
+    let x = Tensor::from_vec(vec![1, 3], vec![0.5f32, 1.5, -2.0]).unwrap();
+    let a = Session::new(&m, &SessionOptions::default())
+        .unwrap()
+        .run(vec![("x".into(), x.clone())])
+        .unwrap();
+    let b = Session::new(
+        &m,
+        &SessionOptions {
+            threads: Some(1),
+            optimize: false,
+        },
+    )
+    .unwrap()
+    .run(vec![("x".into(), x)])
+    .unwrap();
+    assert_eq!(a, b);
+}
+
+#[test]
+fn a_session_is_shared_across_threads() {
+    let s = Session::new(
+        &add_model(),
+        &SessionOptions {
+            threads: Some(2),
+            optimize: true,
+        },
+    )
+    .unwrap();
+    std::thread::scope(|scope| {
+        for i in 0..4 {
+            let s = &s;
+            scope.spawn(move || {
+                let x = Tensor::from_vec(vec![1, 3], vec![i as f32; 3]).unwrap();
+                let out = s.run(vec![("x".into(), x)]).unwrap();
+                assert_eq!(out[0].1.shape(), &[1, 3]);
+            });
+        }
+    });
+}
+
+#[test]
+fn registry_lists_the_yolo_ops() {
+    let ops = registered_ops();
+    for op in [
+        "Conv",
+        "Sigmoid",
+        "Resize",
+        "NonMaxSuppression",
+        "TopK",
+        "Trilu",
+        "ScatterND",
+        "Softmax",
+    ] {
+        assert!(ops.contains(&("", op)), "{op} missing");
+    }
+    println!("{} ops registered", ops.len());
+}
