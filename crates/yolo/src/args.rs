@@ -350,6 +350,10 @@ pub fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<ExportRequest> {
                     .into(),
         });
     }
+    if opts.nms == Some(false) {
+        // Ultralytics: nms=False asks for an NMS-free (one-to-one) head, which YOLO11 has not.
+        warnings.push("This model has no one-to-one head; using one-to-many outputs.".into());
+    }
     let model = model.ok_or_else(|| YoloError::Argument {
         key: "model".into(),
         value: String::new(),
