@@ -6,7 +6,7 @@
 //! stride 2, zero runs for the padding.
 
 use super::ConvGeometry;
-use crate::gemm::PackB;
+use crate::gemm::{scatter_row, PackB};
 
 /// An im2col view of one image (one group) of a convolution input.
 pub(crate) struct Im2colB<'a> {
@@ -66,6 +66,15 @@ impl<'a> Im2colB<'a> {
                     let first = (off + t_lo as isize * sw) as usize;
                     if sw == 1 {
                         seg[t_lo..t_hi].copy_from_slice(&src[first..first + (t_hi - t_lo)]);
+                    } else if sw == 2 {
+                        // A constant stride lets the vectoriser use wide loads + shuffles.
+                        let len = t_hi - t_lo;
+                        let src = &src[first..first + 2 * len - 1];
+                        let dst = &mut seg[t_lo..t_hi];
+                        for (v, pair) in dst.iter_mut().zip(src.chunks_exact(2)) {
+                            *v = pair[0];
+                        }
+                        dst[len - 1] = src[2 * len - 2];
                     } else {
                         let stride = g.stride_w;
                         for (t, v) in seg[t_lo..t_hi].iter_mut().enumerate() {
@@ -82,15 +91,22 @@ impl<'a> Im2colB<'a> {
 
 impl PackB for Im2colB<'_> {
     #[inline(always)]
-    fn pack(&self, k0: usize, kc: usize, n0: usize, n_cols: usize, nr: usize, dst: &mut [f32]) {
-        let panels = n_cols.div_ceil(nr);
-        for p in 0..panels {
-            let cols = nr.min(n_cols - p * nr);
-            let panel = &mut dst[p * kc * nr..(p + 1) * kc * nr];
-            for (kk, row) in panel.chunks_exact_mut(nr).enumerate() {
-                self.fill_row(k0 + kk, n0 + p * nr, &mut row[..cols]);
-                row[cols..].fill(0.0);
-            }
+    fn pack(
+        &self,
+        k0: usize,
+        kc: usize,
+        n0: usize,
+        n_cols: usize,
+        nr: usize,
+        dst: &mut [f32],
+        row_tmp: &mut [f32],
+    ) {
+        // Gather each im2col row segment whole (a few long runs, one per output row), then
+        // scatter it into the panels with fixed-size copies.
+        let row = &mut row_tmp[..n_cols];
+        for kk in 0..kc {
+            self.fill_row(k0 + kk, n0, row);
+            scatter_row(row, kk, kc, nr, dst);
         }
     }
 }

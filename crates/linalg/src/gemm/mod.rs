@@ -23,7 +23,7 @@ mod kernel_generic;
 mod pack;
 
 pub use pack::PackedWeights;
-pub(crate) use pack::{DenseB, PackB};
+pub(crate) use pack::{scatter_row, DenseB, PackB};
 
 use crate::activation::{epilogue_fn, Activation, Epilogue, EpilogueFn};
 use crate::scratch::with_panel_scratch;
@@ -280,6 +280,9 @@ const EDGE_TILE: usize = 8 * 48;
 /// NR-wide scraps 4 KiB or more apart. A quarter of the 1 MiB L2.
 const DIRECT_B: bool = true;
 
+/// Widest block of B columns packed at once (bounds the row scratch of im2col sources).
+const MAX_BLOCK_COLS: usize = 4096;
+
 const B_BLOCK_BYTES: usize = 256 * 1024;
 
 /// Computes the C tiles of row panels `mp` × column panels `np`.
@@ -319,16 +322,19 @@ unsafe fn gemm_block<B: PackB>(
         return bias_only(&job);
     }
     let kc_max = spec.kc.min(k);
-    let panels_per_block = (B_BLOCK_BYTES / (kc_max * nr_full * 4)).clamp(1, job.np.len().max(1));
-    with_panel_scratch(kc_max * nr_full * panels_per_block, |packed_b| {
+    let panels_per_block = (B_BLOCK_BYTES / (kc_max * nr_full * 4))
+        .min(MAX_BLOCK_COLS / nr_full)
+        .clamp(1, job.np.len().max(1));
+    let panels_len = kc_max * nr_full * panels_per_block;
+    with_panel_scratch(panels_len + panels_per_block * nr_full, |scratch| {
         // The packing copies and the loop control are compiled for the kernel's ISA too:
         // without AVX a 48-float row copy becomes a call to memcpy.
         match a.isa {
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => block_avx512(&job, kc_max, panels_per_block, packed_b),
+            Isa::Avx512 => block_avx512(&job, kc_max, panels_per_block, scratch, panels_len),
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2Fma => block_avx2(&job, kc_max, panels_per_block, packed_b),
-            _ => block_body(&job, kc_max, panels_per_block, packed_b),
+            Isa::Avx2Fma => block_avx2(&job, kc_max, panels_per_block, scratch, panels_len),
+            _ => block_body(&job, kc_max, panels_per_block, scratch, panels_len),
         }
     })
 }
@@ -354,15 +360,22 @@ unsafe fn block_avx512<B: PackB>(
     job: &BlockJob<B>,
     kc_max: usize,
     ppb: usize,
-    packed_b: &mut [f32],
+    scratch: &mut [f32],
+    split: usize,
 ) {
-    block_body(job, kc_max, ppb, packed_b)
+    block_body(job, kc_max, ppb, scratch, split)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn block_avx2<B: PackB>(job: &BlockJob<B>, kc_max: usize, ppb: usize, packed_b: &mut [f32]) {
-    block_body(job, kc_max, ppb, packed_b)
+unsafe fn block_avx2<B: PackB>(
+    job: &BlockJob<B>,
+    kc_max: usize,
+    ppb: usize,
+    scratch: &mut [f32],
+    split: usize,
+) {
+    block_body(job, kc_max, ppb, scratch, split)
 }
 
 /// k = 0: C is just the epilogue of zero (or of C itself when accumulating).
@@ -391,8 +404,10 @@ unsafe fn block_body<B: PackB>(
     job: &BlockJob<B>,
     kc_max: usize,
     panels_per_block: usize,
-    packed_b: &mut [f32],
+    scratch: &mut [f32],
+    split: usize,
 ) {
+    let (packed_b, row_tmp) = scratch.split_at_mut(split);
     let BlockJob {
         spec,
         a,
@@ -425,10 +440,18 @@ unsafe fn block_body<B: PackB>(
                 Some(_) if n_begin + n_cols == n && n % nr_full != 0 => {
                     let last = (n / nr_full) * nr_full;
                     let rem = n - last;
-                    b.pack(k0, kc, last, rem, nr_full, &mut packed_b[..kc * nr_full]);
+                    b.pack(
+                        k0,
+                        kc,
+                        last,
+                        rem,
+                        nr_full,
+                        &mut packed_b[..kc * nr_full],
+                        row_tmp,
+                    );
                 }
                 Some(_) => {}
-                None => b.pack(k0, kc, n_begin, n_cols, nr_full, packed_b),
+                None => b.pack(k0, kc, n_begin, n_cols, nr_full, packed_b, row_tmp),
             }
             for jp in block_start..block_end {
                 let n0 = jp * nr_full;

@@ -109,9 +109,20 @@ impl PackedWeights {
 /// A source of B panels. `pack(k0, kc, n0, n_cols, nr, dst)` writes the block
 /// `B[k0..k0+kc][n0..n0+n_cols]` as `ceil(n_cols/nr)` consecutive panels of `kc × nr`
 /// floats (`dst[p*kc*nr + kk*nr + j] = B[k0+kk][n0 + p*nr + j]`), zero-filling the columns
-/// of the last panel that lie past `n_cols`.
+/// of the last panel that lie past `n_cols`. `row_tmp` (at least `n_cols` floats) is
+/// scratch for sources that produce a whole row segment before scattering it.
 pub(crate) trait PackB: Sync {
-    fn pack(&self, k0: usize, kc: usize, n0: usize, n_cols: usize, nr: usize, dst: &mut [f32]);
+    #[allow(clippy::too_many_arguments)]
+    fn pack(
+        &self,
+        k0: usize,
+        kc: usize,
+        n0: usize,
+        n_cols: usize,
+        nr: usize,
+        dst: &mut [f32],
+        row_tmp: &mut [f32],
+    );
 
     /// `(pointer to B[0][0], row stride)` when B is a row-major matrix the kernel can read
     /// in place, with every element in bounds.
@@ -164,7 +175,16 @@ pub(crate) struct DenseB<'a> {
 
 impl PackB for DenseB<'_> {
     #[inline(always)]
-    fn pack(&self, k0: usize, kc: usize, n0: usize, n_cols: usize, nr: usize, dst: &mut [f32]) {
+    fn pack(
+        &self,
+        k0: usize,
+        kc: usize,
+        n0: usize,
+        n_cols: usize,
+        nr: usize,
+        dst: &mut [f32],
+        _row_tmp: &mut [f32],
+    ) {
         if self.col_stride == 1 {
             for kk in 0..kc {
                 let start = (k0 + kk) * self.row_stride + n0;
