@@ -185,7 +185,11 @@ fn conv(st: &State, node: &Node, x: &Fact, transpose: bool) -> Result<Option<Vec
         }
         let c_in = if transpose { ws.first() } else { ws.get(1) };
         if let (Dim::Fixed(c), Some(Dim::Fixed(wc))) = (&xs[1], c_in) {
-            let want = if transpose { *wc } else { wc * group };
+            let want = if transpose {
+                *wc
+            } else {
+                wc.saturating_mul(group)
+            };
             if *c != want {
                 return Err(format!(
                     "X has {c} channels but W {} with group {group} expects {want}",

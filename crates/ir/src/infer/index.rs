@@ -106,7 +106,9 @@ fn range_len(st: &State, node: &Node) -> Result<Dim, Reason> {
         st.ints(node, 1).as_deref(),
         st.known_ints(node, 2).as_deref(),
     ) {
-        return Ok(Dim::Param(super::expr::add(n, -a)));
+        if let Some(neg) = a.checked_neg() {
+            return Ok(Dim::Param(super::expr::add(n, neg)));
+        }
     }
     Ok(
         match (st.floats(node, 0), st.floats(node, 1), st.floats(node, 2)) {
@@ -135,8 +137,8 @@ fn check_indices(st: &State, node: &Node, d: &Dim) -> Result<(), Reason> {
     let (Dim::Fixed(n), Some(idx)) = (d, st.known_ints(node, 1)) else {
         return Ok(());
     };
-    let n = *n as i64;
-    match idx.iter().find(|&&i| i < -n || i >= n) {
+    let n = *n as i128;
+    match idx.iter().find(|&&i| (i as i128) < -n || i as i128 >= n) {
         Some(i) => Err(format!("index {i} is out of range for axis size {n}")),
         None => Ok(()),
     }
@@ -152,7 +154,7 @@ fn gather_nd(node: &Node, x: &Fact, idx: &Fact) -> Result<Option<Vec<Dim>>, Reas
     };
     let Dim::Fixed(k) = last else { return Ok(None) };
     let k = *k as usize;
-    if b + k > d.len() {
+    if !b.checked_add(k).is_some_and(|e| e <= d.len()) {
         return Err(format!(
             "index depth {k} with batch_dims {b} exceeds data rank {}",
             d.len()

@@ -55,11 +55,11 @@ pub(crate) fn infer(
                 let b = node.attr_int("blocksize").unwrap_or(0).max(0) as u64;
                 let (c, hw): (Dim, fn(&Dim, u64) -> Dim) = if op == "DepthToSpace" {
                     (
-                        Prod::of(&s[1..2]).div(&Prod::of(&[Dim::Fixed(b * b)]))?,
+                        Prod::of(&s[1..2]).div(&Prod::of(&[Dim::Fixed(b.saturating_mul(b))]))?,
                         dims::mul,
                     )
                 } else {
-                    (dims::mul(&s[1], b * b), |d, b| {
+                    (dims::mul(&s[1], b.saturating_mul(b)), |d, b| {
                         Prod::of(std::slice::from_ref(d))
                             .div(&Prod::of(&[Dim::Fixed(b)]))
                             .unwrap_or(Dim::Unknown)
@@ -279,9 +279,10 @@ fn split(st: &State, node: &Node, x: &Fact) -> Result<Option<Vec<Fact>>, Reason>
             let Dim::Fixed(d) = s[ax] else {
                 return Ok(Some(unknown(s, ax)));
             };
-            let chunk = (d as i64 + parts - 1) / parts;
+            let (d, parts) = (d as i128, parts as i128);
+            let chunk = (d + parts - 1) / parts;
             (0..parts)
-                .map(|i| chunk.min(d as i64 - i * chunk).max(0))
+                .map(|i| chunk.min(d - i * chunk).clamp(0, i64::MAX as i128) as i64)
                 .collect()
         }
     };
@@ -289,8 +290,8 @@ fn split(st: &State, node: &Node, x: &Fact) -> Result<Option<Vec<Fact>>, Reason>
         return Err(format!("{} split sizes for {n} outputs", sizes.len()));
     }
     if let Dim::Fixed(d) = s[ax] {
-        let total: i64 = sizes.iter().sum();
-        if total != d as i64 {
+        let total: i128 = sizes.iter().map(|&k| k as i128).sum();
+        if total != d as i128 {
             return Err(format!(
                 "split sizes {sizes:?} do not add up to {d} on axis {ax}"
             ));
