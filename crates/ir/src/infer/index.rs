@@ -154,7 +154,8 @@ fn gather_nd(node: &Node, x: &Fact, idx: &Fact) -> Result<Option<Vec<Dim>>, Reas
     };
     let Dim::Fixed(k) = last else { return Ok(None) };
     let k = *k as usize;
-    if !b.checked_add(k).is_some_and(|e| e <= d.len()) {
+    let fits = matches!(b.checked_add(k), Some(e) if e <= d.len());
+    if !fits {
         return Err(format!(
             "index depth {k} with batch_dims {b} exceeds data rank {}",
             d.len()
