@@ -31,6 +31,22 @@ pub const KEYS: [&str; 10] = [
     "model", "format", "imgsz", "batch", "dynamic", "simplify", "opset", "device", "half", "nms",
 ];
 
+/// Ultralytics export arguments onnxide does not take (yet): named as such rather than "unknown".
+const ULTRALYTICS_ONLY_KEYS: [&str; 12] = [
+    "quantize",
+    "int8",
+    "data",
+    "fraction",
+    "workspace",
+    "keras",
+    "optimize",
+    "name",
+    "conf",
+    "iou",
+    "max_det",
+    "agnostic_nms",
+];
+
 /// Ultralytics' export formats (`export_formats()["Argument"]`) plus the aliases it accepts.
 const ULTRALYTICS_FORMATS: [&str; 22] = [
     "torchscript",
@@ -321,6 +337,16 @@ pub fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<ExportRequest> {
                     ));
                 }
             }
+            other if ULTRALYTICS_ONLY_KEYS.contains(&other) => {
+                return Err(YoloError::NotYetSupported {
+                    key: other.into(),
+                    value: value.into(),
+                    reason: format!(
+                        "onnxide's ONNX export does not take '{other}' yet (valid keys: {})",
+                        KEYS.join(", ")
+                    ),
+                });
+            }
             other => {
                 let hint = match closest(other, &KEYS) {
                     Some(k) => format!("; did you mean '{k}'?"),
@@ -448,6 +474,7 @@ mod tests {
             vec!["model=a.pt", "opset=9"],
             vec!["model=a.pt", "dynamic=yes"],
             vec!["imgsz=640"],
+            vec!["model=a.pt", "quantize=8"],
         ] {
             assert!(parse_args(&bad).is_err(), "{bad:?}");
         }
