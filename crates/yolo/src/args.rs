@@ -153,6 +153,10 @@ pub fn similarity(a: &str, b: &str) -> f64 {
 
 /// The closest candidate with similarity ≥ 0.6 (`difflib.get_close_matches(n=1)`).
 pub fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    // The matcher is cubic in the length: nothing that long is a misspelt key anyway.
+    if word.len() > 64 {
+        return None;
+    }
     candidates
         .iter()
         .map(|c| (similarity(word, c), *c))
