@@ -7,6 +7,7 @@
 
 use super::ConvGeometry;
 use crate::activation::{epilogue_tile, Activation, Epilogue};
+use crate::scratch::with_row_scratch;
 use crate::simd::{dispatch, Simd};
 use crate::Isa;
 use rayon::prelude::*;
@@ -53,7 +54,16 @@ pub(crate) fn run(
         let x = &input[p * in_plane..(p + 1) * in_plane];
         let res = residual.map(|r| &r[p * out_plane..(p + 1) * out_plane]);
         let wts = &w.weights[c * taps..(c + 1) * taps];
-        dispatch!(isa, plane_kernel(g, x, wts, w.bias[c], act, res, out))
+        if g.stride_w == 1 {
+            with_row_scratch(padded_len(g), |padded| {
+                dispatch!(
+                    isa,
+                    plane_kernel_unit_stride(g, x, wts, w.bias[c], act, res, out, padded)
+                )
+            })
+        } else {
+            dispatch!(isa, plane_kernel(g, x, wts, w.bias[c], act, res, out))
+        }
     };
     let flops = 2 * batch * channels * out_plane * taps;
     let mut body = move || {
@@ -90,7 +100,86 @@ fn axpy<S: Simd>(w: f32, x: &[f32], out: &mut [f32]) {
     }
 }
 
-/// One output plane: taps, then bias, activation and residual, row by row.
+fn padded_len(g: &ConvGeometry) -> usize {
+    (g.in_h + g.pad_top + g.pad_bottom) * (g.in_w + g.pad_left + g.pad_right)
+}
+
+/// One output plane, horizontal stride 1: the input plane is first copied into a
+/// zero-bordered scratch so that every tap is a plain unaligned vector load; each vector
+/// of outputs is then accumulated in a register over all taps and stored once, with the
+/// epilogue (accumulating in memory instead made every tap a store→load round trip
+/// through misaligned, overlapping addresses, which the store buffer cannot forward).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn plane_kernel_unit_stride<S: Simd>(
+    g: &ConvGeometry,
+    x: &[f32],
+    wts: &[f32],
+    bias: f32,
+    act: Activation,
+    res: Option<&[f32]>,
+    out: &mut [f32],
+    padded: &mut [f32],
+) {
+    let (oh, ow) = (g.out_h(), g.out_w());
+    let pw = g.in_w + g.pad_left + g.pad_right;
+    padded[..g.pad_top * pw].fill(0.0);
+    for iy in 0..g.in_h {
+        let row = &mut padded[(g.pad_top + iy) * pw..(g.pad_top + iy + 1) * pw];
+        row[..g.pad_left].fill(0.0);
+        row[g.pad_left..g.pad_left + g.in_w].copy_from_slice(&x[iy * g.in_w..(iy + 1) * g.in_w]);
+        row[g.pad_left + g.in_w..].fill(0.0);
+    }
+    padded[(g.pad_top + g.in_h) * pw..].fill(0.0);
+    let (kh, kw, dh, dw) = (g.kernel_h, g.kernel_w, g.dilation_h, g.dilation_w);
+    // Vector starts cover [0, ow) when ow ≥ LANES (see the shifted last vector below).
+    let vec_end = if ow >= S::LANES { ow } else { 0 };
+    for oy in 0..oh {
+        let top = oy * g.stride_h * pw;
+        let row = &mut out[oy * ow..(oy + 1) * ow];
+        // SAFETY: every vector starts at ox ≤ ow − LANES, so the taps read padded[top + ky·dh·pw + ox +
+        // kx·dw + lane], whose largest index is the last element of the padded window of
+        // output (oy, ow − 1), inside `padded`; stores stay inside `row`. The ISA of `S`
+        // was checked by `dispatch!`.
+        unsafe {
+            let base = padded.as_ptr().add(top);
+            // Whole vectors, the last one shifted left to end at ow (recomputing a few
+            // outputs) so that no output is left to a scalar loop.
+            let mut start = 0;
+            while start < vec_end {
+                let ox = start.min(ow - S::LANES);
+                let mut acc = S::splat(0.0);
+                for ky in 0..kh {
+                    let line = base.add(ky * dh * pw + ox);
+                    for kx in 0..kw {
+                        acc = S::fma(
+                            S::splat(*wts.get_unchecked(ky * kw + kx)),
+                            S::load(line.add(kx * dw)),
+                            acc,
+                        );
+                    }
+                }
+                S::store(row.as_mut_ptr().add(ox), acc);
+                start += S::LANES;
+            }
+        }
+        for (ox, o) in row.iter_mut().enumerate().skip(vec_end) {
+            let mut acc = 0.0;
+            for ky in 0..kh {
+                for kx in 0..kw {
+                    acc += wts[ky * kw + kx] * padded[top + ky * dh * pw + ox + kx * dw];
+                }
+            }
+            *o = acc;
+        }
+        let res_row = res.map_or(std::ptr::null(), |r| r[oy * ow..(oy + 1) * ow].as_ptr());
+        // SAFETY: `row` and `res_row` (when not null) hold `ow` values; the bias pointer is
+        // one value; the ISA of `S` was checked by `dispatch!`.
+        unsafe { epilogue_tile::<S>(row.as_mut_ptr(), ow, 1, ow, &bias, act, res_row, ow) };
+    }
+}
+
+/// One output plane (any stride): taps, then bias, activation and residual, row by row.
 #[inline(always)]
 fn plane_kernel<S: Simd>(
     g: &ConvGeometry,
