@@ -6,9 +6,9 @@
 //! produced; each node's domain has an opset import; op types are not empty; the nodes are in
 //! topological order (reported once, at the first offending node: [`crate::topo::sort`] fixes
 //! it); `ir_version` is new enough for the imported opsets; initializers are graph inputs
-//! below IR 4.
+//! below IR 4; the main graph's inputs and outputs are named and typed.
 
-use crate::{normalize_domain, AttrValue, Graph, IrError, Model};
+use crate::{normalize_domain, AttrValue, Graph, IrError, Model, ValueType};
 use std::collections::{HashMap, HashSet};
 
 /// Checks `model` and returns every problem found.
@@ -24,6 +24,7 @@ pub fn check(model: &Model) -> Result<(), IrError> {
         domains: &domains,
         ir_version: model.ir_version,
     };
+    check_io_types(&model.graph, &mut problems);
     check_graph(&model.graph, &HashSet::new(), &ctx, "", &mut problems);
     if problems.is_empty() {
         Ok(())
@@ -77,6 +78,24 @@ fn check_versions(model: &Model, problems: &mut Vec<String>) {
                 "ir_version {} cannot import opset domain '{d}' (needs ir_version >= 3)",
                 model.ir_version
             ));
+        }
+    }
+}
+
+/// The main graph's inputs and outputs must say what they are (onnx's checker requires a type
+/// with an element type; subgraph outputs may leave it out).
+fn check_io_types(g: &Graph, problems: &mut Vec<String>) {
+    let io = g.inputs.iter().map(|v| ("input", v));
+    for (kind, v) in io.chain(g.outputs.iter().map(|v| ("output", v))) {
+        match &v.ty {
+            ValueType::Unknown => problems.push(format!("graph {kind} '{}' has no type", v.name)),
+            ValueType::Tensor { elem: None, .. } => {
+                problems.push(format!("graph {kind} '{}' has no element type", v.name))
+            }
+            _ => {}
+        }
+        if v.name.is_empty() {
+            problems.push(format!("a graph {kind} has an empty name"));
         }
     }
 }

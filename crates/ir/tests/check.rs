@@ -28,7 +28,7 @@ fn valid() -> Builder {
     b.input("x", DType::F32, "1,3").weight("w", &[3]);
     b.node("Add", &["x", "w"], &["a"]);
     b.node("Relu", &["a"], &["y"]);
-    b.output("y");
+    b.typed_output("y", DType::F32, "1,3");
     b
 }
 
@@ -67,8 +67,21 @@ fn duplicate_initializers() {
 #[test]
 fn graph_output_nobody_produces() {
     let mut b = valid();
-    b.output("ghost");
-    one(&b, &["graph output 'ghost'"]);
+    b.typed_output("ghost", DType::F32, "1");
+    one(&b, &["graph output 'ghost'", "not produced"]);
+}
+
+#[test]
+fn main_graph_inputs_and_outputs_are_typed() {
+    let mut b = valid();
+    b.model.graph.outputs[0].ty = onnxide_ir::ValueType::Unknown;
+    one(&b, &["graph output 'y' has no type"]);
+    let mut b = valid();
+    b.model.graph.inputs[0].ty = onnxide_ir::ValueType::Tensor {
+        elem: None,
+        shape: None,
+    };
+    one(&b, &["graph input 'x' has no element type"]);
 }
 
 #[test]
@@ -178,7 +191,7 @@ fn every_problem_is_collected() {
     b.weight("w", &[3]);
     b.node("Mul", &["nowhere"], &["a"]);
     b.node("", &["y"], &["z"]);
-    b.output("ghost");
+    b.typed_output("ghost", DType::F32, "1");
     let p = problems(&b);
     assert_eq!(p.len(), 6, "{p:#?}");
     let err = check(&b.model).unwrap_err().to_string();

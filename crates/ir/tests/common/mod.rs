@@ -54,6 +54,14 @@ impl Builder {
         self
     }
 
+    pub fn typed_output(&mut self, name: &str, elem: DType, dims: &str) -> &mut Self {
+        self.model
+            .graph
+            .outputs
+            .push(ValueInfo::tensor(name, elem, shape(dims)));
+        self
+    }
+
     pub fn init(&mut self, name: &str, t: Tensor) -> &mut Self {
         self.model.graph.initializers.push(NamedTensor {
             name: name.into(),
