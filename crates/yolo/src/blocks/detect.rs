@@ -7,10 +7,10 @@
 
 use super::conv::{conv, conv2d, dwconv, ConvSpec};
 use super::{Ctx, Feature};
-use crate::builder::{attr_int, attr_ints, Kind, Site};
+use crate::builder::{attr_int, attr_ints, graph_err, Kind, Site};
 use crate::error::Result;
 use crate::params::Init;
-use onnxide_ir::DType;
+use onnxide_ir::{DType, Tensor};
 
 pub struct DetectSpec {
     pub nc: usize,
@@ -189,8 +189,6 @@ fn dfl(ctx: &mut Ctx, site: &Site, boxes: &str, reg_max: usize, xs: &[Feature]) 
 
 /// The DFL's 1×1 conv: weight `[1, reg_max, 1, 1]` = 0, 1, .., reg_max-1, no bias.
 fn conv2d_fixed(ctx: &mut Ctx, site: &Site, bins: &Feature) -> Result<Feature> {
-    use crate::builder::graph_err;
-    use onnxide_ir::Tensor;
     let shape = vec![1, bins.c, 1, 1];
     let w_name = format!("{}.weight", site.key);
     let w = ctx.params.tensor(&w_name, &shape, Init::Arange)?;

@@ -25,7 +25,8 @@ pub struct Ctx<'a> {
     pub params: &'a mut dyn ParamSource,
     /// Static batch size (ignored when `dynamic`).
     pub batch: usize,
-    /// Static input (height, width); with `dynamic` only used for nothing shape-related.
+    /// Static input (height, width): sizes the reshape targets and anchor constants (unused when
+    /// `dynamic`, where shapes come from the graph).
     pub imgsz: (usize, usize),
     /// Batch, height and width are symbolic: shapes are taken from the graph at run time.
     pub dynamic: bool,
