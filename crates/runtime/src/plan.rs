@@ -147,7 +147,7 @@ pub(crate) fn build(model: &Model, options: &SessionOptions) -> Result<Plan, Run
             .map(|o| (!o.is_empty()).then(|| new_slot(o, &mut slot_of)))
             .collect();
         if options.optimize && all_const && foldable(&node.op_type) {
-            let outs = kernel.run(&consts).map_err(node_err)?;
+            let outs = registry::run_guarded(&*kernel, &consts).map_err(node_err)?;
             for (i, s) in out_slots.iter().enumerate() {
                 if let Some(s) = s {
                     let t = outs

@@ -44,6 +44,22 @@ pub trait Kernel: Send + Sync {
     fn run(&self, inputs: &[Option<&Tensor>]) -> OpResult<Vec<Tensor>>;
 }
 
+/// Runs a kernel; a panic inside it (a kernel bug) becomes an error message instead of
+/// unwinding into the caller.
+pub fn run_guarded(kernel: &dyn Kernel, inputs: &[Option<&Tensor>]) -> OpResult<Vec<Tensor>> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| kernel.run(inputs))) {
+        Ok(r) => r,
+        Err(p) => {
+            let what = p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            Err(format!("internal error in the kernel: {what}"))
+        }
+    }
+}
+
 /// Builds a kernel for one node.
 pub type Builder = fn(&BuildCtx) -> OpResult<Box<dyn Kernel>>;
 

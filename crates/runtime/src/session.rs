@@ -121,18 +121,7 @@ fn execute(plan: &Plan, slots: &mut [Option<Arc<Tensor>>]) -> Result<(), Runtime
                     },
                 }
             }
-            // A kernel bug must surface as this node's error, never as a panic in the caller.
-            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| step.kernel.run(&ins))) {
-                Ok(r) => r.map_err(err)?,
-                Err(p) => {
-                    let what = p
-                        .downcast_ref::<String>()
-                        .cloned()
-                        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                        .unwrap_or_default();
-                    return Err(err(format!("internal error in the kernel: {what}")));
-                }
-            }
+            crate::registry::run_guarded(&*step.kernel, &ins).map_err(err)?
         };
         let mut outs = outs.into_iter();
         for (i, s) in step.outputs.iter().enumerate() {

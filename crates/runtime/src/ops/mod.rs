@@ -4,7 +4,9 @@ use crate::registry::Builder;
 
 pub mod binary;
 pub mod conv;
+pub mod grid;
 pub mod matmul;
+pub mod misc;
 pub mod nms;
 pub mod norm;
 pub mod pool;
@@ -159,4 +161,22 @@ pub static TABLE: &[(&str, &str, Builder)] = &[
     ("", "Resize", rs::build_resize),
     ("", "Upsample", rs::build_upsample),
     ("", "NonMaxSuppression", nm::build_nms),
+    ("", "GridSample", grid::build_grid_sample),
+    // less common
+    ("", "Swish", misc::build_swish),
+    ("", "RMSNormalization", misc::build_rmsnorm),
+    ("", "GroupNormalization", misc::build_groupnorm),
+    ("", "LRN", misc::build_lrn),
+    ("", "OneHot", misc::build_onehot),
+    ("", "Compress", misc::build_compress),
+    ("", "CumProd", misc::build_cumprod),
+    ("", "HannWindow", misc::build_window),
+    ("", "HammingWindow", misc::build_window),
+    ("", "BlackmanWindow", misc::build_window),
+    ("", "CenterCropPad", misc::build_center_crop_pad),
+    ("", "ReverseSequence", misc::build_reverse_sequence),
+    ("", "Unique", misc::build_unique),
+    ("", "Det", misc::build_det),
+    ("", "Einsum", misc::build_einsum),
+    ("", "Scatter", s::build_scatter_elements),
 ];

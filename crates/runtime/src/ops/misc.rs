@@ -1,0 +1,573 @@
+//! Less common ops: Swish, RMSNormalization, GroupNormalization, LRN, OneHot, Compress,
+//! CumProd, window functions, CenterCropPad, ReverseSequence, Unique, Det, Einsum.
+
+use crate::registry::{kernel, BuildCtx, Kernel};
+use crate::value::*;
+use onnxide_ir::{DType, Tensor, TensorData};
+
+fn f64s(t: &Tensor) -> OpResult<Vec<f64>> {
+    t.to_f64_vec()
+        .ok_or_else(|| format!("unsupported element type {}", t.dtype()))
+}
+
+pub fn build_swish(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
+    let alpha = ctx.float("alpha", 1.0) as f64;
+    kernel(move |ins| {
+        let x = req(ins, 0)?;
+        require_float(x)?;
+        let v = f64s(x)?;
+        let out: Vec<f32> = v
+            .iter()
+            .map(|&a| (a / (1.0 + (-alpha * a).exp())) as f32)
+            .collect();
+        Ok(vec![from_f32(x.dtype(), x.shape().to_vec(), out)?])
+    })
+}
+
+pub fn build_rmsnorm(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
+    let a = ctx.int("axis", -1);
+    let eps = ctx.float("epsilon", 1e-5) as f64;
+    kernel(move |ins| {
+        let x = req(ins, 0)?;
+        require_float(x)?;
+        let ax = axis(a, x.rank())?;
+        let inner = numel(&x.shape()[ax..]);
+        let scale = super::shape::expand(req(ins, 1)?, &x.shape()[ax..])?;
+        if scale.shape() != &x.shape()[ax..] {
+            bail!(
+                "scale {:?} does not broadcast to {:?}",
+                req(ins, 1)?.shape(),
+                &x.shape()[ax..]
+            );
+        }
+        let sv = f64s(&scale)?;
+        let v = f64s(x)?;
+        let mut out = vec![0f32; v.len()];
+        for (o, chunk) in v.chunks(inner.max(1)).enumerate() {
+            let ms = chunk.iter().map(|a| a * a).sum::<f64>() / inner as f64;
+            let r = 1.0 / (ms + eps).sqrt();
+            for (i, &a) in chunk.iter().enumerate() {
+                out[o * inner + i] = (a * r * sv[i]) as f32;
+            }
+        }
+        Ok(vec![from_f32(x.dtype(), x.shape().to_vec(), out)?])
+    })
+}
+
+pub fn build_groupnorm(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
+    let groups = ctx.int("num_groups", 0).max(0) as usize;
+    let eps = ctx.float("epsilon", 1e-5) as f64;
+    let per_group = ctx.opset < 21;
+    kernel(move |ins| {
+        let x = req(ins, 0)?;
+        require_float(x)?;
+        if x.rank() < 2 || groups == 0 || x.shape()[1] % groups != 0 {
+            bail!("input {:?} does not split into {groups} groups", x.shape());
+        }
+        let (n, c) = (x.shape()[0], x.shape()[1]);
+        let sp = numel(&x.shape()[2..]);
+        let cg = c / groups;
+        let (sc, bi) = (f64s(req(ins, 1)?)?, f64s(req(ins, 2)?)?);
+        let want = if per_group { groups } else { c };
+        if sc.len() != want || bi.len() != want {
+            bail!("scale/bias must have {want} values");
+        }
+        let v = f64s(x)?;
+        let mut out = vec![0f32; v.len()];
+        for b in 0..n {
+            for g in 0..groups {
+                let base = (b * c + g * cg) * sp;
+                let s = &v[base..base + cg * sp];
+                let m = s.iter().sum::<f64>() / s.len().max(1) as f64;
+                let var = s.iter().map(|a| (a - m) * (a - m)).sum::<f64>() / s.len().max(1) as f64;
+                let r = 1.0 / (var + eps).sqrt();
+                for (i, &a) in s.iter().enumerate() {
+                    let ch = g * cg + i / sp.max(1);
+                    let k = if per_group { g } else { ch };
+                    out[base + i] = ((a - m) * r * sc[k] + bi[k]) as f32;
+                }
+            }
+        }
+        Ok(vec![from_f32(x.dtype(), x.shape().to_vec(), out)?])
+    })
+}
+
+pub fn build_lrn(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
+    let alpha = ctx.float("alpha", 1e-4) as f64;
+    let beta = ctx.float("beta", 0.75) as f64;
+    let bias = ctx.float("bias", 1.0) as f64;
+    let size = ctx.int("size", 1).max(1) as usize;
+    kernel(move |ins| {
+        let x = req(ins, 0)?;
+        require_float(x)?;
+        if x.rank() < 2 {
+            bail!("input must have rank >= 2");
+        }
+        let (n, c) = (x.shape()[0], x.shape()[1]);
+        let sp = numel(&x.shape()[2..]);
+        let v = f64s(x)?;
+        let (before, after) = ((size - 1) / 2, (size - 1).div_ceil(2));
+        let mut out = vec![0f32; v.len()];
+        for b in 0..n {
+            for ch in 0..c {
+                let lo = ch.saturating_sub(before);
+                let hi = (ch + after).min(c - 1);
+                for i in 0..sp {
+                    let sq: f64 = (lo..=hi).map(|k| v[(b * c + k) * sp + i].powi(2)).sum();
+                    let a = v[(b * c + ch) * sp + i];
+                    out[(b * c + ch) * sp + i] =
+                        (a / (bias + alpha / size as f64 * sq).powf(beta)) as f32;
+                }
+            }
+        }
+        Ok(vec![from_f32(x.dtype(), x.shape().to_vec(), out)?])
+    })
+}
+
+pub fn build_onehot(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
+    let a = ctx.int("axis", -1);
+    kernel(move |ins| {
+        let (ind, depth, values) = (req(ins, 0)?, req(ins, 1)?, req(ins, 2)?);
+        let d = f64s(depth)?.first().copied().ok_or("depth is empty")? as i64;
+        if d <= 0 || values.len() != 2 {
+            bail!("depth must be positive and values must have 2 elements");
+        }
+        let iv = f64s(ind)?;
+        let r = ind.rank() + 1;
+        let ax = axis(a, r)?;
+        let outer = numel(&ind.shape()[..ax]);
+        let inner = numel(&ind.shape()[ax..]);
+        let mut idx = vec![0usize; outer * d as usize * inner];
+        for o in 0..outer {
+            for i in 0..inner {
+                let mut k = iv[o * inner + i] as i64;
+                if k < 0 {
+                    k += d;
+                }
+                if (0..d).contains(&k) {
+                    idx[(o * d as usize + k as usize) * inner + i] = 1;
+                }
+            }
+        }
+        let mut shape = ind.shape().to_vec();
+        shape.insert(ax, d as usize);
+        let flat = values
+            .clone()
+            .reshaped(vec![2])
+            .map_err(|e| e.to_string())?;
+        Ok(vec![take(&flat, &idx, None, shape)?])
+    })
+}
+
+pub fn build_compress(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
+    let a = ctx.node.attr_int("axis");
+    kernel(move |ins| {
+        let (x, cond) = (req(ins, 0)?, req(ins, 1)?);
+        let TensorData::Bool(cv) = cond.data() else {
+            bail!("condition must be bool")
+        };
+        let (x, ax) = match a {
+            Some(a) => (x.clone(), axis(a, x.rank())?),
+            None => (
+                x.clone()
+                    .reshaped(vec![x.len()])
+                    .map_err(|e| e.to_string())?,
+                0,
+            ),
+        };
+        let d = x.shape()[ax];
+        if cv.len() > d {
+            bail!("condition has {} entries for an axis of size {d}", cv.len());
+        }
+        let keep: Vec<usize> = (0..cv.len()).filter(|&i| cv[i]).collect();
+        let outer = numel(&x.shape()[..ax]);
+        let inner = numel(&x.shape()[ax + 1..]);
+        let mut idx = Vec::with_capacity(outer * keep.len() * inner);
+        for o in 0..outer {
+            for &k in &keep {
+                idx.extend((o * d + k) * inner..(o * d + k + 1) * inner);
+            }
+        }
+        let mut shape = x.shape().to_vec();
+        shape[ax] = keep.len();
+        Ok(vec![take(&x, &idx, None, shape)?])
+    })
+}
+
+pub fn build_cumprod(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
+    let exclusive = ctx.int("exclusive", 0) != 0;
+    let reverse = ctx.int("reverse", 0) != 0;
+    kernel(move |ins| {
+        let x = req(ins, 0)?;
+        let a = ints(req(ins, 1)?)?
+            .first()
+            .copied()
+            .ok_or("axis is empty")?;
+        let ax = axis(a, x.rank())?;
+        let d = x.shape()[ax];
+        let outer = numel(&x.shape()[..ax]);
+        let inner = numel(&x.shape()[ax + 1..]);
+        let v = f64s(x)?;
+        let mut out = vec![0f64; v.len()];
+        for o in 0..outer {
+            for i in 0..inner {
+                let mut p = 1f64;
+                for jj in 0..d {
+                    let j = if reverse { d - 1 - jj } else { jj };
+                    let k = (o * d + j) * inner + i;
+                    if exclusive {
+                        out[k] = p;
+                        p *= v[k];
+                    } else {
+                        p *= v[k];
+                        out[k] = p;
+                    }
+                }
+            }
+        }
+        let t = tensor(x.shape().to_vec(), TensorData::F64(out))?;
+        Ok(vec![super::shape::cast(&t, x.dtype())?])
+    })
+}
+
+pub fn build_window(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
+    let op = ctx.node.op_type.clone();
+    let periodic = ctx.int("periodic", 1) != 0;
+    let dt =
+        DType::from_onnx_code(ctx.int("output_datatype", 1) as i32).ok_or("bad output_datatype")?;
+    kernel(move |ins| {
+        let size = ints(req(ins, 0)?)?
+            .first()
+            .copied()
+            .ok_or("size is empty")?
+            .max(0) as usize;
+        let n = if periodic {
+            size as f64
+        } else {
+            size as f64 - 1.0
+        };
+        let pi = std::f64::consts::PI;
+        let v: Vec<f64> = (0..size)
+            .map(|i| {
+                let t = 2.0 * pi * i as f64 / n;
+                match op.as_str() {
+                    "HannWindow" => 0.5 - 0.5 * t.cos(),
+                    "HammingWindow" => 25.0 / 46.0 - (21.0 / 46.0) * t.cos(),
+                    _ => 0.42 - 0.5 * t.cos() + 0.08 * (2.0 * t).cos(),
+                }
+            })
+            .collect();
+        let t = tensor(vec![size], TensorData::F64(v))?;
+        Ok(vec![super::shape::cast(&t, dt)?])
+    })
+}
+
+pub fn build_center_crop_pad(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
+    let axes_attr = ctx.ints("axes");
+    kernel(move |ins| {
+        let x = req(ins, 0)?;
+        let target = ints(req(ins, 1)?)?;
+        let r = x.rank();
+        let axes: Vec<usize> = match &axes_attr {
+            Some(a) => a.iter().map(|&v| axis(v, r)).collect::<OpResult<_>>()?,
+            None => (0..r).collect(),
+        };
+        if target.len() != axes.len() || target.iter().any(|&t| t < 0) {
+            bail!("shape {target:?} does not fit the axes");
+        }
+        let mut shape = x.shape().to_vec();
+        let mut off = vec![0i64; r];
+        for (i, &a) in axes.iter().enumerate() {
+            let (d, t) = (x.shape()[a] as i64, target[i]);
+            // crop: start at (d - t) / 2; pad: leading (t - d) / 2.
+            off[a] = if t <= d { (d - t) / 2 } else { -((t - d) / 2) };
+            shape[a] = t as usize;
+        }
+        let st = strides(x.shape());
+        let mut idx = Vec::with_capacity(numel(&shape));
+        for_each_index(&shape, |o| {
+            let mut f = 0usize;
+            for d in 0..r {
+                let i = o[d] as i64 + off[d];
+                if i < 0 || i >= x.shape()[d] as i64 {
+                    idx.push(usize::MAX);
+                    return;
+                }
+                f += i as usize * st[d];
+            }
+            idx.push(f);
+        });
+        let zero = Tensor::zeros(x.dtype(), vec![1]).map_err(|e| e.to_string())?;
+        Ok(vec![take(x, &idx, Some(&zero), shape)?])
+    })
+}
+
+pub fn build_reverse_sequence(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
+    let ba = ctx.int("batch_axis", 1) as usize;
+    let ta = ctx.int("time_axis", 0) as usize;
+    kernel(move |ins| {
+        let (x, lens) = (req(ins, 0)?, req(ins, 1)?);
+        if x.rank() < 2 || ba >= x.rank() || ta >= x.rank() || ba == ta {
+            bail!("bad batch_axis / time_axis for rank {}", x.rank());
+        }
+        let l = ints(lens)?;
+        let st = strides(x.shape());
+        let mut idx = Vec::with_capacity(x.len());
+        for_each_index(x.shape(), |i| {
+            let b = i[ba];
+            let t = i[ta] as i64;
+            let n = l
+                .get(b)
+                .copied()
+                .unwrap_or(0)
+                .clamp(0, x.shape()[ta] as i64);
+            let src_t = if t < n { n - 1 - t } else { t };
+            let mut f = 0;
+            for d in 0..i.len() {
+                f += if d == ta { src_t as usize } else { i[d] } * st[d];
+            }
+            idx.push(f);
+        });
+        Ok(vec![take(x, &idx, None, x.shape().to_vec())?])
+    })
+}
+
+pub fn build_unique(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
+    let sorted = ctx.int("sorted", 1) != 0;
+    let a = ctx.node.attr_int("axis");
+    kernel(move |ins| {
+        let x = req(ins, 0)?;
+        let (xf, ax) = match a {
+            Some(a) => (x.clone(), axis(a, x.rank())?),
+            None => (
+                x.clone()
+                    .reshaped(vec![x.len()])
+                    .map_err(|e| e.to_string())?,
+                0,
+            ),
+        };
+        let v = f64s(&xf)?;
+        let d = xf.shape()[ax];
+        let outer = numel(&xf.shape()[..ax]);
+        let inner = numel(&xf.shape()[ax + 1..]);
+        let slice = |k: usize| -> Vec<f64> {
+            (0..outer)
+                .flat_map(|o| v[(o * d + k) * inner..(o * d + k + 1) * inner].to_vec())
+                .collect()
+        };
+        let keys: Vec<Vec<f64>> = (0..d).map(slice).collect();
+        let mut uniq: Vec<usize> = Vec::new();
+        for k in 0..d {
+            if !uniq.iter().any(|&u| keys[u] == keys[k]) {
+                uniq.push(k);
+            }
+        }
+        if sorted {
+            uniq.sort_by(|&p, &q| {
+                keys[p]
+                    .partial_cmp(&keys[q])
+                    .unwrap_or(std::cmp::Ordering::Equal)
+            });
+        }
+        let inverse: Vec<i64> = (0..d)
+            .map(|k| uniq.iter().position(|&u| keys[u] == keys[k]).unwrap_or(0) as i64)
+            .collect();
+        let counts: Vec<i64> = (0..uniq.len())
+            .map(|j| inverse.iter().filter(|&&i| i == j as i64).count() as i64)
+            .collect();
+        let mut idx = Vec::with_capacity(outer * uniq.len() * inner);
+        for o in 0..outer {
+            for &k in &uniq {
+                idx.extend((o * d + k) * inner..(o * d + k + 1) * inner);
+            }
+        }
+        let mut shape = xf.shape().to_vec();
+        shape[ax] = uniq.len();
+        let nu = uniq.len();
+        Ok(vec![
+            take(&xf, &idx, None, shape)?,
+            tensor(
+                vec![nu],
+                TensorData::I64(uniq.iter().map(|&u| u as i64).collect()),
+            )?,
+            tensor(vec![d], TensorData::I64(inverse))?,
+            tensor(vec![nu], TensorData::I64(counts))?,
+        ])
+    })
+}
+
+pub fn build_det(_: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
+    kernel(|ins| {
+        let x = req(ins, 0)?;
+        require_float(x)?;
+        let r = x.rank();
+        if r < 2 || x.shape()[r - 1] != x.shape()[r - 2] {
+            bail!("Det needs [..., M, M], got {:?}", x.shape());
+        }
+        let m = x.shape()[r - 1];
+        let v = f64s(x)?;
+        let out: Vec<f32> = v
+            .chunks(m * m)
+            .map(|c| {
+                let mut a = c.to_vec();
+                let mut det = 1f64;
+                for col in 0..m {
+                    let p = (col..m)
+                        .max_by(|&i, &j| {
+                            a[i * m + col]
+                                .abs()
+                                .partial_cmp(&a[j * m + col].abs())
+                                .unwrap_or(std::cmp::Ordering::Equal)
+                        })
+                        .unwrap_or(col);
+                    if a[p * m + col] == 0.0 {
+                        return 0.0;
+                    }
+                    if p != col {
+                        for k in 0..m {
+                            a.swap(p * m + k, col * m + k);
+                        }
+                        det = -det;
+                    }
+                    det *= a[col * m + col];
+                    for i in col + 1..m {
+                        let f = a[i * m + col] / a[col * m + col];
+                        for k in col..m {
+                            a[i * m + k] -= f * a[col * m + k];
+                        }
+                    }
+                }
+                det as f32
+            })
+            .collect();
+        Ok(vec![from_f32(x.dtype(), x.shape()[..r - 2].to_vec(), out)?])
+    })
+}
+
+/// Einsum by direct summation over every label (a reference kernel, not a fast one).
+pub fn build_einsum(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
+    let eq: String = ctx
+        .string("equation", "")
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    kernel(move |ins| {
+        let xs: Vec<&Tensor> = ins.iter().flatten().copied().collect();
+        let (lhs, rhs) = match eq.split_once("->") {
+            Some((l, r)) => (l.to_string(), Some(r.to_string())),
+            None => (eq.clone(), None),
+        };
+        let terms: Vec<&str> = lhs.split(',').collect();
+        if terms.len() != xs.len() {
+            bail!(
+                "equation has {} operands, got {} inputs",
+                terms.len(),
+                xs.len()
+            );
+        }
+        // Ellipsis dims become labels '0', '1', ... (right-aligned).
+        let mut ell_rank = 0;
+        for (t, x) in terms.iter().zip(&xs) {
+            if t.contains("...") {
+                ell_rank = ell_rank.max(x.rank() + 3 - t.len());
+            }
+        }
+        let ell: String = (0..ell_rank).map(|i| char::from(b'0' + i as u8)).collect();
+        let expand = |t: &str, rank: usize| -> String {
+            match t.find("...") {
+                Some(_) => {
+                    let k = rank + 3 - t.len();
+                    t.replace("...", &ell[ell_rank - k..])
+                }
+                None => t.to_string(),
+            }
+        };
+        let labels: Vec<Vec<char>> = terms
+            .iter()
+            .zip(&xs)
+            .map(|(t, x)| expand(t, x.rank()).chars().collect())
+            .collect();
+        let mut size: std::collections::BTreeMap<char, usize> = Default::default();
+        for (l, x) in labels.iter().zip(&xs) {
+            if l.len() != x.rank() {
+                bail!(
+                    "term {:?} does not match rank {}",
+                    l.iter().collect::<String>(),
+                    x.rank()
+                );
+            }
+            for (&c, &d) in l.iter().zip(x.shape()) {
+                let e = size.entry(c).or_insert(d);
+                if *e != d {
+                    if *e == 1 {
+                        *e = d;
+                    } else if d != 1 {
+                        bail!("label {c} has sizes {e} and {d}");
+                    }
+                }
+            }
+        }
+        let out: Vec<char> = match rhs {
+            Some(r) => r.replace("...", &ell).chars().collect(),
+            None => {
+                let mut once: Vec<char> = size
+                    .keys()
+                    .copied()
+                    .filter(|c| {
+                        c.is_alphabetic()
+                            && labels.iter().flatten().filter(|&&d| d == *c).count() == 1
+                    })
+                    .collect();
+                once.sort_unstable();
+                ell.chars().chain(once).collect()
+            }
+        };
+        let all: Vec<char> = out
+            .iter()
+            .copied()
+            .chain(size.keys().copied().filter(|c| !out.contains(c)))
+            .collect();
+        let dims: Vec<usize> = all.iter().map(|c| size[c]).collect();
+        let vals: Vec<Vec<f64>> = xs.iter().map(|x| f64s(x)).collect::<OpResult<_>>()?;
+        // Per operand: stride of each label in `all` (0 if absent or broadcast).
+        let op_st: Vec<Vec<usize>> = labels
+            .iter()
+            .zip(&xs)
+            .map(|(l, x)| {
+                let st = strides(x.shape());
+                all.iter()
+                    .map(|c| {
+                        l.iter()
+                            .enumerate()
+                            .filter(|(_, d)| *d == c)
+                            .map(|(i, _)| if x.shape()[i] == 1 { 0 } else { st[i] })
+                            .sum()
+                    })
+                    .collect()
+            })
+            .collect();
+        let out_dims: Vec<usize> = dims[..out.len()].to_vec();
+        let nout = numel(&out_dims);
+        let mut res = vec![0f64; nout];
+        let no = out.len();
+        for_each_index(&dims, |i| {
+            let o: usize = if no == 0 {
+                0
+            } else {
+                i[..no]
+                    .iter()
+                    .zip(strides(&out_dims))
+                    .map(|(a, s)| a * s)
+                    .sum()
+            };
+            let mut p = 1f64;
+            for (v, st) in vals.iter().zip(&op_st) {
+                let off: usize = i.iter().zip(st).map(|(a, s)| a * s).sum();
+                p *= v[off];
+            }
+            res[o] += p;
+        });
+        let t = tensor(out_dims, TensorData::F64(res))?;
+        Ok(vec![super::shape::cast(&t, xs[0].dtype())?])
+    })
+}
