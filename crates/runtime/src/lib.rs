@@ -18,7 +18,7 @@ mod value;
 
 pub use error::RuntimeError;
 pub use registry::registered_ops;
-pub use session::{Session, SessionOptions};
+pub use session::{PlanSummary, Session, SessionOptions};
 
 /// Checks at compile time that sessions can be shared across threads.
 const _: () = {

@@ -32,6 +32,11 @@ pub(crate) struct Plan {
     pub overridable: HashMap<String, usize>,
     pub outputs: Vec<ValueInfo>,
     pub output_slots: Vec<usize>,
+    /// Shape of each slot when it is static (every dim known before any run): constants, and
+    /// values shape inference resolves from fixed input dims. The basis for buffer planning.
+    pub static_shapes: Vec<Option<Vec<usize>>>,
+    /// Nodes evaluated at plan time.
+    pub folded: usize,
 }
 
 fn label(node: &onnxide_ir::Node) -> String {
@@ -95,6 +100,7 @@ pub(crate) fn build(model: &Model, options: &SessionOptions) -> Result<Plan, Run
     }
 
     let mut steps: Vec<Step> = Vec::new();
+    let mut folded = 0usize;
     for &ni in &order {
         let node = &graph.nodes[ni];
         let mut in_slots = Vec::with_capacity(node.inputs.len());
@@ -157,6 +163,7 @@ pub(crate) fn build(model: &Model, options: &SessionOptions) -> Result<Plan, Run
                     konst.insert(*s, Arc::new(t));
                 }
             }
+            folded += 1;
             continue;
         }
         steps.push(Step {
@@ -203,6 +210,26 @@ pub(crate) fn build(model: &Model, options: &SessionOptions) -> Result<Plan, Run
         }
     }
 
+    // Static shapes: constants exactly; other values from shape inference when every dim is
+    // fixed (inference failing is not an error: those values are simply dynamic).
+    let mut static_shapes: Vec<Option<Vec<usize>>> = vec![None; n_slots];
+    if let Ok(inferred) = onnxide_ir::infer::infer(model) {
+        for (name, &s) in &slot_of {
+            if let Some(dims) = inferred.shape(name) {
+                static_shapes[s] = dims
+                    .iter()
+                    .map(|d| match d {
+                        onnxide_ir::Dim::Fixed(v) => usize::try_from(*v).ok(),
+                        _ => None,
+                    })
+                    .collect();
+            }
+        }
+    }
+    for (s, t) in &konst {
+        static_shapes[*s] = Some(t.shape().to_vec());
+    }
+
     let mut consts: Vec<(usize, Arc<Tensor>)> = konst.into_iter().collect();
     consts.sort_by_key(|(s, _)| *s);
     Ok(Plan {
@@ -214,6 +241,8 @@ pub(crate) fn build(model: &Model, options: &SessionOptions) -> Result<Plan, Run
         overridable,
         outputs,
         output_slots,
+        static_shapes,
+        folded,
     })
 }
 

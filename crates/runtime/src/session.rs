@@ -23,6 +23,22 @@ impl Default for SessionOptions {
     }
 }
 
+/// Counts describing a plan (for `onnxide info` / `bench`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlanSummary {
+    /// Nodes executed per run.
+    pub steps: usize,
+    /// Nodes evaluated once at plan time (constant subgraphs).
+    pub folded: usize,
+    /// Initializers and folded values.
+    pub constants: usize,
+    /// All values (graph inputs, initializers, node outputs).
+    pub values: usize,
+    /// Values whose shape is known before any run.
+    pub static_values: usize,
+    pub threads: usize,
+}
+
 /// A model planned for execution. `Send + Sync`: share one across threads.
 pub struct Session {
     plan: Plan,
@@ -51,6 +67,19 @@ impl Session {
 
     pub fn outputs(&self) -> &[ValueInfo] {
         &self.plan.outputs
+    }
+
+    /// What planning did: node, step and value counts.
+    pub fn summary(&self) -> PlanSummary {
+        let p = &self.plan;
+        PlanSummary {
+            steps: p.steps.len(),
+            folded: p.folded,
+            constants: p.consts.len(),
+            values: p.n_slots,
+            static_values: p.static_shapes.iter().filter(|s| s.is_some()).count(),
+            threads: self.pool.current_num_threads(),
+        }
     }
 
     /// Number of threads the session's kernels use.

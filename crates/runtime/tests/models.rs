@@ -154,6 +154,7 @@ fn check_export(key: &str, entry: &serde_json::Value, tmp: &Path) -> Result<Resu
     let path = root().join(rel);
     let model = onnxide_ir::load(&path).map_err(|e| e.to_string())?;
     let session = Session::new(&model, &SessionOptions::default()).map_err(|e| e.to_string())?;
+    let summary = session.summary();
     let input = session
         .inputs()
         .first()
@@ -270,6 +271,10 @@ fn check_export(key: &str, entry: &serde_json::Value, tmp: &Path) -> Result<Resu
             ratio = ratio.max(r);
         }
     }
+    note.push_str(&format!(
+        "plan: {} steps, {} folded, {}/{} values static",
+        summary.steps, summary.folded, summary.static_values, summary.values
+    ));
     let ok = shape_ok && ratio <= 1.0;
     Ok(Result1 {
         name: key.to_string(),
