@@ -21,6 +21,7 @@ mod expr;
 mod index;
 mod linalg;
 mod shape_ops;
+mod slicing;
 mod values;
 
 use crate::{AttrValue, DType, Dim, Graph, IrError, Model, Node, Tensor, ValueInfo, ValueType};

@@ -2,7 +2,7 @@
 //! dynamic exports build in-graph (Shape, Gather, Unsqueeze, Concat, Cast, Add/Sub/Mul/Div, ...).
 
 use super::dims::{ints, Prod};
-use super::{expr, index::shape_range, shape_ops::slice_len, Fact, State, Sym};
+use super::{expr, index::shape_range, slicing::slice_len, Fact, State, Sym};
 use crate::{DType, Dim, Node, Tensor};
 
 /// Tensors with more elements than this do not carry values.
