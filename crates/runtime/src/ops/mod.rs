@@ -10,6 +10,7 @@ pub mod misc;
 pub mod nms;
 pub mod norm;
 pub mod pool;
+pub mod quant;
 pub mod random;
 pub mod reduce;
 pub mod resize;
@@ -179,4 +180,7 @@ pub static TABLE: &[(&str, &str, Builder)] = &[
     ("", "Det", misc::build_det),
     ("", "Einsum", misc::build_einsum),
     ("", "Scatter", s::build_scatter_elements),
+    ("", "QuantizeLinear", quant::build_quantize),
+    ("", "DequantizeLinear", quant::build_dequantize),
+    ("", "DynamicQuantizeLinear", quant::build_dynamic_quantize),
 ];
