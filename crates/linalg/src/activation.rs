@@ -33,23 +33,29 @@ pub enum Activation {
 /// first, then the residual add — is the one `x + SiLU(conv(x))` needs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Epilogue {
+    /// Applied to `acc + bias`, before the residual add.
     pub activation: Activation,
 }
 
 impl Epilogue {
+    /// Bias only.
     pub const IDENTITY: Epilogue = Epilogue {
         activation: Activation::Identity,
     };
+    /// Bias, then SiLU (YOLO's `Conv`).
     pub const SILU: Epilogue = Epilogue {
         activation: Activation::Silu,
     };
+    /// Bias, then sigmoid.
     pub const SIGMOID: Epilogue = Epilogue {
         activation: Activation::Sigmoid,
     };
+    /// Bias, then ReLU.
     pub const RELU: Epilogue = Epilogue {
         activation: Activation::Relu,
     };
 
+    /// Bias, then `activation`.
     pub fn new(activation: Activation) -> Epilogue {
         Epilogue { activation }
     }
@@ -59,13 +65,14 @@ const EXP_HI: f32 = 88.376_26; // ln(2^127.5): keeps n ≤ 127 so 2^n is a norma
 const EXP_LO: f32 = -87.336_55; // ln(2^-126)
 const LOG2E: f32 = std::f32::consts::LOG2_E;
 const LN2_HI: f32 = 0.693_359_4; // 0.693359375, exact in 10 bits, so n·LN2_HI is exact
-const LN2_LO: f32 = -2.121_944_4e-4;
+#[allow(clippy::excessive_precision)]
+const LN2_LO: f32 = -2.121_944_4e-4; // ln2 − LN2_HI (Cephes C2, rounded to f32)
 const P0: f32 = 1.987_569_1e-4;
 const P1: f32 = 1.398_199_9e-3;
 const P2: f32 = 8.333_452e-3;
 const P3: f32 = 4.166_579_6e-2;
 const P4: f32 = 1.666_666_5e-1;
-const P5: f32 = 5.000_000_1e-1;
+const P5: f32 = 0.5; // Cephes 5.0000001201e-1 rounds to exactly 0.5 in f32
 
 /// `e^x` lane-wise.
 #[inline(always)]
@@ -211,6 +218,7 @@ pub fn exp(isa: Isa, src: &[f32], dst: &mut [f32]) {
 /// # Safety
 /// `c` must be valid for the tile, `bias` for `rows` reads, `res` (if not null) for the tile
 /// with stride `ldr`, and the CPU must support `S`.
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 pub(crate) unsafe fn epilogue_tile<S: Simd>(
     c: *mut f32,

@@ -31,7 +31,7 @@
 //! assert_eq!(output.len(), batch * 32 * 40 * 40);
 //! ```
 
-// #![warn(missing_docs)]
+#![warn(missing_docs)]
 #![allow(clippy::missing_safety_doc)]
 
 pub mod activation;

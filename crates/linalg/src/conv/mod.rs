@@ -144,7 +144,9 @@ impl ConvGeometry {
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(ShapeError(format!("conv: {name} must be positive")));
         }
-        if self.in_channels % self.groups != 0 || self.out_channels % self.groups != 0 {
+        if !self.in_channels.is_multiple_of(self.groups)
+            || !self.out_channels.is_multiple_of(self.groups)
+        {
             return Err(ShapeError(format!(
                 "conv: {} input and {} output channels are not divisible by {} groups",
                 self.in_channels, self.out_channels, self.groups
@@ -348,7 +350,7 @@ impl Conv2dPlan {
         pool: Option<&ThreadPool>,
     ) -> Result<(), ShapeError> {
         let (in_len, out_len) = (self.input_len(), self.output_len());
-        if input.is_empty() || input.len() % in_len != 0 {
+        if input.is_empty() || !input.len().is_multiple_of(in_len) {
             return Err(ShapeError(format!(
                 "conv: input has {} values, not a positive multiple of C·H·W = {in_len}",
                 input.len()

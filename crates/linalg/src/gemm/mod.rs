@@ -83,10 +83,15 @@ impl KernelSpec {
 /// A read-only strided matrix: element `(i, j)` is `data[i*row_stride + j*col_stride]`.
 #[derive(Clone, Copy, Debug)]
 pub struct MatRef<'a> {
+    /// The backing values.
     pub data: &'a [f32],
+    /// Number of rows.
     pub rows: usize,
+    /// Number of columns.
     pub cols: usize,
+    /// Distance between consecutive rows, in elements.
     pub row_stride: usize,
+    /// Distance between consecutive columns, in elements (1 for row-major).
     pub col_stride: usize,
 }
 
@@ -127,7 +132,9 @@ impl<'a> MatRef<'a> {
 /// Where the output goes: `C[i][j] = data[i*ldc + j]` for `i < m`, `j < n`.
 #[derive(Debug)]
 pub struct GemmOutput<'a> {
+    /// C, row-major with row stride `ldc`; at least `(m-1)·ldc + n` values.
     pub data: &'a mut [f32],
+    /// Row stride of C (≥ n), in elements.
     pub ldc: usize,
     /// Add to the existing contents of C instead of overwriting them (`beta = 1`).
     pub accumulate: bool,
