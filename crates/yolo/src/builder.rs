@@ -141,6 +141,12 @@ impl GraphBuilder {
         name
     }
 
+    /// Uses up the next name of `op` in `scope` without adding a node: torch counts ops that
+    /// onnxslim later folds away, and mirroring that keeps the remaining names identical.
+    pub fn skip_name(&mut self, scope: &str, op: &str) {
+        self.next_name(scope, op);
+    }
+
     /// Adds a node with one output and returns the output's name.
     pub fn node(
         &mut self,

@@ -47,6 +47,11 @@ pub fn detect(
     let (anchors, strides) = if ctx.dynamic {
         dynamic_anchors(ctx, &s, xs)?
     } else {
+        // Ops torch traced here and onnxslim folded into the constants (the anchor `+ 0.5`,
+        // the chunk bounds, a `/ 2` of the bound): skipped so the decode ops keep torch's names.
+        for op in ["Add", "Mul", "Mul", "Div"] {
+            ctx.g.skip_name(&s, op);
+        }
         static_anchors(ctx, &s, xs)?
     };
     let scores = ctx.g.node(&s, "Sigmoid", &[&raw.scores], vec![]);
