@@ -5,6 +5,7 @@ use crate::registry::Builder;
 pub mod binary;
 pub mod conv;
 pub mod grid;
+pub mod loss;
 pub mod matmul;
 pub mod misc;
 pub mod nms;
@@ -183,4 +184,6 @@ pub static TABLE: &[(&str, &str, Builder)] = &[
     ("", "QuantizeLinear", quant::build_quantize),
     ("", "DequantizeLinear", quant::build_dequantize),
     ("", "DynamicQuantizeLinear", quant::build_dynamic_quantize),
+    ("", "NegativeLogLikelihoodLoss", loss::build_nll),
+    ("", "SoftmaxCrossEntropyLoss", loss::build_sce),
 ];
