@@ -32,6 +32,7 @@ def describe(path):
 
     return {
         "nodes": len(m.graph.node),
+        "node_names": sorted(n.name for n in m.graph.node),
         "ops": dict(sorted(collections.Counter(n.op_type for n in m.graph.node).items())),
         "inputs": [vi(v) for v in m.graph.input],
         "outputs": [vi(v) for v in m.graph.output],

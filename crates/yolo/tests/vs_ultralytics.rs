@@ -56,6 +56,10 @@ fn check(variant: &str, opts: ExportOptions, input_shape: &str) {
     assert_eq!(o["opset"], t["opset"], "{variant}: opset");
     assert_eq!(o["ir_version"], t["ir_version"], "{variant}: ir_version");
     assert_eq!(o["metadata"], t["metadata"], "{variant}: metadata_props");
+    if !opts.dynamic {
+        // Node names follow torch's scopes and counters: identical to Ultralytics' file.
+        assert_eq!(o["node_names"], t["node_names"], "{variant}: node names");
+    }
 }
 
 #[test]
