@@ -160,7 +160,7 @@ fn attribute_from_proto(
         T::SparseTensor | T::SparseTensors | T::TypeProto | T::TypeProtos | T::Undefined => {
             return Ok(Attribute {
                 name,
-                value: AttrValue::Other(a),
+                value: AttrValue::Other(Box::new(a)),
                 doc_string: String::new(),
                 ref_attr_name: String::new(),
             })
@@ -548,7 +548,7 @@ fn attribute_to_proto(a: &Attribute, sink: &mut TensorSink) -> proto::AttributeP
             p.graphs = v.iter().map(|g| graph_to_proto(g, sink)).collect();
             T::Graphs
         }
-        AttrValue::Other(raw) => return raw.clone(),
+        AttrValue::Other(raw) => return (**raw).clone(),
     };
     p.r#type = Some(ty as i32);
     p

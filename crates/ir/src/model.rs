@@ -82,7 +82,7 @@ pub enum AttrValue {
     Tensors(Vec<NamedTensor>),
     Graphs(Vec<Graph>),
     /// Sparse tensors and type protos: preserved, not interpreted.
-    Other(proto::AttributeProto),
+    Other(Box<proto::AttributeProto>),
 }
 
 /// A named, typed value: a graph input or output, or a `value_info` entry.
