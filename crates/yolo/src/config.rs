@@ -241,6 +241,9 @@ pub fn builtin_yaml(name: &str) -> Result<Value> {
     Ok(yaml)
 }
 
+/// Largest channel count a layer may have.
+const MAX_CHANNELS: usize = 1 << 16;
+
 /// `make_divisible(x, 8)`: `ceil(x / 8) * 8`.
 fn make_divisible(x: f64) -> usize {
     ((x / 8.0).ceil() * 8.0) as usize
@@ -380,6 +383,11 @@ pub fn parse(yaml: &Value, origin: &str) -> Result<ModelConfig> {
         } else {
             n_raw as usize
         };
+        if n > 1000 {
+            return Err(lerr(format!(
+                "scaled repeat count {n} is out of range 1..=1000"
+            )));
+        }
         let args = parts[3]
             .as_array()
             .ok_or_else(|| lerr("args must be a list".into()))?;
@@ -406,7 +414,14 @@ pub fn parse(yaml: &Value, origin: &str) -> Result<ModelConfig> {
             if c <= 0 {
                 return Err(lerr(format!("channel count {c} must be positive")));
             }
-            Ok(make_divisible((c as f64).min(max_channels) * width))
+            let c2 = make_divisible((c as f64).min(max_channels) * width);
+            // Far beyond any YOLO; keeps the channel arithmetic from overflowing on hostile yaml.
+            if c2 == 0 || c2 > MAX_CHANNELS {
+                return Err(lerr(format!(
+                    "scaled channel count {c2} is out of range 1..={MAX_CHANNELS}"
+                )));
+            }
+            Ok(c2)
         };
         let single_input = |what: &str| -> Result<()> {
             if from.len() != 1 {
@@ -652,6 +667,13 @@ mod tests {
         ));
         assert!(matches!(cfg.layers[10].kind, LayerKind::C2psa { n: 2, .. }));
         assert_eq!(cfg.head_strides(), vec![8, 16, 32]);
+    }
+
+    #[test]
+    fn absurd_scales_are_errors() {
+        let mut yaml = builtin_yaml("yolo11n.yaml").unwrap();
+        yaml["scales"]["n"] = json!([1e300, 1e300, 1e300]);
+        assert!(parse(&yaml, "x").is_err());
     }
 
     #[test]
