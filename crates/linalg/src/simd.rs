@@ -29,6 +29,40 @@ pub(crate) trait Simd {
     unsafe fn round(a: Self::V) -> Self::V;
     /// `2^n` for integral `n` in [-126, 127] (builds the exponent bits directly).
     unsafe fn pow2i(n: Self::V) -> Self::V;
+    /// Loads the first `n < LANES` values at `p` (the other lanes are zero), touching no
+    /// memory past `p + n`.
+    unsafe fn load_partial(p: *const f32, n: usize) -> Self::V;
+    /// Stores the first `n < LANES` lanes of `v` at `p`, touching no memory past `p + n`.
+    unsafe fn store_partial(p: *mut f32, v: Self::V, n: usize);
+
+    /// Copies `n` values. Short copies are the bulk of im2col packing, where a call to
+    /// `memcpy`/`memset` per run (what a plain loop or `copy_from_slice` becomes) costs more
+    /// than the copy itself; this is inline vector moves with a masked tail.
+    #[inline(always)]
+    unsafe fn copy(src: *const f32, dst: *mut f32, n: usize) {
+        let mut i = 0;
+        while i + Self::LANES <= n {
+            Self::store(dst.add(i), Self::load(src.add(i)));
+            i += Self::LANES;
+        }
+        if i < n {
+            Self::store_partial(dst.add(i), Self::load_partial(src.add(i), n - i), n - i);
+        }
+    }
+
+    /// Sets `n` values to `value` (inline, see [`Simd::copy`]).
+    #[inline(always)]
+    unsafe fn fill(dst: *mut f32, n: usize, value: f32) {
+        let v = Self::splat(value);
+        let mut i = 0;
+        while i + Self::LANES <= n {
+            Self::store(dst.add(i), v);
+            i += Self::LANES;
+        }
+        if i < n {
+            Self::store_partial(dst.add(i), v, n - i);
+        }
+    }
 }
 
 /// One lane at a time; the portable fallback and the reference for the maths.
@@ -94,6 +128,12 @@ impl Simd for Scalar {
     unsafe fn pow2i(n: f32) -> f32 {
         f32::from_bits(((n as i32 + 127) as u32) << 23)
     }
+    #[inline(always)]
+    unsafe fn load_partial(_p: *const f32, _n: usize) -> f32 {
+        0.0 // n < LANES = 1: nothing to load
+    }
+    #[inline(always)]
+    unsafe fn store_partial(_p: *mut f32, _v: f32, _n: usize) {}
 }
 
 /// 16 lanes in a zmm register.
@@ -152,6 +192,15 @@ impl Simd for Avx512 {
     unsafe fn pow2i(n: __m512) -> __m512 {
         let bits = _mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127));
         _mm512_castsi512_ps(_mm512_slli_epi32::<23>(bits))
+    }
+    #[inline(always)]
+    unsafe fn load_partial(p: *const f32, n: usize) -> __m512 {
+        // Masked-off lanes are not accessed (no fault past p + n).
+        _mm512_maskz_loadu_ps(((1u32 << n) - 1) as __mmask16, p)
+    }
+    #[inline(always)]
+    unsafe fn store_partial(p: *mut f32, v: __m512, n: usize) {
+        _mm512_mask_storeu_ps(p, ((1u32 << n) - 1) as __mmask16, v)
     }
 }
 
@@ -212,6 +261,25 @@ impl Simd for Avx2 {
         let bits = _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127));
         _mm256_castsi256_ps(_mm256_slli_epi32::<23>(bits))
     }
+    #[inline(always)]
+    unsafe fn load_partial(p: *const f32, n: usize) -> __m256 {
+        // maskload does not access (or fault on) lanes whose mask bit is clear.
+        _mm256_maskload_ps(p, avx2_mask(n))
+    }
+    #[inline(always)]
+    unsafe fn store_partial(p: *mut f32, v: __m256, n: usize) {
+        _mm256_maskstore_ps(p, avx2_mask(n), v)
+    }
+}
+
+/// Lanes `0..n` set (all bits), the rest clear.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn avx2_mask(n: usize) -> __m256i {
+    _mm256_cmpgt_epi32(
+        _mm256_set1_epi32(n as i32),
+        _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+    )
 }
 
 /// Calls `$generic::<S>($args)` where `S` is the [`Simd`] type of `$isa`, through a

@@ -7,6 +7,7 @@
 
 use super::ConvGeometry;
 use crate::gemm::{scatter_row, PackB};
+use crate::simd::Simd;
 
 /// An im2col view of one image (one group) of a convolution input.
 pub(crate) struct Im2colB<'a> {
@@ -27,7 +28,7 @@ impl<'a> Im2colB<'a> {
 
     /// Writes `B[row][pixel0 .. pixel0 + out.len()]` into `out`.
     #[inline(always)]
-    fn fill_row(&self, row: usize, pixel0: usize, out: &mut [f32]) {
+    fn fill_row<S: Simd>(&self, row: usize, pixel0: usize, out: &mut [f32]) {
         let g = &self.g;
         let taps = g.kernel_h * g.kernel_w;
         let (ci, tap) = (row / taps, row % taps);
@@ -43,7 +44,8 @@ impl<'a> Im2colB<'a> {
             let seg = &mut out[j..j + run];
             let iy = (oy * g.stride_h + ky * g.dilation_h) as isize - g.pad_top as isize;
             if iy < 0 || iy >= h {
-                seg.fill(0.0);
+                // SAFETY: `seg` holds `run` values; the ISA of `S` is the caller's.
+                unsafe { S::fill(seg.as_mut_ptr(), run, 0.0) };
             } else {
                 let src = &plane[iy as usize * g.in_w..(iy as usize + 1) * g.in_w];
                 // Input column of seg[t] is off + t·sw; keep the t for which it is in [0, w).
@@ -60,12 +62,21 @@ impl<'a> Im2colB<'a> {
                     ((w - off + sw - 1) / sw).clamp(t_lo, run_i)
                 };
                 let (t_lo, t_hi) = (t_lo as usize, t_hi as usize);
-                seg[..t_lo].fill(0.0);
-                seg[t_hi..].fill(0.0);
+                let (head, rest) = seg.split_at_mut(t_lo);
+                let tail = &mut rest[t_hi - t_lo..];
+                // SAFETY: each pointer comes with its own slice's length; the ISA of `S` is
+                // the caller's.
+                unsafe {
+                    S::fill(head.as_mut_ptr(), head.len(), 0.0);
+                    S::fill(tail.as_mut_ptr(), tail.len(), 0.0);
+                }
                 if t_hi > t_lo {
                     let first = (off + t_lo as isize * sw) as usize;
                     if sw == 1 {
-                        seg[t_lo..t_hi].copy_from_slice(&src[first..first + (t_hi - t_lo)]);
+                        let from = &src[first..first + (t_hi - t_lo)];
+                        let to = &mut seg[t_lo..t_hi];
+                        // SAFETY: `from` and `to` have the same length; the ISA of `S` is the caller's.
+                        unsafe { S::copy(from.as_ptr(), to.as_mut_ptr(), to.len()) };
                     } else if sw == 2 {
                         // A constant stride lets the vectoriser use wide loads + shuffles.
                         let len = t_hi - t_lo;
@@ -91,7 +102,7 @@ impl<'a> Im2colB<'a> {
 
 impl PackB for Im2colB<'_> {
     #[inline(always)]
-    fn pack(
+    fn pack<S: Simd>(
         &self,
         k0: usize,
         kc: usize,
@@ -105,8 +116,8 @@ impl PackB for Im2colB<'_> {
         // scatter it into the panels with fixed-size copies.
         let row = &mut row_tmp[..n_cols];
         for kk in 0..kc {
-            self.fill_row(k0 + kk, n0, row);
-            scatter_row(row, kk, kc, nr, dst);
+            self.fill_row::<S>(k0 + kk, n0, row);
+            scatter_row::<S>(row, kk, kc, nr, dst);
         }
     }
 }

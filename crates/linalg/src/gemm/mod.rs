@@ -341,7 +341,13 @@ unsafe fn gemm_block<B: PackB>(
             Isa::Avx512 => block_avx512(&job, kc_max, panels_per_block, scratch, panels_len),
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2Fma => block_avx2(&job, kc_max, panels_per_block, scratch, panels_len),
-            _ => block_body(&job, kc_max, panels_per_block, scratch, panels_len),
+            _ => block_body::<crate::simd::Scalar, B>(
+                &job,
+                kc_max,
+                panels_per_block,
+                scratch,
+                panels_len,
+            ),
         }
     })
 }
@@ -370,7 +376,7 @@ unsafe fn block_avx512<B: PackB>(
     scratch: &mut [f32],
     split: usize,
 ) {
-    block_body(job, kc_max, ppb, scratch, split)
+    block_body::<crate::simd::Avx512, B>(job, kc_max, ppb, scratch, split)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -382,7 +388,7 @@ unsafe fn block_avx2<B: PackB>(
     scratch: &mut [f32],
     split: usize,
 ) {
-    block_body(job, kc_max, ppb, scratch, split)
+    block_body::<crate::simd::Avx2, B>(job, kc_max, ppb, scratch, split)
 }
 
 /// k = 0: C is just the epilogue of zero (or of C itself when accumulating).
@@ -407,7 +413,7 @@ unsafe fn bias_only<B: PackB>(job: &BlockJob<B>) {
 }
 
 #[inline(always)]
-unsafe fn block_body<B: PackB>(
+unsafe fn block_body<S: crate::simd::Simd, B: PackB>(
     job: &BlockJob<B>,
     kc_max: usize,
     panels_per_block: usize,
@@ -447,7 +453,7 @@ unsafe fn block_body<B: PackB>(
                 Some(_) if n_begin + n_cols == n && n % nr_full != 0 => {
                     let last = (n / nr_full) * nr_full;
                     let rem = n - last;
-                    b.pack(
+                    b.pack::<S>(
                         k0,
                         kc,
                         last,
@@ -458,7 +464,7 @@ unsafe fn block_body<B: PackB>(
                     );
                 }
                 Some(_) => {}
-                None => b.pack(k0, kc, n_begin, n_cols, nr_full, packed_b, row_tmp),
+                None => b.pack::<S>(k0, kc, n_begin, n_cols, nr_full, packed_b, row_tmp),
             }
             for jp in block_start..block_end {
                 let n0 = jp * nr_full;

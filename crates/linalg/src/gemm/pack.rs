@@ -9,6 +9,7 @@
 //!   convolution input (`conv::implicit`), which is how convolutions avoid a full im2col.
 
 use super::KernelSpec;
+use crate::simd::Simd;
 use crate::Isa;
 
 /// The constant left operand `A[m×k]` of `C = A·B`, packed for one ISA's microkernel,
@@ -112,8 +113,9 @@ impl PackedWeights {
 /// of the last panel that lie past `n_cols`. `row_tmp` (at least `n_cols` floats) is
 /// scratch for sources that produce a whole row segment before scattering it.
 pub(crate) trait PackB: Sync {
+    /// `S` is the ISA the caller is compiled for (copies use its vectors inline).
     #[allow(clippy::too_many_arguments)]
-    fn pack(
+    fn pack<S: Simd>(
         &self,
         k0: usize,
         kc: usize,
@@ -134,7 +136,7 @@ pub(crate) trait PackB: Sync {
 /// Scatters one contiguous row segment of B (`src`, the columns `n0..n0+src.len()` of row
 /// `kk` of the block) into its panels.
 #[inline(always)]
-pub(crate) fn scatter_row(src: &[f32], kk: usize, kc: usize, nr: usize, dst: &mut [f32]) {
+pub(crate) fn scatter_row<S: Simd>(src: &[f32], kk: usize, kc: usize, nr: usize, dst: &mut [f32]) {
     #[inline(always)]
     fn whole_panels<const NR: usize>(src: &[f32], kk: usize, kc: usize, dst: &mut [f32]) -> usize {
         let full = src.len() / NR;
@@ -161,8 +163,13 @@ pub(crate) fn scatter_row(src: &[f32], kk: usize, kc: usize, nr: usize, dst: &mu
     let rest = &src[full * nr..];
     if !rest.is_empty() {
         let at = full * kc * nr + kk * nr;
-        dst[at..at + rest.len()].copy_from_slice(rest);
-        dst[at + rest.len()..at + nr].fill(0.0);
+        let panel_row = &mut dst[at..at + nr];
+        // SAFETY: `rest.len() < nr` values are copied into, and the remainder of the
+        // `nr`-long `panel_row` zeroed; the ISA of `S` is the caller's.
+        unsafe {
+            S::copy(rest.as_ptr(), panel_row.as_mut_ptr(), rest.len());
+            S::fill(panel_row.as_mut_ptr().add(rest.len()), nr - rest.len(), 0.0);
+        }
     }
 }
 
@@ -175,7 +182,7 @@ pub(crate) struct DenseB<'a> {
 
 impl PackB for DenseB<'_> {
     #[inline(always)]
-    fn pack(
+    fn pack<S: Simd>(
         &self,
         k0: usize,
         kc: usize,
@@ -188,7 +195,7 @@ impl PackB for DenseB<'_> {
         if self.col_stride == 1 {
             for kk in 0..kc {
                 let start = (k0 + kk) * self.row_stride + n0;
-                scatter_row(&self.data[start..start + n_cols], kk, kc, nr, dst);
+                scatter_row::<S>(&self.data[start..start + n_cols], kk, kc, nr, dst);
             }
         } else {
             // Transposed or strided B: gather column by column, so reads run along memory.
