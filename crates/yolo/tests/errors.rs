@@ -142,3 +142,58 @@ fn every_supported_opset_builds() {
         assert_eq!(m["finite"], true, "{}", m["path"]);
     }
 }
+
+/// Every number in the checkpoint's yaml replaced by hostile values: an error or a model,
+/// never a panic.
+#[test]
+fn hostile_yaml_values_never_panic() {
+    let base = checkpoint();
+    let yaml = base.meta.yaml.clone().unwrap();
+    fn paths(v: &serde_json::Value, at: Vec<String>, out: &mut Vec<Vec<String>>) {
+        match v {
+            serde_json::Value::Array(a) => {
+                for (i, x) in a.iter().enumerate() {
+                    let mut p = at.clone();
+                    p.push(i.to_string());
+                    paths(x, p, out);
+                }
+            }
+            serde_json::Value::Object(o) => {
+                for (k, x) in o {
+                    let mut p = at.clone();
+                    p.push(k.clone());
+                    paths(x, p, out);
+                }
+            }
+            serde_json::Value::Number(_) | serde_json::Value::Bool(_) => out.push(at),
+            _ => {}
+        }
+    }
+    let mut targets = Vec::new();
+    paths(&yaml, Vec::new(), &mut targets);
+    let hostile = [
+        serde_json::json!(0),
+        serde_json::json!(-3),
+        serde_json::json!(1e18),
+        serde_json::json!("x"),
+    ];
+    let opts = ExportOptions {
+        imgsz: (64, 64),
+        ..Default::default()
+    };
+    for path in &targets {
+        for h in &hostile {
+            let mut y = yaml.clone();
+            let slot = path.iter().fold(&mut y, |v, k| match v {
+                serde_json::Value::Array(a) => &mut a[k.parse::<usize>().unwrap()],
+                other => &mut other[k.as_str()],
+            });
+            *slot = h.clone();
+            let mut ck = base.clone();
+            ck.meta.yaml = Some(y);
+            if let Ok(model) = YoloModel::from_checkpoint(ck) {
+                let _ = export(&model, &opts);
+            }
+        }
+    }
+}
