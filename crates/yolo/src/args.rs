@@ -485,6 +485,27 @@ mod tests {
     }
 
     #[test]
+    fn random_arguments_never_panic() {
+        let alphabet: Vec<char> = "=,[]() -01239abcdefimnorstxyzTFNé\u{0}/.".chars().collect();
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..5000 {
+            let key = KEYS[(next() % KEYS.len() as u64) as usize];
+            let len = (next() % 12) as usize;
+            let value: String = (0..len)
+                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                .collect();
+            let _ = parse_args(&[format!("{key}={value}"), "model=m.pt".into()]);
+            let _ = parse_args(&[value]);
+        }
+    }
+
+    #[test]
     fn output_next_to_the_model() {
         assert_eq!(
             output_path("dir/yolo11n.pt"),
