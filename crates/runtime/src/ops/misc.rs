@@ -571,3 +571,167 @@ pub fn build_einsum(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
         Ok(vec![super::shape::cast(&t, xs[0].dtype())?])
     })
 }
+
+pub fn build_bitcast(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
+    let to = DType::from_onnx_code(ctx.int("to", 0) as i32).ok_or("bad 'to' type")?;
+    kernel(move |ins| {
+        let x = req(ins, 0)?;
+        if x.dtype() == DType::String || to == DType::String || x.dtype().bits() != to.bits() {
+            bail!("cannot bit-cast {} to {to}", x.dtype());
+        }
+        let bytes = x.to_raw_bytes().ok_or("no raw representation")?;
+        Ok(vec![
+            Tensor::from_raw_bytes(to, x.shape().to_vec(), &bytes).map_err(|e| e.to_string())?
+        ])
+    })
+}
+
+pub fn build_affine_grid(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
+    let align = ctx.int("align_corners", 0) != 0;
+    kernel(move |ins| {
+        let (theta, size) = (req(ins, 0)?, ints(req(ins, 1)?)?);
+        require_float(theta)?;
+        let k = size.len().saturating_sub(2);
+        if !(k == 2 || k == 3)
+            || theta.shape() != [size[0].max(0) as usize, k, k + 1]
+            || size.iter().any(|&d| d < 0)
+        {
+            bail!("theta {:?} and size {size:?} do not fit", theta.shape());
+        }
+        let n = size[0] as usize;
+        let sp: Vec<usize> = size[2..].iter().map(|&d| d as usize).collect();
+        let lin = |d: usize, i: usize| -> f64 {
+            if align {
+                if d <= 1 {
+                    -1.0
+                } else {
+                    -1.0 + 2.0 * i as f64 / (d - 1) as f64
+                }
+            } else {
+                -1.0 + (2 * i + 1) as f64 / d as f64
+            }
+        };
+        let th = theta.to_f64_vec().ok_or("bad theta")?;
+        let np = numel(&sp);
+        let mut out = Vec::with_capacity(n * np * k);
+        for b in 0..n {
+            let t = &th[b * k * (k + 1)..(b + 1) * k * (k + 1)];
+            for_each_index(&sp, |i| {
+                // Homogeneous point in reverse dimension order: (x, y[, z], 1).
+                let mut p: Vec<f64> = (0..k).map(|j| lin(sp[k - 1 - j], i[k - 1 - j])).collect();
+                p.push(1.0);
+                for r in 0..k {
+                    out.push((0..=k).map(|c| t[r * (k + 1) + c] * p[c]).sum::<f64>());
+                }
+            });
+        }
+        let mut shape = vec![n];
+        shape.extend(&sp);
+        shape.push(k);
+        let t = tensor(shape, TensorData::F64(out))?;
+        Ok(vec![super::shape::cast(&t, theta.dtype())?])
+    })
+}
+
+pub fn build_max_unpool(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
+    let kernel_shape = ctx.ints("kernel_shape").ok_or("kernel_shape is required")?;
+    let strides_attr = ctx.ints("strides");
+    let pads = ctx.ints("pads");
+    kernel(move |ins| {
+        let (x, ind) = (req(ins, 0)?, req(ins, 1)?);
+        let nd = kernel_shape.len();
+        if x.rank() != nd + 2 || ind.shape() != x.shape() {
+            bail!(
+                "X {:?} / I {:?} do not fit kernel {kernel_shape:?}",
+                x.shape(),
+                ind.shape()
+            );
+        }
+        // Indices address the default output shape; an explicit output_shape (larger, with
+        // padding) receives them at the same coordinates.
+        let mut default = x.shape()[..2].to_vec();
+        for (i, &ks) in kernel_shape.iter().enumerate() {
+            let st = strides_attr
+                .as_ref()
+                .map_or(1, |v| v.get(i).copied().unwrap_or(1));
+            let (pb, pe) = pads.as_ref().map_or((0, 0), |p| {
+                (
+                    p.get(i).copied().unwrap_or(0),
+                    p.get(i + nd).copied().unwrap_or(0),
+                )
+            });
+            let d = (x.shape()[i + 2] as i64 - 1) * st + ks - pb - pe;
+            default.push(d.max(0) as usize);
+        }
+        let shape: Vec<usize> = match opt(ins, 2) {
+            Some(s) => ints(s)?.iter().map(|&d| d.max(0) as usize).collect(),
+            None => default.clone(),
+        };
+        if shape.len() != default.len() || shape.iter().zip(&default).any(|(a, b)| a < b) {
+            bail!("output_shape {shape:?} is smaller than the unpooled shape {default:?}");
+        }
+        let total = numel(&shape);
+        let iv = ints(ind)?;
+        let mut idx = vec![usize::MAX; total];
+        let (dst, ost) = (strides(&default), strides(&shape));
+        let dtotal = numel(&default);
+        for (j, &t) in iv.iter().enumerate() {
+            if t < 0 || t as usize >= dtotal {
+                bail!("index {t} is out of range for output {default:?}");
+            }
+            let mut rem = t as usize;
+            let mut o = 0;
+            for d in 0..default.len() {
+                o += (rem / dst[d]) * ost[d];
+                rem %= dst[d];
+            }
+            idx[o] = j;
+        }
+        let zero = Tensor::zeros(x.dtype(), vec![1]).map_err(|e| e.to_string())?;
+        let flat = x
+            .clone()
+            .reshaped(vec![x.len()])
+            .map_err(|e| e.to_string())?;
+        Ok(vec![take(&flat, &idx, Some(&zero), shape)?])
+    })
+}
+
+/// MatMulInteger: exact integer arithmetic, int32 result.
+pub fn build_matmul_integer(_: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
+    kernel(|ins| {
+        let (a, b) = (req(ins, 0)?, req(ins, 1)?);
+        if a.rank() != 2 || b.rank() != 2 || a.shape()[1] != b.shape()[0] {
+            bail!(
+                "MatMulInteger supports 2-D inputs; got {:?} and {:?}",
+                a.shape(),
+                b.shape()
+            );
+        }
+        let (m, k, n) = (a.shape()[0], a.shape()[1], b.shape()[1]);
+        let (av, bv) = (ints(a)?, ints(b)?);
+        let zp = |i: usize, len: usize| -> OpResult<Vec<i64>> {
+            match opt(ins, i) {
+                Some(z) => {
+                    let v = ints(z)?;
+                    match v.len() {
+                        1 => Ok(vec![v[0]; len]),
+                        l if l == len => Ok(v),
+                        l => Err(format!("zero point has {l} values, expected 1 or {len}")),
+                    }
+                }
+                None => Ok(vec![0; len]),
+            }
+        };
+        let (az, bz) = (zp(2, m)?, zp(3, n)?);
+        let mut out = vec![0i32; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                let s: i64 = (0..k)
+                    .map(|p| (av[i * k + p] - az[i]) * (bv[p * n + j] - bz[j]))
+                    .sum();
+                out[i * n + j] = s as i32;
+            }
+        }
+        Ok(vec![tensor(vec![m, n], TensorData::I32(out))?])
+    })
+}
