@@ -97,14 +97,34 @@ impl SlabPtr {
 /// Last-axis softmax of one contiguous row.
 #[inline(always)]
 fn softmax_contiguous<S: Simd>(x: &[f32], y: &mut [f32]) {
-    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let n = x.len();
+    let mut lanes = [0.0f32; 16];
+    // SAFETY: all accesses are below n = x.len(); the ISA was checked by dispatch!.
+    let mut max = unsafe {
+        let mut m = S::splat(f32::NEG_INFINITY);
+        let mut i = 0;
+        while i + S::LANES <= n {
+            m = S::max(m, S::load(x.as_ptr().add(i)));
+            i += S::LANES;
+        }
+        S::store(lanes.as_mut_ptr(), m);
+        let mut max = lanes[..S::LANES]
+            .iter()
+            .copied()
+            .fold(f32::NEG_INFINITY, f32::max);
+        for &v in &x[i..] {
+            max = max.max(v);
+        }
+        max
+    };
+    if max == f32::NEG_INFINITY {
+        max = 0.0; // all -inf: e^(x - 0) = 0 everywhere, then 0/0 like the reference
+    }
     let mut sum = 0.0f32;
     // SAFETY: all accesses are below n = x.len() = y.len(); the ISA was checked by dispatch!.
     unsafe {
         let m = S::splat(max);
         let mut i = 0;
-        let mut lanes = [0.0f32; 16];
         let mut acc = S::splat(0.0);
         while i + S::LANES <= n {
             let e = exp_v::<S>(S::sub(S::load(x.as_ptr().add(i)), m));
