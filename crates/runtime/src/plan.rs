@@ -3,7 +3,7 @@
 
 use crate::registry::{self, BuildCtx, Kernel};
 use crate::{RuntimeError, SessionOptions};
-use onnxide_ir::{Model, Tensor, ValueInfo};
+use onnxide_ir::{AttrValue, Graph, Model, Tensor, ValueInfo, ValueType};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -47,11 +47,8 @@ fn label(node: &onnxide_ir::Node) -> String {
     }
 }
 
-pub(crate) fn build(model: &Model, options: &SessionOptions) -> Result<Plan, RuntimeError> {
-    let graph = &model.graph;
-
-    // Every missing op, with every node that uses it, in one error.
-    let mut missing: Vec<(String, Vec<String>)> = Vec::new();
+/// Every op the registry lacks, with the nodes using it, including nodes of subgraphs.
+fn collect_missing(graph: &Graph, missing: &mut Vec<(String, Vec<String>)>) {
     for node in &graph.nodes {
         if registry::lookup(&node.domain, &node.op_type).is_none() {
             let op = if node.domain.is_empty() || node.domain == "ai.onnx" {
@@ -64,11 +61,35 @@ pub(crate) fn build(model: &Model, options: &SessionOptions) -> Result<Plan, Run
                 None => missing.push((op, vec![label(node)])),
             }
         }
+        for a in &node.attributes {
+            match &a.value {
+                AttrValue::Graph(g) => collect_missing(g, missing),
+                AttrValue::Graphs(gs) => gs.iter().for_each(|g| collect_missing(g, missing)),
+                _ => {}
+            }
+        }
     }
+}
+
+pub(crate) fn build(model: &Model, options: &SessionOptions) -> Result<Plan, RuntimeError> {
+    // Every missing op, with every node that uses it, in one error.
+    let mut missing: Vec<(String, Vec<String>)> = Vec::new();
+    collect_missing(&model.graph, &mut missing);
     if !missing.is_empty() {
         return Err(RuntimeError::UnsupportedOps { missing });
     }
+    build_graph(model, options, &model.graph, None)
+}
 
+/// Plans `graph`. `captures` is `None` for the main graph; for a subgraph (If / Loop bodies) it
+/// lists the outer-scope values the subgraph reads, which become extra inputs after the
+/// subgraph's own formal inputs.
+pub(crate) fn build_graph(
+    model: &Model,
+    options: &SessionOptions,
+    graph: &Graph,
+    captures: Option<&[String]>,
+) -> Result<Plan, RuntimeError> {
     let order = onnxide_ir::topo::order(graph).map_err(|e| RuntimeError::Graph(e.to_string()))?;
 
     let mut slot_of: HashMap<String, usize> = HashMap::new();
@@ -93,18 +114,53 @@ pub(crate) fn build(model: &Model, options: &SessionOptions) -> Result<Plan, Run
     }
     let mut inputs = Vec::new();
     let mut input_slots = Vec::new();
-    for vi in graph.real_inputs() {
-        let s = new_slot(&vi.name, &mut slot_of);
-        inputs.push(vi.clone());
-        input_slots.push(s);
+    match captures {
+        None => {
+            for vi in graph.real_inputs() {
+                let s = new_slot(&vi.name, &mut slot_of);
+                inputs.push(vi.clone());
+                input_slots.push(s);
+            }
+        }
+        Some(caps) => {
+            // Formal parameters first, then the captured outer values.
+            for vi in &graph.inputs {
+                let s = new_slot(&vi.name, &mut slot_of);
+                inputs.push(vi.clone());
+                input_slots.push(s);
+            }
+            for name in caps {
+                if slot_of.contains_key(name) {
+                    continue; // shadowed by a local definition
+                }
+                let s = new_slot(name, &mut slot_of);
+                inputs.push(ValueInfo {
+                    name: name.clone(),
+                    ty: ValueType::Unknown,
+                    doc_string: String::new(),
+                    metadata_props: Vec::new(),
+                });
+                input_slots.push(s);
+            }
+        }
     }
 
     let mut steps: Vec<Step> = Vec::new();
     let mut folded = 0usize;
     for &ni in &order {
         let node = &graph.nodes[ni];
-        let mut in_slots = Vec::with_capacity(node.inputs.len());
-        for name in &node.inputs {
+        // Values the node's subgraphs read from this scope come after its own inputs.
+        let node_captures: Vec<String> = {
+            let mut v: Vec<String> = Vec::new();
+            for r in onnxide_ir::topo::node_reads(node) {
+                if !node.inputs.iter().any(|i| i == r) && !v.iter().any(|x| x == r) {
+                    v.push(r.to_string());
+                }
+            }
+            v
+        };
+        let mut in_slots = Vec::with_capacity(node.inputs.len() + node_captures.len());
+        for name in node.inputs.iter().chain(&node_captures) {
             if name.is_empty() {
                 in_slots.push(None);
                 continue;
@@ -141,10 +197,17 @@ pub(crate) fn build(model: &Model, options: &SessionOptions) -> Result<Plan, Run
             op: node.op_type.clone(),
             message,
         };
+        let compile = |g: &Graph, caps: &[String]| -> Result<Arc<Plan>, String> {
+            build_graph(model, options, g, Some(caps))
+                .map(Arc::new)
+                .map_err(|e| format!("subgraph '{}': {e}", g.name))
+        };
         let ctx = BuildCtx {
             node,
             opset,
             consts: consts.clone(),
+            captures: node_captures.clone(),
+            compile: &compile,
         };
         let kernel = builder(&ctx).map_err(node_err)?;
         let out_slots: Vec<Option<usize>> = node
@@ -213,7 +276,12 @@ pub(crate) fn build(model: &Model, options: &SessionOptions) -> Result<Plan, Run
     // Static shapes: constants exactly; other values from shape inference when every dim is
     // fixed (inference failing is not an error: those values are simply dynamic).
     let mut static_shapes: Vec<Option<Vec<usize>>> = vec![None; n_slots];
-    if let Ok(inferred) = onnxide_ir::infer::infer(model) {
+    let inferred = if captures.is_none() {
+        onnxide_ir::infer::infer(model).ok()
+    } else {
+        None
+    };
+    if let Some(inferred) = inferred {
         for (name, &s) in &slot_of {
             if let Some(dims) = inferred.shape(name) {
                 static_shapes[s] = dims
@@ -257,4 +325,66 @@ fn foldable(op: &str) -> bool {
             | "Multinomial"
             | "Bernoulli"
     )
+}
+
+/// Runs the plan's steps over `slots` (inputs and constants already filled in).
+pub(crate) fn execute(plan: &Plan, slots: &mut [Option<Arc<Tensor>>]) -> Result<(), RuntimeError> {
+    for step in &plan.steps {
+        let err = |message: String| RuntimeError::Node {
+            node: step.name.clone(),
+            op: step.op.clone(),
+            message,
+        };
+        let outs = {
+            let mut ins: Vec<Option<&Tensor>> = Vec::with_capacity(step.inputs.len());
+            for s in &step.inputs {
+                match s {
+                    None => ins.push(None),
+                    Some(s) => match slots[*s].as_deref() {
+                        Some(t) => ins.push(Some(t)),
+                        None => return Err(err(format!("input slot {s} has no value"))),
+                    },
+                }
+            }
+            registry::run_guarded(&*step.kernel, &ins).map_err(err)?
+        };
+        let mut outs = outs.into_iter();
+        for (i, s) in step.outputs.iter().enumerate() {
+            let t = outs.next();
+            if let Some(s) = s {
+                match t {
+                    Some(t) => slots[*s] = Some(Arc::new(t)),
+                    None => return Err(err(format!("the op did not produce output {i}"))),
+                }
+            }
+        }
+        for s in &step.free_after {
+            slots[*s] = None;
+        }
+    }
+    Ok(())
+}
+
+/// Runs a (sub)plan on inputs given in `plan.inputs` order; returns its outputs in order.
+pub(crate) fn run_with(
+    plan: &Plan,
+    feeds: Vec<Option<Arc<Tensor>>>,
+) -> Result<Vec<Tensor>, RuntimeError> {
+    let mut slots: Vec<Option<Arc<Tensor>>> = vec![None; plan.n_slots];
+    for (s, t) in &plan.consts {
+        slots[*s] = Some(t.clone());
+    }
+    for (s, t) in plan.input_slots.iter().zip(feeds) {
+        slots[*s] = t;
+    }
+    execute(plan, &mut slots)?;
+    plan.outputs
+        .iter()
+        .zip(&plan.output_slots)
+        .map(|(vi, &s)| {
+            slots[s].clone().map(Arc::unwrap_or_clone).ok_or_else(|| {
+                RuntimeError::Graph(format!("output '{}' was not computed", vi.name))
+            })
+        })
+        .collect()
 }

@@ -2,8 +2,13 @@
 //! attributes, opset version and constant inputs into a typed kernel.
 
 use crate::ops;
+use crate::plan::Plan;
 use crate::value::OpResult;
-use onnxide_ir::{Node, Tensor};
+use onnxide_ir::{Graph, Node, Tensor};
+use std::sync::Arc;
+
+/// Plans a subgraph given the names it captures from the enclosing scope.
+pub type SubgraphCompiler<'a> = dyn Fn(&Graph, &[String]) -> Result<Arc<Plan>, String> + 'a;
 
 /// What a builder sees: the node, the opset version of its domain, and the inputs that are
 /// constant at plan time (initializers and folded values), by input position.
@@ -11,6 +16,10 @@ pub struct BuildCtx<'a> {
     pub node: &'a Node,
     pub opset: i64,
     pub consts: Vec<Option<&'a Tensor>>,
+    /// Outer values the node's subgraphs read; the kernel receives them after its own inputs.
+    pub captures: Vec<String>,
+    /// Plans a subgraph whose extra inputs are the given captured names.
+    pub compile: &'a SubgraphCompiler<'a>,
 }
 
 impl BuildCtx<'_> {

@@ -120,7 +120,7 @@ impl Session {
                 name: plan.inputs[i].name.clone(),
             });
         }
-        self.pool.install(|| execute(plan, &mut slots))?;
+        self.pool.install(|| plan::execute(plan, &mut slots))?;
         let mut out = Vec::with_capacity(plan.outputs.len());
         for (vi, &s) in plan.outputs.iter().zip(&plan.output_slots) {
             let t = slots[s].clone().ok_or_else(|| {
@@ -130,43 +130,6 @@ impl Session {
         }
         Ok(out)
     }
-}
-
-fn execute(plan: &Plan, slots: &mut [Option<Arc<Tensor>>]) -> Result<(), RuntimeError> {
-    for step in &plan.steps {
-        let err = |message: String| RuntimeError::Node {
-            node: step.name.clone(),
-            op: step.op.clone(),
-            message,
-        };
-        let outs = {
-            let mut ins: Vec<Option<&Tensor>> = Vec::with_capacity(step.inputs.len());
-            for s in &step.inputs {
-                match s {
-                    None => ins.push(None),
-                    Some(s) => match slots[*s].as_deref() {
-                        Some(t) => ins.push(Some(t)),
-                        None => return Err(err(format!("input slot {s} has no value"))),
-                    },
-                }
-            }
-            crate::registry::run_guarded(&*step.kernel, &ins).map_err(err)?
-        };
-        let mut outs = outs.into_iter();
-        for (i, s) in step.outputs.iter().enumerate() {
-            let t = outs.next();
-            if let Some(s) = s {
-                match t {
-                    Some(t) => slots[*s] = Some(Arc::new(t)),
-                    None => return Err(err(format!("the op did not produce output {i}"))),
-                }
-            }
-        }
-        for s in &step.free_after {
-            slots[*s] = None;
-        }
-    }
-    Ok(())
 }
 
 fn check_input(vi: &ValueInfo, t: &Tensor) -> Result<(), RuntimeError> {

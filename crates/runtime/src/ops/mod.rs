@@ -3,6 +3,7 @@
 use crate::registry::Builder;
 
 pub mod binary;
+pub mod control;
 pub mod conv;
 pub mod grid;
 pub mod loss;
@@ -184,6 +185,9 @@ pub static TABLE: &[(&str, &str, Builder)] = &[
     ("", "AffineGrid", misc::build_affine_grid),
     ("", "MaxUnpool", misc::build_max_unpool),
     ("", "MatMulInteger", misc::build_matmul_integer),
+    // control flow
+    ("", "If", control::build_if),
+    ("", "Loop", control::build_loop),
     ("", "Scatter", s::build_scatter_elements),
     ("", "QuantizeLinear", quant::build_quantize),
     ("", "DequantizeLinear", quant::build_dequantize),
