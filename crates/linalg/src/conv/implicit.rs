@@ -120,4 +120,26 @@ impl PackB for Im2colB<'_> {
             scatter_row::<S>(row, kk, kc, nr, dst);
         }
     }
+
+    const PACKS_ROWS: bool = true;
+
+    #[inline(always)]
+    fn pack_rows<S: Simd>(
+        &self,
+        k0: usize,
+        kc: usize,
+        n0: usize,
+        n_cols: usize,
+        padded_cols: usize,
+        ld: usize,
+        dst: &mut [f32],
+    ) {
+        for kk in 0..kc {
+            let row = &mut dst[kk * ld..kk * ld + padded_cols];
+            let (values, pad) = row.split_at_mut(n_cols);
+            self.fill_row::<S>(k0 + kk, n0, values);
+            // SAFETY: `pad` is a slice of its own length; the ISA of `S` is the caller's.
+            unsafe { S::fill(pad.as_mut_ptr(), pad.len(), 0.0) };
+        }
+    }
 }

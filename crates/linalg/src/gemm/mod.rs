@@ -287,6 +287,13 @@ const EDGE_TILE: usize = 8 * 48;
 /// NR-wide scraps 4 KiB or more apart. A quarter of the 1 MiB L2.
 const DIRECT_B: bool = true;
 
+/// Row stride of a row-major packed block of `cols` columns: one cache line more than
+/// needed, so that consecutive rows do not fall into the same few L1 sets (a multiple of
+/// 4 KiB apart they all would).
+fn row_stride(cols: usize) -> usize {
+    cols + 16
+}
+
 /// Widest block of B columns packed at once (bounds the row scratch of im2col sources).
 const MAX_BLOCK_COLS: usize = 4096;
 
@@ -332,7 +339,8 @@ unsafe fn gemm_block<B: PackB>(
     let panels_per_block = (B_BLOCK_BYTES / (kc_max * nr_full * 4))
         .min(MAX_BLOCK_COLS / nr_full)
         .clamp(1, job.np.len().max(1));
-    let panels_len = kc_max * nr_full * panels_per_block;
+    // Room for either layout of a packed block: panels, or rows of `ld` (see `row_stride`).
+    let panels_len = kc_max * row_stride(panels_per_block * nr_full);
     with_panel_scratch(panels_len + panels_per_block * nr_full, |scratch| {
         // The packing copies and the loop control are compiled for the kernel's ISA too:
         // without AVX a 48-float row copy becomes a call to memcpy.
@@ -449,7 +457,12 @@ unsafe fn block_body<S: crate::simd::Simd, B: PackB>(
             // A row-major B whose rows are far apart is read in place (the kernel takes a row
             // stride); only the ragged last panel is packed, zero-padded.
             let direct = if DIRECT_B { b.direct() } else { None };
+            let padded_cols = n_cols.div_ceil(nr_full) * nr_full;
+            let ld = row_stride(padded_cols);
             match direct {
+                None if B::PACKS_ROWS => {
+                    b.pack_rows::<S>(k0, kc, n_begin, n_cols, padded_cols, ld, packed_b)
+                }
                 Some(_) if n_begin + n_cols == n && n % nr_full != 0 => {
                     let last = (n / nr_full) * nr_full;
                     let rem = n - last;
@@ -474,6 +487,9 @@ unsafe fn block_body<S: crate::simd::Simd, B: PackB>(
                         (base.add(k0 * row_stride + n0), row_stride)
                     }
                     Some(_) => (packed_b.as_ptr(), nr_full),
+                    None if B::PACKS_ROWS => {
+                        (packed_b.as_ptr().add((jp - block_start) * nr_full), ld)
+                    }
                     None => (
                         packed_b.as_ptr().add((jp - block_start) * kc * nr_full),
                         nr_full,

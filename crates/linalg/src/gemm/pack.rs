@@ -131,6 +131,27 @@ pub(crate) trait PackB: Sync {
     fn direct(&self) -> Option<(*const f32, usize)> {
         None
     }
+
+    /// Whether [`PackB::pack_rows`] is implemented (and preferred over panels).
+    const PACKS_ROWS: bool = false;
+
+    /// Writes the block `B[k0..k0+kc][n0..n0+n_cols]` row-major with row stride `ld`,
+    /// zero-filling each row from `n_cols` to `padded_cols` (a whole number of panels).
+    /// The kernel then reads panel j at `dst + j·NR` with B row stride `ld`: one copy of
+    /// each value instead of a gather plus a scatter into panels.
+    #[allow(clippy::too_many_arguments)]
+    fn pack_rows<S: Simd>(
+        &self,
+        _k0: usize,
+        _kc: usize,
+        _n0: usize,
+        _n_cols: usize,
+        _padded_cols: usize,
+        _ld: usize,
+        _dst: &mut [f32],
+    ) {
+        unreachable!("pack_rows called on a source without PACKS_ROWS")
+    }
 }
 
 /// Scatters one contiguous row segment of B (`src`, the columns `n0..n0+src.len()` of row
