@@ -16,6 +16,7 @@ pub mod quant;
 pub mod random;
 pub mod reduce;
 pub mod resize;
+pub mod rnn;
 pub mod shape;
 pub mod unary;
 
@@ -185,6 +186,9 @@ pub static TABLE: &[(&str, &str, Builder)] = &[
     ("", "AffineGrid", misc::build_affine_grid),
     ("", "MaxUnpool", misc::build_max_unpool),
     ("", "MatMulInteger", misc::build_matmul_integer),
+    ("", "RNN", rnn::build_rnn),
+    ("", "GRU", rnn::build_rnn),
+    ("", "LSTM", rnn::build_rnn),
     // control flow
     ("", "If", control::build_if),
     ("", "Loop", control::build_loop),
