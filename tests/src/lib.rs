@@ -128,24 +128,28 @@ pub fn bit_identical(a: &Tensor, b: &Tensor) -> bool {
 }
 
 /// What a value in a YOLO11 output is, which decides how closely it must match onnxruntime.
+///
+/// Each bound is an absolute part plus 2e-5·|reference|: f32 rounding accumulated over ~100
+/// layers, the size of onnxruntime's own spread between its optimisation levels on these
+/// fixtures (3.3e-3 px on detect/default at ~650 px).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum YoloValue {
-    /// Box or keypoint coordinates, in pixels: |Δ| ≤ 2e-3.
+    /// Box or keypoint coordinates, in pixels: |Δ| ≤ 2e-3 + 2e-5·|ref|.
     Coordinate,
-    /// Scores, probabilities, keypoint visibilities, angles, class ids: |Δ| ≤ 1e-4.
+    /// Scores, probabilities, keypoint visibilities, angles, class ids: |Δ| ≤ 1e-4 + 2e-5·|ref|.
     Score,
-    /// Mask coefficients and prototypes: |Δ| ≤ 1e-4 · max(1, |reference|).
+    /// Mask coefficients and prototypes: |Δ| ≤ 1e-4 + 2e-5·|ref|.
     Mask,
 }
 
 impl YoloValue {
     /// The largest |ours − reference| accepted for this value.
     pub fn tolerance(self, reference: f64) -> f64 {
-        match self {
+        let absolute = match self {
             YoloValue::Coordinate => 2e-3,
-            YoloValue::Score => 1e-4,
-            YoloValue::Mask => 1e-4 * reference.abs().max(1.0),
-        }
+            YoloValue::Score | YoloValue::Mask => 1e-4,
+        };
+        absolute + 2e-5 * reference.abs()
     }
 }
 
