@@ -89,7 +89,7 @@ pub(crate) unsafe fn exp_v<S: Simd>(x: S::V) -> S::V {
     p = S::fma(p, r, S::splat(P4));
     p = S::fma(p, r, S::splat(P5));
     let er = S::add(S::fma(p, z, r), S::splat(1.0));
-    S::mul(er, S::pow2i(n))
+    S::scale_pow2(er, n)
 }
 
 /// `1 / (1 + e^-x)` lane-wise.
@@ -97,14 +97,14 @@ pub(crate) unsafe fn exp_v<S: Simd>(x: S::V) -> S::V {
 pub(crate) unsafe fn sigmoid_v<S: Simd>(x: S::V) -> S::V {
     let one = S::splat(1.0);
     let e = exp_v::<S>(S::sub(S::splat(0.0), x));
-    S::div(one, S::add(one, e))
+    S::recip(S::add(one, e))
 }
 
 /// `x / (1 + e^-x)` lane-wise.
 #[inline(always)]
 pub(crate) unsafe fn silu_v<S: Simd>(x: S::V) -> S::V {
     let e = exp_v::<S>(S::sub(S::splat(0.0), x));
-    S::div(x, S::add(S::splat(1.0), e))
+    S::mul(x, S::recip(S::add(S::splat(1.0), e)))
 }
 
 #[inline(always)]
@@ -118,8 +118,8 @@ pub(crate) unsafe fn activation_v<S: Simd>(act: Activation, x: S::V) -> S::V {
 }
 
 /// Applies `f` to `len` values from `src` into `dst` (which may be the same pointer).
-/// The tail shorter than a vector goes through a zero-padded stack buffer, so the maths of
-/// every element is the same whatever its position.
+/// The tail shorter than a vector goes through masked loads/stores (zeros in the unused
+/// lanes), so the maths of every element is the same whatever its position.
 #[inline(always)]
 pub(crate) unsafe fn map_ptr<S: Simd>(
     src: *const f32,
@@ -133,11 +133,8 @@ pub(crate) unsafe fn map_ptr<S: Simd>(
         i += S::LANES;
     }
     if i < len {
-        let mut tmp = [0.0f32; 16];
         let rest = len - i;
-        std::ptr::copy_nonoverlapping(src.add(i), tmp.as_mut_ptr(), rest);
-        S::store(tmp.as_mut_ptr(), f(S::load(tmp.as_ptr())));
-        std::ptr::copy_nonoverlapping(tmp.as_ptr(), dst.add(i), rest);
+        S::store_partial(dst.add(i), f(S::load_partial(src.add(i), rest)), rest);
     }
 }
 
@@ -230,6 +227,74 @@ pub(crate) unsafe fn epilogue_tile<S: Simd>(
     res: *const f32,
     ldr: usize,
 ) {
+    // One loop per activation, so the per-vector code has no branch on it.
+    match act {
+        Activation::Identity => tile_loop::<S>(
+            c,
+            ldc,
+            rows,
+            cols,
+            bias,
+            res,
+            ldr,
+            act,
+            #[inline(always)]
+            |v| v,
+        ),
+        Activation::Relu => tile_loop::<S>(
+            c,
+            ldc,
+            rows,
+            cols,
+            bias,
+            res,
+            ldr,
+            act,
+            #[inline(always)]
+            |v| S::max(v, S::splat(0.0)),
+        ),
+        Activation::Sigmoid => tile_loop::<S>(
+            c,
+            ldc,
+            rows,
+            cols,
+            bias,
+            res,
+            ldr,
+            act,
+            #[inline(always)]
+            |v| sigmoid_v::<S>(v),
+        ),
+        Activation::Silu => tile_loop::<S>(
+            c,
+            ldc,
+            rows,
+            cols,
+            bias,
+            res,
+            ldr,
+            act,
+            #[inline(always)]
+            |v| silu_v::<S>(v),
+        ),
+    }
+}
+
+/// The body of [`epilogue_tile`] for one activation `f` (`act` names the same activation,
+/// for the scalar tail).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn tile_loop<S: Simd>(
+    c: *mut f32,
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+    bias: *const f32,
+    res: *const f32,
+    ldr: usize,
+    act: Activation,
+    f: impl Fn(S::V) -> S::V,
+) {
     for r in 0..rows {
         let row = c.add(r * ldc);
         let b = S::splat(*bias.add(r));
@@ -239,13 +304,13 @@ pub(crate) unsafe fn epilogue_tile<S: Simd>(
                 row,
                 cols,
                 #[inline(always)]
-                |v| activation_v::<S>(act, S::add(v, b)),
+                |v| f(S::add(v, b)),
             );
         } else {
             let res_row = res.add(r * ldr);
             let mut j = 0;
             while j + S::LANES <= cols {
-                let v = activation_v::<S>(act, S::add(S::load(row.add(j)), b));
+                let v = f(S::add(S::load(row.add(j)), b));
                 S::store(row.add(j), S::add(v, S::load(res_row.add(j))));
                 j += S::LANES;
             }
