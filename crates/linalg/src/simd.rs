@@ -29,8 +29,8 @@ pub(crate) trait Simd {
     unsafe fn round(a: Self::V) -> Self::V;
     /// `2^n` for integral `n` in [-126, 127] (builds the exponent bits directly).
     unsafe fn pow2i(n: Self::V) -> Self::V;
-    /// `1 / d`, within ~1 ulp (a division on the portable path; a reciprocal estimate plus
-    /// one Newton step on x86, which is 3 pipelined µops instead of a slow divide).
+    /// `1 / d`, within ~1 ulp (a division by default; AVX-512 overrides it with a reciprocal
+    /// estimate plus one Newton step: 3 pipelined µops instead of a slow divide).
     #[inline(always)]
     unsafe fn recip(d: Self::V) -> Self::V {
         Self::div(Self::splat(1.0), d)
