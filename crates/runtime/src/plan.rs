@@ -37,6 +37,34 @@ pub(crate) struct Plan {
     pub static_shapes: Vec<Option<Vec<usize>>>,
     /// Nodes evaluated at plan time.
     pub folded: usize,
+    /// Per-op-type wall time, when `ONNXIDE_PROFILE` is set (printed when the session drops).
+    pub profile: Option<Profile>,
+}
+
+/// Accumulated kernel time per op type.
+#[derive(Default)]
+pub(crate) struct Profile(std::sync::Mutex<HashMap<String, (std::time::Duration, usize)>>);
+
+impl Profile {
+    fn record(&self, op: &str, d: std::time::Duration) {
+        if let Ok(mut m) = self.0.lock() {
+            let e = m.entry(op.to_string()).or_default();
+            e.0 += d;
+            e.1 += 1;
+        }
+    }
+
+    pub fn report(&self) -> String {
+        let Ok(m) = self.0.lock() else { return String::new() };
+        let mut v: Vec<_> = m.iter().collect();
+        v.sort_by(|a, b| b.1 .0.cmp(&a.1 .0));
+        let total: f64 = v.iter().map(|(_, (d, _))| d.as_secs_f64()).sum();
+        let mut s = format!("onnxide profile: {:.1} ms in kernels\n", total * 1e3);
+        for (op, (d, n)) in v {
+            s.push_str(&format!("  {op:<24} {:>9.2} ms {:>6} calls\n", d.as_secs_f64() * 1e3, n));
+        }
+        s
+    }
 }
 
 fn label(node: &onnxide_ir::Node) -> String {
@@ -311,6 +339,7 @@ pub(crate) fn build_graph(
         output_slots,
         static_shapes,
         folded,
+        profile: (captures.is_none() && std::env::var_os("ONNXIDE_PROFILE").is_some()).then(Profile::default),
     })
 }
 
@@ -346,7 +375,12 @@ pub(crate) fn execute(plan: &Plan, slots: &mut [Option<Arc<Tensor>>]) -> Result<
                     },
                 }
             }
-            registry::run_guarded(&*step.kernel, &ins).map_err(err)?
+            let t0 = plan.profile.as_ref().map(|_| std::time::Instant::now());
+            let r = registry::run_guarded(&*step.kernel, &ins).map_err(err)?;
+            if let (Some(t0), Some(prof)) = (t0, &plan.profile) {
+                prof.record(&step.op, t0.elapsed());
+            }
+            r
         };
         let mut outs = outs.into_iter();
         for (i, s) in step.outputs.iter().enumerate() {

@@ -132,6 +132,14 @@ impl Session {
     }
 }
 
+impl Drop for Session {
+    fn drop(&mut self) {
+        if let Some(p) = &self.plan.profile {
+            eprint!("{}", p.report());
+        }
+    }
+}
+
 fn check_input(vi: &ValueInfo, t: &Tensor) -> Result<(), RuntimeError> {
     if let Some(expected) = vi.elem_type() {
         if expected != t.dtype() {

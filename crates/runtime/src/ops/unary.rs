@@ -11,7 +11,9 @@ type F = Arc<dyn Fn(f32) -> f32 + Send + Sync>;
 /// Elements per rayon task for cheap elementwise loops.
 const CHUNK: usize = 1 << 15;
 
-pub fn map_f32(v: &[f32], f: &(dyn Fn(f32) -> f32 + Send + Sync)) -> Vec<f32> {
+/// `f` over `v`, split over the rayon pool for large inputs. Generic so that hot functions
+/// (Sigmoid, ...) are inlined and vectorised; `&dyn Fn` callers still work.
+pub fn map_f32<F: Fn(f32) -> f32 + Sync + ?Sized>(v: &[f32], f: &F) -> Vec<f32> {
     if v.len() >= 2 * CHUNK {
         let mut out = vec![0f32; v.len()];
         out.par_chunks_mut(CHUNK)
@@ -179,6 +181,15 @@ fn float_fn(op: &str, ctx: &BuildCtx) -> Option<F> {
 }
 
 pub fn build_float(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
+    if ctx.node.op_type == "Sigmoid" {
+        // The hottest op of YOLO graphs: statically dispatched.
+        return kernel(|ins| {
+            let x = req(ins, 0)?;
+            require_float(x)?;
+            let v = f32s(x)?;
+            Ok(vec![from_f32(x.dtype(), x.shape().to_vec(), map_f32(&v, &sigmoid))?])
+        });
+    }
     match float_fn(&ctx.node.op_type, ctx) {
         Some(f) => float_kernel(f),
         None => bail!("not a float unary op"),
