@@ -55,13 +55,19 @@ impl Profile {
     }
 
     pub fn report(&self) -> String {
-        let Ok(m) = self.0.lock() else { return String::new() };
+        let Ok(m) = self.0.lock() else {
+            return String::new();
+        };
         let mut v: Vec<_> = m.iter().collect();
         v.sort_by(|a, b| b.1 .0.cmp(&a.1 .0));
         let total: f64 = v.iter().map(|(_, (d, _))| d.as_secs_f64()).sum();
         let mut s = format!("onnxide profile: {:.1} ms in kernels\n", total * 1e3);
         for (op, (d, n)) in v {
-            s.push_str(&format!("  {op:<24} {:>9.2} ms {:>6} calls\n", d.as_secs_f64() * 1e3, n));
+            s.push_str(&format!(
+                "  {op:<24} {:>9.2} ms {:>6} calls\n",
+                d.as_secs_f64() * 1e3,
+                n
+            ));
         }
         s
     }
@@ -339,7 +345,8 @@ pub(crate) fn build_graph(
         output_slots,
         static_shapes,
         folded,
-        profile: (captures.is_none() && std::env::var_os("ONNXIDE_PROFILE").is_some()).then(Profile::default),
+        profile: (captures.is_none() && std::env::var_os("ONNXIDE_PROFILE").is_some())
+            .then(Profile::default),
     })
 }
 

@@ -735,3 +735,132 @@ pub fn build_matmul_integer(_: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
         Ok(vec![tensor(vec![m, n], TensorData::I32(out))?])
     })
 }
+
+/// RoiAlign (opset 10/16), following the ONNX reference (Detectron-style sampling grid).
+pub fn build_roi_align(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
+    let half_pixel = ctx.string(
+        "coordinate_transformation_mode",
+        if ctx.opset < 16 {
+            "output_half_pixel"
+        } else {
+            "half_pixel"
+        },
+    ) == "half_pixel";
+    let max_mode = ctx.string("mode", "avg") == "max";
+    let (oh, ow) = (
+        ctx.int("output_height", 1).max(1) as usize,
+        ctx.int("output_width", 1).max(1) as usize,
+    );
+    let sampling = ctx.int("sampling_ratio", 0);
+    let scale = ctx.float("spatial_scale", 1.0) as f64;
+    kernel(move |ins| {
+        let (x, rois, bi) = (req(ins, 0)?, req(ins, 1)?, req(ins, 2)?);
+        require_float(x)?;
+        if x.rank() != 4 || rois.rank() != 2 || rois.shape()[1] != 4 || bi.len() != rois.shape()[0]
+        {
+            bail!(
+                "X {:?}, rois {:?}, batch_indices {:?} do not fit",
+                x.shape(),
+                rois.shape(),
+                bi.shape()
+            );
+        }
+        let (n, c, h, w) = (x.shape()[0], x.shape()[1], x.shape()[2], x.shape()[3]);
+        if h == 0 || w == 0 {
+            bail!("empty feature map {:?}", x.shape());
+        }
+        let xv = f64s(x)?;
+        let rv = f64s(rois)?;
+        let bv = ints(bi)?;
+        let nr = rois.shape()[0];
+        let mut out = vec![0f32; nr * c * oh * ow];
+        for r in 0..nr {
+            let b = bv[r];
+            if b < 0 || b as usize >= n {
+                bail!("batch index {b} is out of range");
+            }
+            let off = if half_pixel { 0.5 } else { 0.0 };
+            let (sw, sh) = (rv[r * 4] * scale - off, rv[r * 4 + 1] * scale - off);
+            let (ew, eh) = (rv[r * 4 + 2] * scale - off, rv[r * 4 + 3] * scale - off);
+            let (mut rw, mut rh) = (ew - sw, eh - sh);
+            if !half_pixel {
+                rw = rw.max(1.0);
+                rh = rh.max(1.0);
+            }
+            let (bh, bw) = (rh / oh as f64, rw / ow as f64);
+            let gh = if sampling > 0 {
+                sampling as usize
+            } else {
+                (rh / oh as f64).ceil() as usize
+            };
+            let gw = if sampling > 0 {
+                sampling as usize
+            } else {
+                (rw / ow as f64).ceil() as usize
+            };
+            let count = (gh * gw).max(1) as f64;
+            // (positions, weights) per sample, shared by all channels.
+            let mut pre: Vec<([usize; 4], [f64; 4])> = Vec::with_capacity(oh * ow * gh * gw);
+            for ph in 0..oh {
+                for pw in 0..ow {
+                    for iy in 0..gh {
+                        let yy = sh + ph as f64 * bh + (iy as f64 + 0.5) * bh / gh as f64;
+                        for ix in 0..gw {
+                            let xx = sw + pw as f64 * bw + (ix as f64 + 0.5) * bw / gw as f64;
+                            if yy < -1.0 || yy > h as f64 || xx < -1.0 || xx > w as f64 {
+                                pre.push(([0; 4], [0.0; 4]));
+                                continue;
+                            }
+                            let (mut y, mut xq) = (yy.max(0.0), xx.max(0.0));
+                            let (mut yl, mut xl) = (y as usize, xq as usize);
+                            let yhi = if yl >= h - 1 {
+                                yl = h - 1;
+                                y = yl as f64;
+                                yl
+                            } else {
+                                yl + 1
+                            };
+                            let xhi = if xl >= w - 1 {
+                                xl = w - 1;
+                                xq = xl as f64;
+                                xl
+                            } else {
+                                xl + 1
+                            };
+                            let (ly, lx) = (y - yl as f64, xq - xl as f64);
+                            let (hy, hx) = (1.0 - ly, 1.0 - lx);
+                            pre.push((
+                                [yl * w + xl, yl * w + xhi, yhi * w + xl, yhi * w + xhi],
+                                [hy * hx, hy * lx, ly * hx, ly * lx],
+                            ));
+                        }
+                    }
+                }
+            }
+            for ch in 0..c {
+                let plane = &xv[(b as usize * c + ch) * h * w..(b as usize * c + ch + 1) * h * w];
+                for p in 0..oh * ow {
+                    let samples = &pre[p * gh * gw..(p + 1) * gh * gw];
+                    let v = if max_mode {
+                        samples
+                            .iter()
+                            .map(|(pos, wt)| {
+                                (0..4)
+                                    .map(|k| wt[k] * plane[pos[k]])
+                                    .fold(f64::NEG_INFINITY, f64::max)
+                            })
+                            .fold(f64::NEG_INFINITY, f64::max)
+                    } else {
+                        samples
+                            .iter()
+                            .map(|(pos, wt)| (0..4).map(|k| wt[k] * plane[pos[k]]).sum::<f64>())
+                            .sum::<f64>()
+                            / count
+                    };
+                    out[(r * c + ch) * oh * ow + p] = if v.is_finite() { v as f32 } else { 0.0 };
+                }
+            }
+        }
+        Ok(vec![from_f32(x.dtype(), vec![nr, c, oh, ow], out)?])
+    })
+}

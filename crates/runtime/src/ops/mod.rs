@@ -186,6 +186,7 @@ pub static TABLE: &[(&str, &str, Builder)] = &[
     ("", "AffineGrid", misc::build_affine_grid),
     ("", "MaxUnpool", misc::build_max_unpool),
     ("", "MatMulInteger", misc::build_matmul_integer),
+    ("", "RoiAlign", misc::build_roi_align),
     ("", "RNN", rnn::build_rnn),
     ("", "GRU", rnn::build_rnn),
     ("", "LSTM", rnn::build_rnn),

@@ -187,7 +187,11 @@ pub fn build_float(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
             let x = req(ins, 0)?;
             require_float(x)?;
             let v = f32s(x)?;
-            Ok(vec![from_f32(x.dtype(), x.shape().to_vec(), map_f32(&v, &sigmoid))?])
+            Ok(vec![from_f32(
+                x.dtype(),
+                x.shape().to_vec(),
+                map_f32(&v, &sigmoid),
+            )?])
         });
     }
     match float_fn(&ctx.node.op_type, ctx) {
