@@ -59,7 +59,7 @@ impl Profile {
             return String::new();
         };
         let mut v: Vec<_> = m.iter().collect();
-        v.sort_by(|a, b| b.1 .0.cmp(&a.1 .0));
+        v.sort_by_key(|e| std::cmp::Reverse(e.1 .0));
         let total: f64 = v.iter().map(|(_, (d, _))| d.as_secs_f64()).sum();
         let mut s = format!("onnxide profile: {:.1} ms in kernels\n", total * 1e3);
         for (op, (d, n)) in v {
