@@ -202,3 +202,15 @@ fn bad_shapes_are_errors() {
         .try_run(&vec![0.0; plan.input_len()], None, &mut y[1..], None)
         .is_err());
 }
+
+#[test]
+fn large_conv_crosses_k_and_column_blocks() {
+    // K = 64·9 = 576 spans several KC slices; 30×50 = 1500 pixels span several packed
+    // column blocks and thread tasks; stride 2 and batch 2 as well.
+    for isa in Isa::all_supported() {
+        let mut rng = Rng::new(12);
+        let g = ConvGeometry::new(64, 40, 30, 50, 3, 3).pads(1, 1, 1, 1);
+        check(isa, &mut rng, g, 1, 2);
+        check(isa, &mut rng, g.stride(2, 2), 2, 2);
+    }
+}

@@ -151,6 +151,19 @@ fn large_k_crosses_several_kc_blocks() {
 }
 
 #[test]
+fn few_columns_many_rows_splits_rows_across_threads() {
+    // n spans fewer column panels than the driver wants tasks, so it also splits m.
+    for isa in Isa::all_supported() {
+        let mut rng = Rng::new(5);
+        for (m, n, k) in [(256, 100, 300), (200, 20, 700), (97, 49, 1000)] {
+            for threads in [2, 3] {
+                check(isa, &mut rng, m, n, k, threads);
+            }
+        }
+    }
+}
+
+#[test]
 fn k_zero_gives_bias_and_activation() {
     for isa in Isa::all_supported() {
         let packed = PackedWeights::new(isa, &[], 3, 0, Some(&[1.0, -2.0, 0.5]));
