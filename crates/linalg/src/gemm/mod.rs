@@ -54,10 +54,7 @@ impl KernelSpec {
             Isa::Avx512 => KernelSpec {
                 mr: kernel_avx512::MR,
                 nr: kernel_avx512::NR,
-                kc: std::env::var("LINALG_KC")
-                    .ok()
-                    .and_then(|s| s.parse().ok())
-                    .unwrap_or(160),
+                kc: 160,
                 kernel: kernel_avx512::kernel_8x48,
                 epilogue: epilogue_fn(isa),
             },
@@ -285,8 +282,6 @@ const EDGE_TILE: usize = 8 * 48;
 /// Bytes of packed B per block: a block of whole column panels is packed at once, so that
 /// each row of B is read as one long contiguous run (prefetch-friendly) rather than as
 /// NR-wide scraps 4 KiB or more apart. A quarter of the 1 MiB L2.
-const DIRECT_B: bool = true;
-
 /// Row stride of a row-major packed block of `cols` columns: one cache line more than
 /// needed, so that consecutive rows do not fall into the same few L1 sets (a multiple of
 /// 4 KiB apart they all would).
@@ -456,7 +451,7 @@ unsafe fn block_body<S: crate::simd::Simd, B: PackB>(
             let load_c = accumulate || k0 > 0;
             // A row-major B whose rows are far apart is read in place (the kernel takes a row
             // stride); only the ragged last panel is packed, zero-padded.
-            let direct = if DIRECT_B { b.direct() } else { None };
+            let direct = b.direct();
             let padded_cols = n_cols.div_ceil(nr_full) * nr_full;
             let ld = row_stride(padded_cols);
             match direct {
