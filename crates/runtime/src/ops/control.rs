@@ -160,3 +160,198 @@ pub fn build_loop(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
         n_inputs,
     }))
 }
+
+/// Slice `t` at index `i` along `ax`, dropping that axis.
+fn index_along(t: &Tensor, ax: usize, i: usize) -> OpResult<Tensor> {
+    let mut p: Vec<(i64, i64, usize)> = t.shape().iter().map(|&d| (0, 1, d)).collect();
+    p[ax] = (i as i64, 1, 1);
+    let s = super::shape::slice(t, &p)?;
+    let mut shape = t.shape().to_vec();
+    shape.remove(ax);
+    s.reshaped(shape).map_err(|e| e.to_string())
+}
+
+/// Stacks equally shaped tensors along a new axis `ax`.
+fn stack(parts: &[Tensor], ax: usize) -> OpResult<Tensor> {
+    let views: Vec<Tensor> = parts
+        .iter()
+        .map(|p| {
+            let mut s = p.shape().to_vec();
+            s.insert(ax.min(s.len()), 1);
+            p.clone().reshaped(s).map_err(|e| e.to_string())
+        })
+        .collect::<OpResult<_>>()?;
+    let refs: Vec<&Tensor> = views.iter().collect();
+    super::shape::concat(&refs, ax as i64)
+}
+
+struct Scan {
+    body: Arc<Plan>,
+    n_state: usize,
+    n_scan: usize,
+    in_axes: Vec<i64>,
+    in_dirs: Vec<i64>,
+    out_axes: Vec<i64>,
+    out_dirs: Vec<i64>,
+    /// Opset 8: a leading batch dimension and an optional sequence_lens input.
+    v8: bool,
+    n_inputs: usize,
+}
+
+impl Scan {
+    /// One scan over `states` and `scans` (no batch dimension).
+    fn scan(
+        &self,
+        states: Vec<Tensor>,
+        scans: &[Tensor],
+        captured: &[Option<Arc<Tensor>>],
+        limit: Option<usize>,
+    ) -> OpResult<Vec<Tensor>> {
+        let mut axes = Vec::with_capacity(self.n_scan);
+        let mut len = None;
+        for (j, t) in scans.iter().enumerate() {
+            let a = axis(self.in_axes.get(j).copied().unwrap_or(0), t.rank())?;
+            let d = t.shape()[a];
+            if len.is_some_and(|l| l != d) {
+                bail!("scan inputs differ in sequence length");
+            }
+            len = Some(d);
+            axes.push(a);
+        }
+        let len = limit.unwrap_or(len.unwrap_or(0)).min(len.unwrap_or(0));
+        let mut states: Vec<Option<Arc<Tensor>>> =
+            states.into_iter().map(|t| Some(Arc::new(t))).collect();
+        let n_out = self.body.outputs.len().saturating_sub(self.n_state);
+        let mut outs: Vec<Vec<Tensor>> = vec![Vec::new(); n_out];
+        for step in 0..len {
+            let mut feeds = states.clone();
+            for (j, t) in scans.iter().enumerate() {
+                let i = if self.in_dirs.get(j).copied().unwrap_or(0) == 1 {
+                    len - 1 - step
+                } else {
+                    step
+                };
+                feeds.push(Some(Arc::new(index_along(t, axes[j], i)?)));
+            }
+            feeds.extend(captured.iter().cloned());
+            let r = run_with(&self.body, feeds).map_err(|e| e.to_string())?;
+            let mut it = r.into_iter();
+            states = (0..self.n_state).map(|_| it.next().map(Arc::new)).collect();
+            for (k, t) in it.enumerate() {
+                outs[k].push(t);
+            }
+        }
+        let mut res: Vec<Tensor> = states
+            .into_iter()
+            .map(|t| {
+                t.map(Arc::unwrap_or_clone)
+                    .ok_or_else(|| "missing state".to_string())
+            })
+            .collect::<OpResult<_>>()?;
+        for (k, mut parts) in outs.into_iter().enumerate() {
+            if parts.is_empty() {
+                bail!("a scan of length 0 has no output shape");
+            }
+            if self.out_dirs.get(k).copied().unwrap_or(0) == 1 {
+                parts.reverse();
+            }
+            let r = parts[0].rank() + 1;
+            let a = axis(self.out_axes.get(k).copied().unwrap_or(0), r)?;
+            res.push(stack(&parts, a)?);
+        }
+        Ok(res)
+    }
+}
+
+impl Kernel for Scan {
+    fn run(&self, ins: &[Option<&Tensor>]) -> OpResult<Vec<Tensor>> {
+        let captured = arcs(&ins[self.n_inputs..]);
+        let first = if self.v8 { 1 } else { 0 };
+        let own: Vec<&Tensor> = ins[first..self.n_inputs]
+            .iter()
+            .map(|t| t.ok_or_else(|| "Scan inputs must be given".to_string()))
+            .collect::<OpResult<_>>()?;
+        let (states, scans) = own.split_at(self.n_state);
+        if !self.v8 {
+            return self.scan(
+                states.iter().map(|t| (*t).clone()).collect(),
+                &scans.iter().map(|t| (*t).clone()).collect::<Vec<_>>(),
+                &captured,
+                None,
+            );
+        }
+        // Opset 8: batch dimension 0 everywhere; scan axis 1 of the scan inputs.
+        let batch = own
+            .first()
+            .map(|t| t.shape().first().copied().unwrap_or(0))
+            .unwrap_or(0);
+        let lens = match opt(ins, 0) {
+            Some(t) => Some(ints(t)?),
+            None => None,
+        };
+        let mut per_batch: Vec<Vec<Tensor>> = Vec::new();
+        for b in 0..batch {
+            let st: Vec<Tensor> = states
+                .iter()
+                .map(|t| index_along(t, 0, b))
+                .collect::<OpResult<_>>()?;
+            let sc: Vec<Tensor> = scans
+                .iter()
+                .map(|t| index_along(t, 0, b))
+                .collect::<OpResult<_>>()?;
+            let limit = lens
+                .as_ref()
+                .and_then(|l| l.get(b))
+                .map(|&v| v.max(0) as usize);
+            per_batch.push(self.scan(st, &sc, &captured, limit)?);
+        }
+        let n_res = per_batch.first().map_or(0, Vec::len);
+        (0..n_res)
+            .map(|k| {
+                let parts: Vec<Tensor> = per_batch.iter().map(|r| r[k].clone()).collect();
+                stack(&parts, 0)
+            })
+            .collect()
+    }
+}
+
+pub fn build_scan(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
+    let g = graph_attr(ctx, "body")?;
+    let v8 = ctx.opset < 9;
+    let n_inputs = ctx.node.inputs.len();
+    let n_scan = ctx.int("num_scan_inputs", 0).max(0) as usize;
+    let own = n_inputs
+        .checked_sub(usize::from(v8))
+        .ok_or("Scan needs inputs")?;
+    if n_scan > own {
+        bail!("num_scan_inputs {n_scan} exceeds the {own} inputs");
+    }
+    let n_state = own - n_scan;
+    if g.inputs.len() != own {
+        bail!(
+            "the body has {} inputs for {own} scan inputs and states",
+            g.inputs.len()
+        );
+    }
+    let dirs_attr = if v8 {
+        "directions"
+    } else {
+        "scan_input_directions"
+    };
+    let body = (ctx.compile)(g, &ctx.captures)?;
+    Ok(Box::new(Scan {
+        body,
+        n_state,
+        n_scan,
+        in_axes: if v8 {
+            vec![0; n_scan]
+        } else {
+            ctx.ints("scan_input_axes").unwrap_or(vec![0; n_scan])
+        },
+        in_dirs: ctx.ints(dirs_attr).unwrap_or(vec![0; n_scan]),
+        out_axes: ctx.ints("scan_output_axes").unwrap_or_default(),
+        out_dirs: ctx.ints("scan_output_directions").unwrap_or_default(),
+        v8,
+        n_inputs,
+    }))
+}

@@ -193,6 +193,7 @@ pub static TABLE: &[(&str, &str, Builder)] = &[
     // control flow
     ("", "If", control::build_if),
     ("", "Loop", control::build_loop),
+    ("", "Scan", control::build_scan),
     ("", "Scatter", s::build_scatter_elements),
     ("", "QuantizeLinear", quant::build_quantize),
     ("", "DequantizeLinear", quant::build_dequantize),
