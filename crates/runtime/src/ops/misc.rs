@@ -864,3 +864,178 @@ pub fn build_roi_align(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
         Ok(vec![from_f32(x.dtype(), vec![nr, c, oh, ow], out)?])
     })
 }
+
+/// Col2Im: scatter-adds sliding blocks back into an image (N-D).
+pub fn build_col2im(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
+    let dil = ctx.ints("dilations");
+    let pads = ctx.ints("pads");
+    let strides_attr = ctx.ints("strides");
+    kernel(move |ins| {
+        let x = req(ins, 0)?;
+        require_float(x)?;
+        let img: Vec<usize> = ints(req(ins, 1)?)?
+            .iter()
+            .map(|&v| v.max(0) as usize)
+            .collect();
+        let blk: Vec<usize> = ints(req(ins, 2)?)?
+            .iter()
+            .map(|&v| v.max(0) as usize)
+            .collect();
+        let nd = img.len();
+        if blk.len() != nd || x.rank() != 3 || nd == 0 {
+            bail!(
+                "input {:?}, image_shape {img:?}, block_shape {blk:?} do not fit",
+                x.shape()
+            );
+        }
+        let get = |v: &Option<Vec<i64>>, d: i64, n: usize| v.clone().unwrap_or(vec![d; n]);
+        let (dl, st, pd) = (
+            get(&dil, 1, nd),
+            get(&strides_attr, 1, nd),
+            get(&pads, 0, 2 * nd),
+        );
+        if dl.len() != nd || st.len() != nd || pd.len() != 2 * nd {
+            bail!("dilations/strides/pads do not fit {nd} dims");
+        }
+        let kprod = numel(&blk);
+        let (n, ck, l) = (x.shape()[0], x.shape()[1], x.shape()[2]);
+        if kprod == 0 || ck % kprod != 0 {
+            bail!("channels {ck} are not a multiple of the block size {kprod}");
+        }
+        let c = ck / kprod;
+        let counts: Vec<usize> = (0..nd)
+            .map(|i| {
+                let span = img[i] as i64 + pd[i] + pd[i + nd] - (dl[i] * (blk[i] as i64 - 1) + 1);
+                if span < 0 {
+                    0
+                } else {
+                    (span / st[i].max(1)) as usize + 1
+                }
+            })
+            .collect();
+        if numel(&counts) != l {
+            bail!("{l} blocks given, the geometry makes {}", numel(&counts));
+        }
+        let v = f64s(x)?;
+        let isz = numel(&img);
+        let ist = strides(&img);
+        let mut out = vec![0f64; n * c * isz];
+        let mut ks: Vec<Vec<usize>> = Vec::new();
+        for_each_index(&blk, |k| ks.push(k.to_vec()));
+        let mut ls: Vec<Vec<usize>> = Vec::new();
+        for_each_index(&counts, |p| ls.push(p.to_vec()));
+        for b in 0..n {
+            for ch in 0..c {
+                for (ki, k) in ks.iter().enumerate() {
+                    for (li, p) in ls.iter().enumerate() {
+                        let mut off = 0usize;
+                        let mut inside = true;
+                        for d in 0..nd {
+                            let pos = p[d] as i64 * st[d] - pd[d] + k[d] as i64 * dl[d];
+                            if pos < 0 || pos >= img[d] as i64 {
+                                inside = false;
+                                break;
+                            }
+                            off += pos as usize * ist[d];
+                        }
+                        if inside {
+                            out[(b * c + ch) * isz + off] += v[(b * ck + ch * kprod + ki) * l + li];
+                        }
+                    }
+                }
+            }
+        }
+        let mut shape = vec![n, c];
+        shape.extend(&img);
+        let t = tensor(shape, TensorData::F64(out))?;
+        Ok(vec![super::shape::cast(&t, x.dtype())?])
+    })
+}
+
+/// ConvInteger: exact integer convolution (2-D and other ranks through the conv geometry).
+pub fn build_conv_integer(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
+    let attrs = super::conv::WindowAttrs::read(ctx);
+    let group = ctx.int("group", 1).max(1) as usize;
+    kernel(move |ins| {
+        let (x, w) = (req(ins, 0)?, req(ins, 1)?);
+        if x.rank() < 3 || w.rank() != x.rank() {
+            bail!(
+                "input {:?} and weight {:?} ranks do not fit",
+                x.shape(),
+                w.shape()
+            );
+        }
+        let (n, c) = (x.shape()[0], x.shape()[1]);
+        let (m, cg) = (w.shape()[0], w.shape()[1]);
+        if c != cg * group || m % group != 0 {
+            bail!("channels do not fit group {group}");
+        }
+        let g = super::conv::geometry(&x.shape()[2..], &w.shape()[2..], &attrs)?;
+        let xz = match opt(ins, 2) {
+            Some(z) => ints(z)?.first().copied().unwrap_or(0),
+            None => 0,
+        };
+        let wz = match opt(ins, 3) {
+            Some(z) => {
+                let v = ints(z)?;
+                if v.len() == 1 {
+                    vec![v[0]; m]
+                } else if v.len() == m {
+                    v
+                } else {
+                    bail!("w_zero_point has {} values", v.len())
+                }
+            }
+            None => vec![0; m],
+        };
+        let (xv, wv) = (ints(x)?, ints(w)?);
+        let (isz, osz, ks) = (g.in_size(), g.out_size(), g.k_size());
+        let mg = m / group;
+        let mut out = vec![0i32; n * m * osz];
+        for b in 0..n {
+            for oc in 0..m {
+                let gi = oc / mg;
+                let mut o = 0;
+                for oz in 0..g.out[0] {
+                    for oy in 0..g.out[1] {
+                        for ox in 0..g.out[2] {
+                            let mut acc = 0i64;
+                            for ci in 0..cg {
+                                let ch = gi * cg + ci;
+                                for kk in 0..ks {
+                                    let (kz, ky, kx) = (
+                                        kk / (g.k[1] * g.k[2]),
+                                        (kk / g.k[2]) % g.k[1],
+                                        kk % g.k[2],
+                                    );
+                                    let iz = (oz * g.s[0] + kz * g.d[0]) as i64 - g.pb[0];
+                                    let iy = (oy * g.s[1] + ky * g.d[1]) as i64 - g.pb[1];
+                                    let ix = (ox * g.s[2] + kx * g.d[2]) as i64 - g.pb[2];
+                                    let xval = if iz < 0
+                                        || iy < 0
+                                        || ix < 0
+                                        || iz >= g.inp[0] as i64
+                                        || iy >= g.inp[1] as i64
+                                        || ix >= g.inp[2] as i64
+                                    {
+                                        xz // padding holds the zero point
+                                    } else {
+                                        xv[(b * c + ch) * isz
+                                            + (iz as usize * g.inp[1] + iy as usize) * g.inp[2]
+                                            + ix as usize]
+                                    };
+                                    acc += (xval - xz) * (wv[(oc * cg + ci) * ks + kk] - wz[oc]);
+                                }
+                            }
+                            out[(b * m + oc) * osz + o] = acc as i32;
+                            o += 1;
+                        }
+                    }
+                }
+            }
+        }
+        let mut shape = vec![n, m];
+        shape.extend(g.out_dims());
+        Ok(vec![tensor(shape, TensorData::I32(out))?])
+    })
+}

@@ -187,6 +187,8 @@ pub static TABLE: &[(&str, &str, Builder)] = &[
     ("", "MaxUnpool", misc::build_max_unpool),
     ("", "MatMulInteger", misc::build_matmul_integer),
     ("", "RoiAlign", misc::build_roi_align),
+    ("", "Col2Im", misc::build_col2im),
+    ("", "ConvInteger", misc::build_conv_integer),
     ("", "RNN", rnn::build_rnn),
     ("", "GRU", rnn::build_rnn),
     ("", "LSTM", rnn::build_rnn),
