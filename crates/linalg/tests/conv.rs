@@ -214,3 +214,57 @@ fn large_conv_crosses_k_and_column_blocks() {
         check(isa, &mut rng, g.stride(2, 2), 2, 2);
     }
 }
+
+#[test]
+fn batched_views_read_a_split_and_write_into_a_concat() {
+    use onnxide_linalg::conv::BatchLayout;
+    for isa in Isa::all_supported() {
+        let mut rng = Rng::new(13);
+        let batch = 3;
+        for g in [
+            ConvGeometry::new(6, 5, 9, 11, 3, 3).pads(1, 1, 1, 1),
+            ConvGeometry::new(6, 5, 9, 11, 1, 1),
+            ConvGeometry::new(6, 6, 9, 11, 3, 3)
+                .pads(1, 1, 1, 1)
+                .groups(6),
+        ] {
+            let (in_len, out_len) = (6 * 9 * 11, g.out_channels * g.out_h() * g.out_w());
+            // Input: [N, 2·6, 9, 11], the conv reads channels 6..12 (a Split view).
+            let wide_in = rng.vec(batch * 2 * in_len);
+            // Output: [N, 3·M, OH, OW], the conv writes channels M..2M (a Concat slot).
+            let mut wide_out = rng.vec(batch * 3 * out_len);
+            let before = wide_out.clone();
+            let residual = rng.vec(batch * 3 * out_len);
+            let w = rng.vec(g.weight_len());
+            let plan = Conv2dPlan::new(isa, g, &w, None, Epilogue::SILU);
+            let layout = BatchLayout {
+                batch,
+                input_stride: 2 * in_len,
+                output_stride: 3 * out_len,
+            };
+            plan.run_batched(
+                &wide_in[in_len..],
+                Some(&residual[out_len..]),
+                &mut wide_out[out_len..],
+                layout,
+                None,
+            )
+            .unwrap();
+            for n in 0..batch {
+                let x = &wide_in[(2 * n + 1) * in_len..(2 * n + 2) * in_len];
+                let r = &residual[(3 * n + 1) * out_len..(3 * n + 2) * out_len];
+                let want = reference(&g, 1, x, &w, None, Activation::Silu, Some(r));
+                let got = &wide_out[(3 * n + 1) * out_len..(3 * n + 2) * out_len];
+                assert!(max_abs_diff(got, &want) < 1e-4, "{isa:?} {g:?} image {n}");
+                for slot in [0, 2] {
+                    let range = (3 * n + slot) * out_len..(3 * n + slot + 1) * out_len;
+                    assert_eq!(
+                        wide_out[range.clone()],
+                        before[range],
+                        "{isa:?}: wrote outside its slot"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -43,7 +43,7 @@ pub(crate) fn run(
     output: &mut [f32],
     batch: usize,
     pool: Option<&ThreadPool>,
-) -> Result<(), super::ShapeError> {
+) {
     let in_plane = g.in_h * g.in_w;
     let out_plane = g.out_h() * g.out_w();
     let taps = g.kernel_h * g.kernel_w;
@@ -77,7 +77,6 @@ pub(crate) fn run(
         Some(pool) => pool.install(body),
         None => body(),
     }
-    Ok(())
 }
 
 /// `out += w · x` over equal-length slices.

@@ -364,63 +364,134 @@ impl Conv2dPlan {
                 batch * out_len
             )));
         }
+        let layout = BatchLayout {
+            batch,
+            input_stride: in_len,
+            output_stride: out_len,
+        };
+        self.run_batched(input, residual, output, layout, pool)
+    }
+
+    /// Runs `layout.batch` images whose inputs start `input_stride` values apart and whose
+    /// outputs (and residuals) start `output_stride` values apart. This lets a batched
+    /// convolution read a channel range of a wider tensor (a `Split` view) and write into a
+    /// channel range of a `Concat` buffer: e.g. output channels 64..128 of a `[N, 192, H, W]`
+    /// concat buffer are `&mut buf[64·H·W..]` with `output_stride = 192·H·W`.
+    pub fn run_batched(
+        &self,
+        input: &[f32],
+        residual: Option<&[f32]>,
+        output: &mut [f32],
+        layout: BatchLayout,
+        pool: Option<&ThreadPool>,
+    ) -> Result<(), ShapeError> {
+        let (in_len, out_len) = (self.input_len(), self.output_len());
+        let BatchLayout {
+            batch,
+            input_stride,
+            output_stride,
+        } = layout;
+        if batch == 0 {
+            return Ok(());
+        }
+        if input_stride < in_len || output_stride < out_len {
+            return Err(ShapeError(format!(
+                "conv: image strides ({input_stride}, {output_stride}) are smaller than one image ({in_len}, {out_len})"
+            )));
+        }
+        let need_in = (batch - 1) * input_stride + in_len;
+        let need_out = (batch - 1) * output_stride + out_len;
+        if input.len() < need_in {
+            return Err(ShapeError(format!(
+                "conv: input has {} values, needs {need_in}",
+                input.len()
+            )));
+        }
+        if output.len() < need_out {
+            return Err(ShapeError(format!(
+                "conv: output has {} values, needs {need_out}",
+                output.len()
+            )));
+        }
         if let Some(r) = residual {
-            if r.len() != output.len() {
+            if r.len() < need_out {
                 return Err(ShapeError(format!(
-                    "conv: residual has {} values, expected {}",
-                    r.len(),
-                    output.len()
+                    "conv: residual has {} values, needs {need_out}",
+                    r.len()
                 )));
             }
         }
+        for n in 0..batch {
+            let image = &input[n * input_stride..n * input_stride + in_len];
+            let out_image = &mut output[n * output_stride..n * output_stride + out_len];
+            let res_image = residual.map(|r| &r[n * output_stride..n * output_stride + out_len]);
+            self.run_image(image, res_image, out_image, pool);
+        }
+        Ok(())
+    }
+
+    /// One image: `input` is `[C, H, W]`, `output` and `residual` are `[M, OH, OW]`.
+    fn run_image(
+        &self,
+        input: &[f32],
+        residual: Option<&[f32]>,
+        output: &mut [f32],
+        pool: Option<&ThreadPool>,
+    ) {
+        let g = &self.geometry;
         match &self.kernel {
             Kernel::Depthwise(w) => depthwise::run(
                 self.isa,
-                &self.geometry,
+                g,
                 w,
                 self.epilogue,
                 input,
                 residual,
                 output,
-                batch,
+                1,
                 pool,
             ),
             Kernel::Gemm(groups) => {
-                let g = &self.geometry;
                 let hw_out = g.out_h() * g.out_w();
                 let icg = g.in_channels / g.groups;
                 let ocg = g.out_channels / g.groups;
-                for n in 0..batch {
-                    let image = &input[n * in_len..(n + 1) * in_len];
-                    for (gi, packed) in groups.iter().enumerate() {
-                        let group_in =
-                            &image[gi * icg * g.in_h * g.in_w..(gi + 1) * icg * g.in_h * g.in_w];
-                        let out_range =
-                            n * out_len + gi * ocg * hw_out..n * out_len + (gi + 1) * ocg * hw_out;
-                        let out = GemmOutput {
-                            data: &mut output[out_range.clone()],
-                            ldc: hw_out,
-                            accumulate: false,
-                        };
-                        let res = residual.map(|r| &r[out_range]);
-                        if self.algorithm == ConvAlgorithm::Pointwise {
-                            direct1x1::run(packed, group_in, hw_out, out, res, self.epilogue, pool);
-                        } else {
-                            let source = implicit::Im2colB::new(g, group_in);
-                            gemm::run(
-                                packed,
-                                &source,
-                                hw_out,
-                                out,
-                                res,
-                                self.epilogue.activation,
-                                pool,
-                            );
-                        }
+                let in_group = icg * g.in_h * g.in_w;
+                for (gi, packed) in groups.iter().enumerate() {
+                    let group_in = &input[gi * in_group..(gi + 1) * in_group];
+                    let out_range = gi * ocg * hw_out..(gi + 1) * ocg * hw_out;
+                    let res = residual.map(|r| &r[out_range.clone()]);
+                    let out = GemmOutput {
+                        data: &mut output[out_range],
+                        ldc: hw_out,
+                        accumulate: false,
+                    };
+                    if self.algorithm == ConvAlgorithm::Pointwise {
+                        direct1x1::run(packed, group_in, hw_out, out, res, self.epilogue, pool);
+                    } else {
+                        let source = implicit::Im2colB::new(g, group_in);
+                        gemm::run(
+                            packed,
+                            &source,
+                            hw_out,
+                            out,
+                            res,
+                            self.epilogue.activation,
+                            pool,
+                        );
                     }
                 }
-                Ok(())
             }
         }
     }
+}
+
+/// Where the images of a batch live: see [`Conv2dPlan::run_batched`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchLayout {
+    /// Number of images.
+    pub batch: usize,
+    /// Distance between the first values of consecutive input images.
+    pub input_stride: usize,
+    /// Distance between the first values of consecutive output (and residual) images.
+    pub output_stride: usize,
 }
