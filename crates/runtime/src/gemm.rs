@@ -80,11 +80,48 @@ pub fn sgemm_serial(m: usize, k: usize, n: usize, a: Mat, b: Mat, beta: f32, c: 
     }
 }
 
-/// Like [`sgemm_serial`], with rows of C spread over the current rayon pool when big enough.
+/// Like [`sgemm_serial`], spread over the current rayon pool when big enough: by column blocks
+/// when C is wide (each task packs only its own slice of B, which for convolutions is the big
+/// im2col matrix), else by row blocks.
 pub fn sgemm(m: usize, k: usize, n: usize, a: Mat, b: Mat, beta: f32, c: &mut [f32]) {
     let threads = rayon::current_num_threads();
     let flops = m * k * n;
-    if threads <= 1 || flops < 1 << 18 || m < 2 {
+    if threads <= 1 || flops < 1 << 18 {
+        return sgemm_serial(m, k, n, a, b, beta, c);
+    }
+    if n >= m && n >= 2 * 64 {
+        // Column blocks, a multiple of 16 wide, about two per thread.
+        let nb = n.div_ceil(threads * 2).div_ceil(16) * 16;
+        let blocks: Vec<(usize, Vec<f32>)> = (0..n.div_ceil(nb))
+            .into_par_iter()
+            .map(|bi| {
+                let j0 = bi * nb;
+                let w = nb.min(n - j0);
+                let mut tmp = vec![0f32; m * w];
+                if beta != 0.0 {
+                    for i in 0..m {
+                        tmp[i * w..(i + 1) * w].copy_from_slice(&c[i * n + j0..i * n + j0 + w]);
+                    }
+                }
+                let start = (j0 * b.cs).min(b.data.len());
+                let bb = Mat {
+                    data: &b.data[start..],
+                    rs: b.rs,
+                    cs: b.cs,
+                };
+                sgemm_serial(m, k, w, a, bb, beta, &mut tmp);
+                (j0, tmp)
+            })
+            .collect();
+        for (j0, tmp) in blocks {
+            let w = tmp.len() / m.max(1);
+            for i in 0..m {
+                c[i * n + j0..i * n + j0 + w].copy_from_slice(&tmp[i * w..(i + 1) * w]);
+            }
+        }
+        return;
+    }
+    if m < 2 {
         return sgemm_serial(m, k, n, a, b, beta, c);
     }
     let rows = m.div_ceil(threads * 2).max(1);
