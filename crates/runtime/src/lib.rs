@@ -1,9 +1,29 @@
 //! onnxide's CPU executor.
 //!
-//! [`Session::new`] plans a model once (op lookup in one registry, topological order, constant
-//! folding, value lifetimes); [`Session::run`] executes the plan, from any number of threads.
-//! Every op has one plain reference kernel (`ops/`); heavy ones (Conv, MatMul) use rayon and
-//! `matrixmultiply` inside the session's thread pool.
+//! ```text
+//! Session::new(model, options)                       Session::run(inputs)  (&self, any thread)
+//!   plan::build                                        check inputs (name, dtype, rank, fixed dims)
+//!     every missing op -> one UnsupportedOps error     slots <- constants + inputs
+//!     topo order (onnxide_ir::topo)                    for step in steps (in the session's rayon pool):
+//!     slots: one per value name                          kernel.run(&inputs) -> outputs
+//!     registry: (domain, op) -> builder(ctx)             free slots whose last reader ran
+//!       reads attrs + opset + constant inputs          outputs in graph order
+//!       -> Box<dyn Kernel> (pre-converted weights)
+//!     constant folding (optimize): all-constant nodes run once here
+//!     subgraphs (If/Loop/Scan) planned once; captured outer values become extra inputs
+//!     static shapes (constants + onnxide_ir::infer), value lifetimes
+//! ```
+//!
+//! Modules: `registry` (the one op table), `plan` (planning and the step loop), `session`
+//! (API), `ops/<family>.rs` (one plain reference kernel per op), `broadcast`, `gemm` (the only
+//! `unsafe`: a bounds-checked call into `matrixmultiply::sgemm`), `value` (typed dispatch helpers).
+//! Float16/bfloat16 tensors are computed in f32 and rounded back per op; integer and bool types
+//! are computed natively where ops accept them. `ONNXIDE_PROFILE=1` prints per-op kernel time
+//! when a session is dropped.
+//!
+//! Speed work (packed weights, fused Conv+SiLU, buffer arenas, SIMD kernels chosen at plan
+//! time) plugs in at the builders: a builder may return a faster kernel for the shapes,
+//! dtypes and CPU it sees, keeping the reference kernel as the oracle.
 
 #![deny(unsafe_code)]
 
