@@ -1,7 +1,7 @@
 //! Implicit-im2col convolution: the GEMM's B operand is the im2col matrix
 //! `B[(ci, ky, kx)][(oy, ox)] = x[ci][oy·sh + ky·dh − pt][ox·sw + kx·dw − pl]` (0 outside),
 //! but it is never built. The GEMM driver asks for one block of panels at a time
-//! (`KC` rows × a few `NR`-column panels, ~256 KiB, L2-resident), and [`Im2colB`] gathers
+//! (`KC` rows × a few `NR`-column panels, ~256 KiB, L2-resident), and `Im2colB` gathers
 //! exactly those values from the input: contiguous copies for stride 1, strided reads for
 //! stride 2, zero runs for the padding.
 

@@ -6,13 +6,13 @@
 //!
 //! | geometry                               | algorithm                                  |
 //! |----------------------------------------|--------------------------------------------|
-//! | 1×1, stride 1, no pad, groups 1        | [`direct1x1`]: GEMM `W[oc×ic] · X[ic×HW]` on the NCHW data in place |
-//! | groups == in == out channels (depthwise)| [`depthwise`]: per-plane vectorised stencil |
-//! | anything else (3×3 s1/s2, grouped, …)  | [`implicit`]: GEMM whose B panels are gathered from the input on the fly (im2col of one `KC × NR` panel at a time, never the whole matrix) |
+//! | 1×1, stride 1, no pad, groups 1        | `direct1x1`: GEMM `W[oc×ic] · X[ic×HW]` on the NCHW data in place |
+//! | groups == in == out channels (depthwise)| `depthwise`: per-plane vectorised stencil |
+//! | anything else (3×3 s1/s2, grouped, …)  | `implicit`: GEMM whose B panels are gathered from the input on the fly (im2col of one `KC × NR` panel at a time, never the whole matrix) |
 
-pub mod depthwise;
-pub mod direct1x1;
-pub mod implicit;
+mod depthwise;
+mod direct1x1;
+mod implicit;
 
 use crate::activation::Epilogue;
 use crate::gemm::{self, GemmOutput, PackedWeights};
