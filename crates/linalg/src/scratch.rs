@@ -48,3 +48,34 @@ pub(crate) fn with_panel_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R)
 pub(crate) fn with_row_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
     with_buffer(&ROWS, len, f)
 }
+
+thread_local! {
+    static STAGING_A: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    static STAGING_B: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Two per-thread buffers for data that a whole parallel operation shares (a padded copy
+/// of a convolution input, a staging output), held by the calling thread *across* rayon
+/// calls. If this thread is already using them — a worker that, while waiting inside a
+/// nested parallel call, picked up another such operation — fresh buffers are allocated
+/// instead, so re-entrancy costs an allocation, never a panic.
+pub(crate) fn with_staging<R>(
+    len_a: usize,
+    len_b: usize,
+    f: impl FnOnce(&mut [f32], &mut [f32]) -> R,
+) -> R {
+    STAGING_A.with(|a| {
+        STAGING_B.with(|b| match (a.try_borrow_mut(), b.try_borrow_mut()) {
+            (Ok(mut a), Ok(mut b)) => {
+                if a.len() < len_a {
+                    a.resize(len_a, 0.0);
+                }
+                if b.len() < len_b {
+                    b.resize(len_b, 0.0);
+                }
+                f(&mut a[..len_a], &mut b[..len_b])
+            }
+            _ => f(&mut vec![0.0; len_a], &mut vec![0.0; len_b]),
+        })
+    })
+}

@@ -148,6 +148,12 @@ fn random_geometries_every_isa() {
                 )
                 .dilation(rng.range(1, 2), 1)
                 .groups(groups);
+            // Half stride 1 both ways (the lazy-im2col path), half any strides.
+            let g = if rng.range(0, 1) == 0 {
+                g.stride(1, 1)
+            } else {
+                g
+            };
             // Kind 3: a pointwise conv (1×1, stride 1, no pad), the direct GEMM path.
             let g = if kind == 3 {
                 ConvGeometry::new(ic, oc, h, w, 1, 1)
@@ -161,7 +167,7 @@ fn random_geometries_every_isa() {
             let threads = rng.range(1, 2);
             seen.insert(format!("{:?}", check(isa, &mut rng, g, batch, threads)));
         }
-        assert_eq!(seen.len(), 3, "every algorithm exercised: {seen:?}");
+        assert_eq!(seen.len(), 4, "every algorithm exercised: {seen:?}");
     }
 }
 
@@ -172,12 +178,14 @@ fn algorithm_choice() {
     let dw = ConvGeometry::new(8, 8, 4, 4, 3, 3)
         .pads(1, 1, 1, 1)
         .groups(8);
-    let im = ConvGeometry::new(8, 8, 4, 4, 3, 3).pads(1, 1, 1, 1);
+    let lazy = ConvGeometry::new(8, 8, 4, 4, 3, 3).pads(1, 1, 1, 1);
+    let im = lazy.stride(2, 2);
     let plan = |g: ConvGeometry| {
         Conv2dPlan::new(isa, g, &vec![0.0; g.weight_len()], None, Epilogue::IDENTITY)
     };
     assert_eq!(plan(pw).algorithm(), ConvAlgorithm::Pointwise);
     assert_eq!(plan(dw).algorithm(), ConvAlgorithm::Depthwise);
+    assert_eq!(plan(lazy).algorithm(), ConvAlgorithm::LazyIm2colGemm);
     assert_eq!(plan(im).algorithm(), ConvAlgorithm::ImplicitGemm);
 }
 

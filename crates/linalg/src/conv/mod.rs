@@ -8,11 +8,13 @@
 //! |----------------------------------------|--------------------------------------------|
 //! | 1×1, stride 1, no pad, groups 1        | `direct1x1`: GEMM `W[oc×ic] · X[ic×HW]` on the NCHW data in place |
 //! | groups == in == out channels (depthwise)| `depthwise`: per-plane vectorised stencil |
-//! | anything else (3×3 s1/s2, grouped, …)  | `implicit`: GEMM whose B panels are gathered from the input on the fly (im2col of one `KC × NR` panel at a time, never the whole matrix) |
+//! | stride 1 (3×3 s1, any pad/dilation/groups) | `lazy`: GEMM reading B rows in place from a zero-bordered copy of the input through an offset table (no packing) |
+//! | anything else (3×3 s2, …)              | `implicit`: GEMM whose B blocks are gathered from the input on the fly (one `KC ×` few-panels block at a time, never the whole im2col matrix) |
 
 mod depthwise;
 mod direct1x1;
 mod implicit;
+mod lazy;
 
 use crate::activation::Epilogue;
 use crate::gemm::{self, GemmOutput, PackedWeights};
@@ -194,16 +196,18 @@ impl std::error::Error for ShapeError {}
 pub enum ConvAlgorithm {
     /// 1×1 stride 1: a GEMM on the NCHW input as it is.
     Pointwise,
-    /// Implicit-im2col GEMM (one per group).
+    /// Implicit-im2col GEMM (one per group), B packed block by block.
     ImplicitGemm,
+    /// Stride-1 implicit GEMM reading B in place from a padded copy of the input.
+    LazyIm2colGemm,
     /// Dedicated depthwise stencil.
     Depthwise,
 }
 
 #[derive(Clone, Debug)]
 enum Kernel {
-    /// One packed weight matrix per group.
-    Gemm(Vec<PackedWeights>),
+    /// One packed weight matrix per group (and, for the lazy path, the row offsets).
+    Gemm(Vec<PackedWeights>, Option<lazy::LazyIm2col>),
     Depthwise(depthwise::DepthwiseWeights),
 }
 
@@ -275,12 +279,17 @@ impl Conv2dPlan {
                     PackedWeights::new(isa, w, ocg, k, b)
                 })
                 .collect();
-            let algorithm = if g.is_pointwise() && g.groups == 1 {
-                ConvAlgorithm::Pointwise
+            let (algorithm, lazy) = if g.is_pointwise() && g.groups == 1 {
+                (ConvAlgorithm::Pointwise, None)
+            } else if lazy::LazyIm2col::applies(&g) {
+                (
+                    ConvAlgorithm::LazyIm2colGemm,
+                    Some(lazy::LazyIm2col::new(&g)),
+                )
             } else {
-                ConvAlgorithm::ImplicitGemm
+                (ConvAlgorithm::ImplicitGemm, None)
             };
-            (algorithm, Kernel::Gemm(packed))
+            (algorithm, Kernel::Gemm(packed, lazy))
         };
         Ok(Conv2dPlan {
             geometry: g,
@@ -451,7 +460,7 @@ impl Conv2dPlan {
                 1,
                 pool,
             ),
-            Kernel::Gemm(groups) => {
+            Kernel::Gemm(groups, lazy) => {
                 let hw_out = g.out_h() * g.out_w();
                 let icg = g.in_channels / g.groups;
                 let ocg = g.out_channels / g.groups;
@@ -465,7 +474,12 @@ impl Conv2dPlan {
                         ldc: hw_out,
                         accumulate: false,
                     };
-                    if self.algorithm == ConvAlgorithm::Pointwise {
+                    if let Some(lazy) = lazy {
+                        let act = self.epilogue.activation;
+                        lazy::run(
+                            self.isa, g, lazy, packed, act, group_in, res, out.data, pool,
+                        );
+                    } else if self.algorithm == ConvAlgorithm::Pointwise {
                         direct1x1::run(packed, group_in, hw_out, out, res, self.epilogue, pool);
                     } else {
                         let source = implicit::Im2colB::new(g, group_in);

@@ -12,21 +12,30 @@ pub(crate) const NR: usize = 24;
 ///
 /// # Safety
 /// The CPU must support AVX2 and FMA. `a` must be valid for `kc·4` reads, `b` for `kc·24`
-/// reads (rows `ldb` apart), and `c` for a 4×24 tile with row stride `ldc` (read when `load_c`, always written).
+/// reads (rows `ldb` apart, or at `b + offsets[kk]` when `offsets` is not null, then
+/// valid for `kc` reads), and `c` for a 4×24 tile with row stride `ldc` (read when `load_c`, always written).
 #[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn kernel_4x24(
     kc: usize,
     a: *const f32,
     b: *const f32,
     ldb: usize,
+    offsets: *const usize,
     c: *mut f32,
     ldc: usize,
     load_c: bool,
 ) {
     let mut acc = [[_mm256_setzero_ps(); 3]; MR];
     let mut a = a;
-    let mut b = b;
-    for _ in 0..kc {
+    for kk in 0..kc {
+        // Row kk of B: `ldb` apart, or (lazy im2col) at its own offset. The test is
+        // loop-invariant, so the compiler splits the loop in two.
+        let b = if offsets.is_null() {
+            b.add(kk * ldb)
+        } else {
+            b.add(*offsets.add(kk))
+        };
         // SAFETY: `b` advances by 24 and `a` by 4 per step, `kc` steps in all, within the
         // panel bounds the caller guarantees.
         let b0 = _mm256_loadu_ps(b);
@@ -39,7 +48,6 @@ pub(crate) unsafe fn kernel_4x24(
             row[2] = _mm256_fmadd_ps(ai, b2, row[2]);
         }
         a = a.add(MR);
-        b = b.add(ldb);
     }
     for (i, row) in acc.iter().enumerate() {
         // SAFETY: row i of the 4×24 tile starts at c + i·ldc; the caller guarantees the tile.

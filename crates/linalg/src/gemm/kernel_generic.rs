@@ -7,13 +7,16 @@ pub(crate) const NR: usize = 16;
 /// `C[4×16] (+)= A_panel · B_panel` over `kc` steps.
 ///
 /// # Safety
-/// `a` must be valid for `kc·4` reads, `b` for `kc·16` reads (rows `ldb` apart), and `c` for a 4×16 tile with
+/// `a` must be valid for `kc·4` reads, `b` for `kc·16` reads (rows `ldb` apart, or at `b + offsets[kk]` when `offsets` is not null, then
+/// valid for `kc` reads), and `c` for a 4×16 tile with
 /// row stride `ldc` (read when `load_c`, always written).
+#[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn kernel_4x16(
     kc: usize,
     a: *const f32,
     b: *const f32,
     ldb: usize,
+    offsets: *const usize,
     c: *mut f32,
     ldc: usize,
     load_c: bool,
@@ -22,8 +25,14 @@ pub(crate) unsafe fn kernel_4x16(
     let a = std::slice::from_raw_parts(a, kc * MR);
     let mut acc = [[0.0f32; NR]; MR];
     for (kk, a_step) in a.chunks_exact(MR).enumerate() {
-        // SAFETY: row kk of the B panel starts at b + kk·ldb and holds NR values.
-        let b_row = std::slice::from_raw_parts(b.add(kk * ldb), NR);
+        // SAFETY: row kk of the B panel starts at b + kk·ldb (or b + offsets[kk]) and holds
+        // NR values.
+        let row = if offsets.is_null() {
+            kk * ldb
+        } else {
+            *offsets.add(kk)
+        };
+        let b_row = std::slice::from_raw_parts(b.add(row), NR);
         for (acc_row, &ai) in acc.iter_mut().zip(a_step) {
             for (x, &bj) in acc_row.iter_mut().zip(b_row) {
                 *x += ai * bj;

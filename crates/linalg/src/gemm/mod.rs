@@ -33,7 +33,7 @@ use rayon::ThreadPool;
 
 /// `C tile (+)= A panel · B panel`; see the kernel modules for the exact contract.
 pub(crate) type MicroKernel =
-    unsafe fn(usize, *const f32, *const f32, usize, *mut f32, usize, bool);
+    unsafe fn(usize, *const f32, *const f32, usize, *const usize, *mut f32, usize, bool);
 
 /// A microkernel and the blocking that suits it.
 #[derive(Clone, Copy)]
@@ -452,9 +452,13 @@ unsafe fn block_body<S: crate::simd::Simd, B: PackB>(
             // A row-major B whose rows are far apart is read in place (the kernel takes a row
             // stride); only the ragged last panel is packed, zero-padded.
             let direct = b.direct();
+            // A lazy im2col source needs no packing at all: the kernel reads each B row at
+            // its own offset into the (padded) input.
+            let indirect = b.indirect();
             let padded_cols = n_cols.div_ceil(nr_full) * nr_full;
             let ld = row_stride(padded_cols);
             match direct {
+                _ if indirect.is_some() => {}
                 None if B::PACKS_ROWS => {
                     b.pack_rows::<S>(k0, kc, n_begin, n_cols, padded_cols, ld, packed_b)
                 }
@@ -477,7 +481,9 @@ unsafe fn block_body<S: crate::simd::Simd, B: PackB>(
             for jp in block_start..block_end {
                 let n0 = jp * nr_full;
                 let nr = nr_full.min(n - n0);
+                let offs = indirect.map_or(std::ptr::null(), |(_, offsets)| offsets.add(k0));
                 let (b_panel, ldb) = match direct {
+                    _ if indirect.is_some() => (indirect.unwrap().0.add(n0), 0),
                     Some((base, row_stride)) if nr == nr_full => {
                         (base.add(k0 * row_stride + n0), row_stride)
                     }
@@ -495,7 +501,7 @@ unsafe fn block_body<S: crate::simd::Simd, B: PackB>(
                     let a_panel = a.panels.as_ptr().add(ip * k * mr + k0 * mr);
                     let tile = c.0.add(ip * mr * ldc + n0);
                     if rows == mr && nr == nr_full {
-                        (spec.kernel)(kc, a_panel, b_panel, ldb, tile, ldc, load_c);
+                        (spec.kernel)(kc, a_panel, b_panel, ldb, offs, tile, ldc, load_c);
                     } else {
                         // Edge tile: run the full kernel into a stack tile, copy back the valid part.
                         let tmp = edge_tile.as_mut_ptr();
@@ -508,7 +514,7 @@ unsafe fn block_body<S: crate::simd::Simd, B: PackB>(
                                 );
                             }
                         }
-                        (spec.kernel)(kc, a_panel, b_panel, ldb, tmp, nr_full, load_c);
+                        (spec.kernel)(kc, a_panel, b_panel, ldb, offs, tmp, nr_full, load_c);
                         for r in 0..rows {
                             std::ptr::copy_nonoverlapping(
                                 tmp.add(r * nr_full),
@@ -574,6 +580,7 @@ pub fn microkernel_probe(isa: Isa, kc: usize, iters: usize) -> f64 {
                 a.as_ptr(),
                 b.as_ptr(),
                 spec.nr,
+                std::ptr::null(),
                 c.as_mut_ptr(),
                 spec.nr,
                 true,

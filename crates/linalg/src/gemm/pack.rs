@@ -132,6 +132,13 @@ pub(crate) trait PackB: Sync {
         None
     }
 
+    /// `(base, offsets)` when B needs no packing: row `r` of B is the contiguous run
+    /// `base + offsets[r] ..`, and every column index up to `n` rounded up to a whole panel
+    /// is in bounds (the lazy im2col of `conv::lazy`).
+    fn indirect(&self) -> Option<(*const f32, *const usize)> {
+        None
+    }
+
     /// Whether [`PackB::pack_rows`] is implemented (and preferred over panels).
     const PACKS_ROWS: bool = false;
 
