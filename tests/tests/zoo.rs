@@ -32,8 +32,11 @@ fn zoo_model(name: &str) -> (PathBuf, Model) {
     (path, model)
 }
 
+/// Named outputs, in graph order.
+type Outputs = Vec<(String, Tensor)>;
+
 /// (ours, onnxruntime's) outputs on the seeded input `default_rng(0).random(shape)`.
-fn run_both(name: &str) -> (Model, Vec<(String, Tensor)>, Vec<(String, Tensor)>) {
+fn run_both(name: &str) -> (Model, Outputs, Outputs) {
     let (path, model) = zoo_model(name);
     let dir = tempfile::tempdir().unwrap();
     let session = Session::new(&model, &SessionOptions::default())
