@@ -13,7 +13,9 @@ const HELP: &str = "\
 cargo xtask <task> [args...]
 
 tasks:
-  fixtures [--only NAME...]   regenerate fixtures/ (needs Python with ultralytics, torch, onnx, onnxruntime)
+  fixtures [--only NAME...]   regenerate fixtures/ (needs Python with ultralytics, torch, torchvision, onnx,
+                              onnxruntime); with no arguments also the model zoo (fixtures/zoo)
+  fixtures zoo                regenerate only the model zoo (ResNet-18, MobileNet-v3, YOLOv8n, YOLO12n)
   nodetests [DIR]             generate the ONNX backend node tests into DIR (default fixtures/.cache/nodetests;
                               needs Python with onnx)
   bench [model=F] [model8=F] [rounds=N] [runs=N]
@@ -44,7 +46,18 @@ fn run(args: &[String]) -> Result<()> {
         return Ok(());
     };
     match task.as_str() {
-        "fixtures" => python::script("xtask/fixtures/make_fixtures.py", rest),
+        // `fixtures zoo` makes only the model zoo; `fixtures [--only ...]` the YOLO11 fixtures, and
+        // with no arguments the zoo too.
+        "fixtures" if rest.first().map(String::as_str) == Some("zoo") => {
+            python::script("xtask/fixtures/make_zoo.py", &rest[1..])
+        }
+        "fixtures" => {
+            python::script("xtask/fixtures/make_fixtures.py", rest)?;
+            if rest.is_empty() {
+                python::script("xtask/fixtures/make_zoo.py", &[])?;
+            }
+            Ok(())
+        }
         "nodetests" => {
             let default = ["fixtures/.cache/nodetests".to_string()];
             python::script(
