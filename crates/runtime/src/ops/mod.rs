@@ -2,6 +2,7 @@
 
 use crate::registry::Builder;
 
+pub mod attention;
 pub mod binary;
 pub mod control;
 pub mod conv;
@@ -192,6 +193,7 @@ pub static TABLE: &[(&str, &str, Builder)] = &[
     ("", "RNN", rnn::build_rnn),
     ("", "GRU", rnn::build_rnn),
     ("", "LSTM", rnn::build_rnn),
+    ("", "Attention", attention::build_attention),
     // control flow
     ("", "If", control::build_if),
     ("", "Loop", control::build_loop),
