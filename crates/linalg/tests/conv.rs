@@ -276,3 +276,38 @@ fn batched_views_read_a_split_and_write_into_a_concat() {
         }
     }
 }
+
+#[test]
+fn stride_two_every_isa() {
+    // Odd and even sizes, asymmetric pads, kernels 1–5: the packed implicit-GEMM path with
+    // its stride-2 gather.
+    for isa in Isa::all_supported() {
+        let mut rng = Rng::new(14);
+        for _ in 0..25 {
+            let (kh, kw) = (rng.range(1, 5), rng.range(1, 5));
+            let g = ConvGeometry::new(
+                rng.range(1, 9),
+                rng.range(1, 20),
+                rng.range(kh, 19),
+                rng.range(kw, 23),
+                kh,
+                kw,
+            )
+            .stride(2, 2)
+            .pads(
+                rng.range(0, 2),
+                rng.range(0, 2),
+                rng.range(0, 2),
+                rng.range(0, 2),
+            );
+            if g.validate().is_err() {
+                continue;
+            }
+            let (batch, threads) = (rng.range(1, 2), rng.range(1, 2));
+            assert_eq!(
+                check(isa, &mut rng, g, batch, threads),
+                ConvAlgorithm::ImplicitGemm
+            );
+        }
+    }
+}
