@@ -146,7 +146,7 @@ fn bench_conv(c: &mut Criterion) {
     let x = data(8 * plan.input_len());
     let mut y = vec![0.0f32; 8 * plan.output_len()];
     group.throughput(Throughput::Elements(8 * plan.flops_per_image() as u64));
-    group.bench_function("23.cv2.1.1_batch8/ImplicitGemm", |b| {
+    group.bench_function(format!("23.cv2.1.1_batch8/{:?}", plan.algorithm()), |b| {
         b.iter(|| {
             plan.run(&x, None, &mut y, Some(&pool));
             black_box(&y);
