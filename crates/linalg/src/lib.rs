@@ -5,8 +5,12 @@
 //! and calls them at run time with its own buffers.
 //!
 //! * [`gemm`]: packed SGEMM with a fused epilogue (bias, ReLU/Sigmoid/SiLU, residual add).
-//! * [`conv`]: NCHW 2-D convolution plans — 1×1 as a direct GEMM, k×k through an implicit
-//!   im2col (no im2col buffer), depthwise with a dedicated kernel — with the same epilogue.
+//! * [`conv`]: NCHW 2-D convolution plans — 1×1 as a direct GEMM, stride-1 k×k through a
+//!   lazy im2col (the kernel reads a padded copy of the input through an offset table),
+//!   other k×k through an implicit im2col packed block by block (never the whole matrix),
+//!   depthwise with a dedicated stencil — all with the same fused epilogue.
+//!
+//! The runtime-facing guide (fusions, buffers, threads) is in the crate's README.md.
 //! * [`activation`]: vectorised exp / sigmoid / SiLU / ReLU.
 //! * [`softmax`]: softmax over any axis, including non-last axes, without transposes.
 //! * [`pool`]: max pooling (separable), nearest upsampling.

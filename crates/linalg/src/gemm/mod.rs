@@ -592,6 +592,15 @@ pub fn microkernel_probe(isa: Isa, kc: usize, iters: usize) -> f64 {
 }
 
 /// Register-only FMA throughput probe (12 independent zmm chains): the machine's peak.
+/// Returns the flops done (0 where AVX-512 is unavailable).
+#[doc(hidden)]
+#[cfg(not(target_arch = "x86_64"))]
+pub fn fma_peak_probe(_iters: usize) -> f64 {
+    0.0
+}
+
+/// Register-only FMA throughput probe (12 independent zmm chains): the machine's peak.
+/// Returns the flops done (0 where AVX-512 is unavailable).
 #[doc(hidden)]
 #[cfg(target_arch = "x86_64")]
 pub fn fma_peak_probe(iters: usize) -> f64 {
