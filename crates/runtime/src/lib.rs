@@ -29,8 +29,10 @@
 
 mod broadcast;
 mod error;
+mod fast;
 mod gemm;
 mod ops;
+mod optimize;
 mod plan;
 mod registry;
 mod session;

@@ -243,7 +243,16 @@ pub(crate) fn build_graph(
             captures: node_captures.clone(),
             compile: &compile,
         };
-        let kernel = builder(&ctx).map_err(node_err)?;
+        // With optimize: a fast kernel where one fits (it keeps the reference as fallback).
+        let fast = if options.optimize {
+            crate::fast::build(&ctx, builder).map_err(node_err)?
+        } else {
+            None
+        };
+        let kernel = match fast {
+            Some(k) => k,
+            None => builder(&ctx).map_err(node_err)?,
+        };
         let out_slots: Vec<Option<usize>> = node
             .outputs
             .iter()

@@ -81,6 +81,7 @@ pub(crate) fn lookup(domain: &str, op_type: &str) -> Option<Builder> {
     let domain = onnxide_ir::normalize_domain(domain);
     table()
         .iter()
+        .chain(crate::fast::INTERNAL)
         .find(|(d, o, _)| *d == domain && *o == op_type)
         .map(|(_, _, b)| *b)
 }

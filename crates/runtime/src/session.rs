@@ -49,6 +49,13 @@ impl Session {
     /// Plans `model`: op lookup, topological order, constant folding, value lifetimes.
     /// Fails with [`RuntimeError::UnsupportedOps`] listing every op the executor lacks.
     pub fn new(model: &Model, options: &SessionOptions) -> Result<Session, RuntimeError> {
+        // Fusions rewrite a copy of the model; `optimize = false` plans the graph as given.
+        let optimized = if options.optimize {
+            crate::optimize::run(model)
+        } else {
+            None
+        };
+        let model = optimized.as_ref().map_or(model, |(m, _)| m);
         let plan = plan::build(model, options)?;
         let mut builder = rayon::ThreadPoolBuilder::new();
         if let Some(n) = options.threads {

@@ -1,0 +1,45 @@
+//! Fast kernels on onnxide-linalg, chosen at plan time when `SessionOptions::optimize` is on.
+//!
+//! Each fast kernel keeps the op's reference kernel (`ops/`) and hands it any input it does
+//! not cover (another dtype or rank, a geometry the SIMD kernel lacks), so choosing a fast
+//! kernel never changes which graphs run. Tests compare every fast path with the reference
+//! (`tests/fast.rs`: optimize on vs off).
+//!
+//! `ai.onnxide::FusedConv` is the internal op the fusion pass (`crate::optimize`) emits:
+//! `Conv` with a SiLU epilogue and an optional residual (input 3), see [`conv`].
+
+pub(crate) mod conv;
+pub(crate) mod elementwise;
+
+use crate::registry::{BuildCtx, Builder, Kernel};
+use crate::value::OpResult;
+
+/// The internal domain of fused ops; never collides with ONNX domains.
+pub const DOMAIN: &str = "ai.onnxide";
+
+/// Ops of the internal domain, looked up after the ONNX table.
+pub(crate) static INTERNAL: &[(&str, &str, Builder)] = &[(DOMAIN, "FusedConv", conv::build_fused)];
+
+/// The fast kernel for `ctx.node`, if there is one; `reference` builds the op's reference
+/// kernel, which the fast kernel keeps as its fallback.
+pub(crate) fn build(ctx: &BuildCtx, reference: Builder) -> OpResult<Option<Box<dyn Kernel>>> {
+    let domain = onnxide_ir::normalize_domain(&ctx.node.domain);
+    if !domain.is_empty() {
+        return Ok(None);
+    }
+    match ctx.node.op_type.as_str() {
+        "Conv" => conv::build_conv(ctx, reference),
+        "Sigmoid" => elementwise::build_sigmoid(ctx, reference),
+        "Softmax" => elementwise::build_softmax(ctx, reference),
+        "MaxPool" => elementwise::build_maxpool(ctx, reference),
+        "Resize" => elementwise::build_resize(ctx, reference),
+        "Transpose" => elementwise::build_transpose(ctx, reference),
+        _ => Ok(None),
+    }
+}
+
+/// The ISA the fast kernels use (detected once).
+pub(crate) fn isa() -> onnxide_linalg::Isa {
+    static ISA: std::sync::OnceLock<onnxide_linalg::Isa> = std::sync::OnceLock::new();
+    *ISA.get_or_init(onnxide_linalg::Isa::detect)
+}
