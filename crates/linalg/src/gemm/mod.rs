@@ -5,17 +5,25 @@
 //! where m = output channels is small and n = output pixels is large):
 //!
 //! ```text
-//! for each column panel of NR columns            (parallel: split across threads)
-//!   for each KC block of k
-//!     pack B[KC × NR] into a thread-local buffer  (stays in L1)
-//!     for each row panel of MR rows of A          (A pre-packed; streams from L2)
-//!       microkernel: C tile (+)= A panel · B panel
-//!       on the last KC block: epilogue on the tile while it is still in L1
+//! for each block of a few NR-column panels         (parallel: blocks split across threads)
+//!   for each KC slice of k
+//!     make B[KC × block] readable by the kernel    (≈256 KiB, L2-resident; see below)
+//!     for each NR-column panel of the block
+//!       for each MR-row panel of A                 (A pre-packed once; streams from L2)
+//!         microkernel: C tile (+)= A panel · B panel (the B panel stays in L1)
+//!         on the last KC slice: epilogue on the tile while it is still in L1
 //! ```
+//!
+//! "Make B readable" depends on the source ([`PackB`]): a row-major matrix (1×1 convs) is
+//! read in place with its row stride, only a ragged last panel being packed; the lazy
+//! im2col of stride-1 convs is read in place through a row-offset table; the im2col of
+//! other convs is gathered into a row-major block; any other strided B is packed into
+//! `KC × NR` panels. The kernels take a B row stride or offset table, so all four share
+//! one microkernel per ISA.
 //!
 //! The B panel is reused by every row panel of A, A is read once per column panel
 //! (2·NR flops per float read, so even from L3 it is not a bottleneck), and the C column
-//! strip (m × NR) stays in L2 across KC blocks.
+//! strip (m × NR) stays in L2 across KC slices.
 
 mod kernel_avx2;
 mod kernel_avx512;
