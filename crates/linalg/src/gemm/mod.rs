@@ -14,7 +14,7 @@
 //!         on the last KC slice: epilogue on the tile while it is still in L1
 //! ```
 //!
-//! "Make B readable" depends on the source ([`PackB`]): a row-major matrix (1×1 convs) is
+//! "Make B readable" depends on the source (the crate-private `PackB` trait): a row-major matrix (1×1 convs) is
 //! read in place with its row stride, only a ragged last panel being packed; the lazy
 //! im2col of stride-1 convs is read in place through a row-offset table; the im2col of
 //! other convs is gathered into a row-major block; any other strided B is packed into
