@@ -434,3 +434,49 @@ fn fast_elementwise_ops_match_reference() {
     let w = single_op(18, "Transpose", vec![], &[2, 3, 4], vec![], &[], &mut rng);
     assert!(w <= 1.0, "Transpose default perm: {w}");
 }
+
+/// A residual whose shape is only known at run time: fused, and broadcast-added after the
+/// conv when it turns out to differ from the conv output (in either direction).
+#[test]
+fn residual_of_dynamic_shape_broadcasts_like_add() {
+    let mut rng = Rng(2024);
+    let dynamic = |name: &str| {
+        ValueInfo::tensor(
+            name,
+            DType::F32,
+            (0..4).map(|i| Dim::Param(format!("{name}{i}"))).collect(),
+        )
+    };
+    for (x_shape, r_shape) in [
+        ([2usize, 3, 6, 5], [2usize, 4, 6, 5]),
+        ([2, 3, 6, 5], [1, 4, 1, 1]),
+        ([1, 3, 1, 1], [1, 4, 3, 2]),
+    ] {
+        let nodes = vec![
+            node(
+                "Conv",
+                &["x", "w", "b"],
+                &["c"],
+                vec![attr_ints("kernel_shape", &[1, 1])],
+            ),
+            node("Sigmoid", &["c"], &["s"], vec![]),
+            node("Mul", &["s", "c"], &["y"], vec![]),
+            node("Add", &["y", "r"], &["z"], vec![]),
+        ];
+        let inits = vec![
+            init("w", &[4, 3, 1, 1], rng.vec(12, -0.5, 0.5)),
+            init("b", &[4], rng.vec(4, -1.0, 1.0)),
+        ];
+        let m = model(
+            18,
+            nodes,
+            vec![dynamic("x"), dynamic("r")],
+            vec![dynamic("z")],
+            inits,
+        );
+        let feeds = [feed("x", &x_shape, &mut rng), feed("r", &r_shape, &mut rng)];
+        let (worst, fs, rs) = compare(&m, &feeds, 1e-5, 1e-5);
+        assert!(worst <= 1.0, "x {x_shape:?} r {r_shape:?}: {worst}");
+        assert_eq!((fs, rs), (1, 4), "x {x_shape:?} r {r_shape:?}");
+    }
+}

@@ -158,21 +158,28 @@ impl Kernel for FastConv {
         let n = x.shape()[0];
         let g = plan.geometry();
         let out_shape = vec![n, g.out_channels, g.out_h(), g.out_w()];
-        if residual.is_some_and(|r| r.shape() != out_shape.as_slice()) {
-            return self.run_reference(inputs);
-        }
         let xs = match x.data() {
             TensorData::F32(v) => v.as_slice(),
             _ => return self.run_reference(inputs),
         };
-        let res = match residual.map(|r| r.data()) {
-            Some(TensorData::F32(v)) => Some(v.as_slice()),
-            _ => None,
+        // A residual of another shape (the fusion pass could not prove it equal) is
+        // broadcast-added after the conv, as the unfused Add would.
+        let (res, late) = match residual {
+            Some(r) if r.shape() != out_shape.as_slice() => (None, Some(r)),
+            Some(r) => match r.data() {
+                TensorData::F32(v) => (Some(v.as_slice()), None),
+                _ => return self.run_reference(inputs),
+            },
+            None => (None, None),
         };
         let mut out = vec![0f32; numel(&out_shape)];
         plan.try_run(xs, res, &mut out, None)
             .map_err(|e| e.to_string())?;
-        Ok(vec![mk(out_shape, TensorData::F32(out))])
+        let out = mk(out_shape, TensorData::F32(out));
+        match late {
+            Some(r) => Ok(vec![add(out, r)?]),
+            None => Ok(vec![out]),
+        }
     }
 }
 
@@ -199,17 +206,20 @@ fn epilogue_reference(mut out: Vec<Tensor>, residual: Option<&Tensor>) -> OpResu
     for x in v.iter_mut() {
         *x /= 1.0 + (-*x).exp();
     }
-    if let Some(r) = residual {
-        if r.shape() != shape.as_slice() {
-            bail!(
-                "FusedConv: residual {:?} does not match the conv output {shape:?}",
-                r.shape()
-            );
+    match residual {
+        Some(r) if r.shape() == shape.as_slice() => {
+            for (x, r) in v.iter_mut().zip(f32s(r)?.iter()) {
+                *x += r;
+            }
+            out[0] = from_f32(dtype, shape, v)?;
         }
-        for (x, r) in v.iter_mut().zip(f32s(r)?.iter()) {
-            *x += r;
-        }
+        Some(r) => out[0] = add(from_f32(dtype, shape, v)?, r)?,
+        None => out[0] = from_f32(dtype, shape, v)?,
     }
-    out[0] = from_f32(dtype, shape, v)?;
     Ok(out)
+}
+
+/// `y + r` with ONNX broadcasting (the unfused `Add`).
+fn add(y: Tensor, r: &Tensor) -> OpResult<Tensor> {
+    crate::ops::binary::arith(crate::ops::binary::Arith::Add, &y, r)
 }

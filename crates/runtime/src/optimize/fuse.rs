@@ -2,8 +2,9 @@
 //! following `Add(silu, r)` ⇒ the same node with `r` as residual input 3.
 //!
 //! Legal only when the intermediate values have no other reader (node, subgraph capture or
-//! graph output), the conv is 2-D with f32 initializer weights (and bias), and — for the
-//! residual — shape inference proves `r` has exactly the conv output's shape (no broadcast).
+//! graph output) and the conv is 2-D with f32 initializer weights (and bias). A residual
+//! whose shape inference proves different from the conv output is left as an `Add`; one of
+//! unknown shape is fused and checked at run time (broadcast-added after the conv if needed).
 
 use super::OptimizeReport;
 use crate::fast::DOMAIN;
@@ -121,11 +122,10 @@ pub(super) fn fuse_conv_silu(model: &mut Model) -> OptimizeReport {
                 } else {
                     &a.inputs[0]
                 };
-                let shape = static_shape(m_out);
-                if shape.is_some()
-                    && shape == static_shape(other)
-                    && shape.as_ref().is_some_and(|s| s.len() == 4)
-                {
+                // Equal static shapes fuse into the epilogue; when either is dynamic the
+                // kernel checks at run time and broadcast-adds after the conv if they differ.
+                let (ys, rs) = (static_shape(m_out), static_shape(other));
+                if ys.is_none() || rs.is_none() || ys == rs {
                     add = Some((ai, other.clone()));
                 }
             }
