@@ -39,6 +39,8 @@ pub(crate) struct Plan {
     pub folded: usize,
     /// Per-op-type wall time, when `ONNXIDE_PROFILE` is set (printed when the session drops).
     pub profile: Option<Profile>,
+    /// Freed f32 intermediates go back to `fast::buffers` for the fast kernels (optimize).
+    pub recycle: bool,
 }
 
 /// Accumulated kernel time per op type.
@@ -356,6 +358,7 @@ pub(crate) fn build_graph(
         folded,
         profile: (captures.is_none() && std::env::var_os("ONNXIDE_PROFILE").is_some())
             .then(Profile::default),
+        recycle: options.optimize,
     })
 }
 
@@ -409,7 +412,12 @@ pub(crate) fn execute(plan: &Plan, slots: &mut [Option<Arc<Tensor>>]) -> Result<
             }
         }
         for s in &step.free_after {
-            slots[*s] = None;
+            let freed = slots[*s].take();
+            if plan.recycle {
+                if let Some(t) = freed.and_then(|t| Arc::try_unwrap(t).ok()) {
+                    crate::fast::buffers::recycle(t);
+                }
+            }
         }
     }
     Ok(())

@@ -41,6 +41,9 @@ fn compare(model: &Model, feeds: &[(String, Tensor)], atol: f32, rtol: f32) -> (
     let fast = Session::new(model, &opts(true)).expect("plan (optimize)");
     let reference = Session::new(model, &opts(false)).expect("plan (reference)");
     let a = fast.run(feeds.to_vec()).expect("run (optimize)");
+    // A second run reuses recycled buffers: same result.
+    let again = fast.run(feeds.to_vec()).expect("second run (optimize)");
+    assert!(a == again, "a second run differs from the first");
     let b = reference.run(feeds.to_vec()).expect("run (reference)");
     assert_eq!(a.len(), b.len());
     let mut worst = 0f32;
@@ -478,5 +481,87 @@ fn residual_of_dynamic_shape_broadcasts_like_add() {
         let (worst, fs, rs) = compare(&m, &feeds, 1e-5, 1e-5);
         assert!(worst <= 1.0, "x {x_shape:?} r {r_shape:?}: {worst}");
         assert_eq!((fs, rs), (1, 4), "x {x_shape:?} r {r_shape:?}");
+    }
+}
+
+/// Concat and Split (block copies into recycled buffers) against the reference.
+#[test]
+fn fast_concat_and_split_match_reference() {
+    let mut rng = Rng(31337);
+    // Concat along each axis, three inputs of different widths.
+    for ax in [0i64, 1, 2, -1] {
+        let base = [2usize, 3, 4, 5];
+        let a = if ax < 0 { 3 } else { ax as usize };
+        let shapes: Vec<Vec<usize>> = (0..3)
+            .map(|i| {
+                let mut s = base.to_vec();
+                s[a] = i + 1;
+                s
+            })
+            .collect();
+        let names = ["p0", "p1", "p2"];
+        let m = model(
+            13,
+            vec![node(
+                "Concat",
+                &names,
+                &["y"],
+                vec![attr("axis", AttrValue::Int(ax))],
+            )],
+            names.iter().zip(&shapes).map(|(n, s)| info(n, s)).collect(),
+            vec![ValueInfo::tensor("y", DType::F32, vec![])],
+            vec![],
+        );
+        let feeds: Vec<_> = names
+            .iter()
+            .zip(&shapes)
+            .map(|(n, s)| feed(n, s, &mut rng))
+            .collect();
+        let (w, _, _) = compare(&m, &feeds, 1e-7, 0.0);
+        assert!(w <= 1.0, "Concat axis {ax}: {w}");
+    }
+    // Split: attribute (opset 11), input (13), even, and opset 18 num_outputs (uneven).
+    let shape = [2usize, 7, 3, 4];
+    // (opset, axis, split sizes, outputs, num_outputs attribute)
+    type SplitCase = (i64, i64, Option<Vec<i64>>, usize, bool);
+    let cases: Vec<SplitCase> = vec![
+        (11, 1, Some(vec![2, 5]), 2, false),
+        (13, 1, Some(vec![3, 1, 3]), 3, false),
+        (13, 3, None, 2, false),
+        (18, 1, None, 3, true),
+        (18, -2, None, 3, true),
+    ];
+    for (opset, ax, split, n, num_outputs) in cases {
+        let outs: Vec<String> = (0..n).map(|i| format!("y{i}")).collect();
+        let out_refs: Vec<&str> = outs.iter().map(String::as_str).collect();
+        let mut attrs = vec![attr("axis", AttrValue::Int(ax))];
+        let mut inputs = vec!["x"];
+        let mut inits = vec![];
+        match (&split, opset < 13) {
+            (Some(s), true) => attrs.push(attr_ints("split", s)),
+            (Some(s), false) => {
+                inputs.push("s");
+                inits.push(NamedTensor {
+                    name: "s".into(),
+                    doc_string: String::new(),
+                    tensor: Tensor::from_vec(vec![s.len()], s.clone()).unwrap(),
+                });
+            }
+            (None, _) => {}
+        }
+        if num_outputs {
+            attrs.push(attr("num_outputs", AttrValue::Int(n as i64)));
+        }
+        let m = model(
+            opset,
+            vec![node("Split", &inputs, &out_refs, attrs)],
+            vec![info("x", &shape)],
+            outs.iter()
+                .map(|o| ValueInfo::tensor(o, DType::F32, vec![]))
+                .collect(),
+            inits,
+        );
+        let (w, _, _) = compare(&m, &[feed("x", &shape, &mut rng)], 1e-7, 0.0);
+        assert!(w <= 1.0, "Split opset {opset} axis {ax} {split:?}: {w}");
     }
 }

@@ -172,7 +172,7 @@ impl Kernel for FastConv {
             },
             None => (None, None),
         };
-        let mut out = vec![0f32; numel(&out_shape)];
+        let mut out = super::buffers::take(numel(&out_shape));
         plan.try_run(xs, res, &mut out, None)
             .map_err(|e| e.to_string())?;
         let out = mk(out_shape, TensorData::F32(out));

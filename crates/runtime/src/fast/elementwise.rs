@@ -56,7 +56,7 @@ pub(crate) fn build_sigmoid(
         let Some((t, x)) = f32_input(ins, 0) else {
             return Ok(None);
         };
-        let mut y = vec![0f32; x.len()];
+        let mut y = super::buffers::take(x.len());
         let isa = super::isa();
         let act = Activation::Sigmoid;
         if x.len() > CHUNK && rayon::current_num_threads() > 1 {
@@ -91,7 +91,7 @@ pub(crate) fn build_softmax(
         } else {
             (shape[a], shape[a + 1..].iter().product())
         };
-        let mut y = vec![0f32; x.len()];
+        let mut y = super::buffers::take(x.len());
         onnxide_linalg::softmax::softmax(super::isa(), x, &mut y, outer, mid, inner, None);
         Ok(Some(mk(shape.to_vec(), TensorData::F32(y))))
     })
@@ -157,7 +157,7 @@ pub(crate) fn build_maxpool(
             return Ok(None);
         }
         let out_shape = vec![s[0], s[1], g.out_h(), g.out_w()];
-        let mut y = vec![0f32; numel(&out_shape)];
+        let mut y = super::buffers::take(numel(&out_shape));
         onnxide_linalg::pool::max_pool2d(&g, s[0] * s[1], x, &mut y, None);
         Ok(Some(mk(out_shape, TensorData::F32(y))))
     })
@@ -206,7 +206,7 @@ pub(crate) fn build_resize(
             return Ok(None);
         }
         let out_shape = vec![s[0], s[1], s[2] * sh, s[3] * sw];
-        let mut y = vec![0f32; numel(&out_shape)];
+        let mut y = super::buffers::take(numel(&out_shape));
         onnxide_linalg::pool::upsample_nearest(s[0] * s[1], s[2], s[3], sh, sw, x, &mut y, None);
         Ok(Some(mk(out_shape, TensorData::F32(y))))
     })
@@ -260,7 +260,7 @@ pub(crate) fn transpose_f32(x: &[f32], shape: &[usize], perm: &[usize]) -> Tenso
     let inner = out_shape[r - 1];
     let inner_stride = src_stride[r - 1];
     let rows = numel(&out_shape) / inner;
-    let mut y = vec![0f32; rows * inner];
+    let mut y = super::buffers::take(rows * inner);
     let mut idx = vec![0usize; r - 1];
     let mut base = 0usize;
     for row in y.chunks_exact_mut(inner) {
@@ -282,4 +282,143 @@ pub(crate) fn transpose_f32(x: &[f32], shape: &[usize], perm: &[usize]) -> Tenso
         }
     }
     mk(out_shape, TensorData::F32(y))
+}
+
+/// Several outputs from a fast path, or `None` for the reference.
+struct WithFallbackN<F> {
+    fast: F,
+    reference: Box<dyn Kernel>,
+}
+
+impl<F> Kernel for WithFallbackN<F>
+where
+    F: Fn(&[Option<&Tensor>]) -> OpResult<Option<Vec<Tensor>>> + Send + Sync,
+{
+    fn run(&self, inputs: &[Option<&Tensor>]) -> OpResult<Vec<Tensor>> {
+        match (self.fast)(inputs)? {
+            Some(t) => Ok(t),
+            None => self.reference.run(inputs),
+        }
+    }
+}
+
+/// Concat of f32 tensors into a recycled buffer (block copies per outer index).
+pub(crate) fn build_concat(
+    ctx: &BuildCtx,
+    reference: Builder,
+) -> OpResult<Option<Box<dyn Kernel>>> {
+    let Some(ax) = ctx.node.attr_int("axis") else {
+        return Ok(None);
+    };
+    wrap(ctx, reference, move |ins| {
+        let mut parts: Vec<(&Tensor, &[f32])> = Vec::with_capacity(ins.len());
+        for i in 0..ins.len() {
+            match (opt(ins, i), f32_input(ins, i)) {
+                (Some(_), Some(p)) => parts.push(p),
+                (None, _) => {}
+                (Some(_), None) => return Ok(None),
+            }
+        }
+        let Some((first, _)) = parts.first() else {
+            return Ok(None);
+        };
+        let r = first.rank();
+        if r == 0 {
+            return Ok(None);
+        }
+        let a = axis(ax, r)?;
+        let mut shape = first.shape().to_vec();
+        shape[a] = 0;
+        for (p, _) in &parts {
+            if p.rank() != r || (0..r).any(|d| d != a && p.shape()[d] != first.shape()[d]) {
+                return Ok(None);
+            }
+            shape[a] += p.shape()[a];
+        }
+        let outer = numel(&shape[..a]);
+        let row = numel(&shape[a..]);
+        let mut y = super::buffers::take(numel(&shape));
+        let mut off = 0;
+        for (p, v) in &parts {
+            let c = numel(&p.shape()[a..]);
+            if c > 0 {
+                for o in 0..outer {
+                    y[o * row + off..o * row + off + c].copy_from_slice(&v[o * c..(o + 1) * c]);
+                }
+            }
+            off += c;
+        }
+        Ok(Some(mk(shape, TensorData::F32(y))))
+    })
+}
+
+/// Split of an f32 tensor into recycled buffers; sizes from the `split` input (opset 13+),
+/// the `split` attribute (older), or an even split (opset 18's `num_outputs` ceil rule).
+pub(crate) fn build_split(ctx: &BuildCtx, reference: Builder) -> OpResult<Option<Box<dyn Kernel>>> {
+    let ax = ctx.int("axis", 0);
+    let n_out = ctx.node.outputs.len();
+    // opset 18's `num_outputs`: chunks of ceil(dim / n), the last one smaller.
+    let uneven_ok = ctx.opset >= 18 && ctx.node.attr_int("num_outputs").is_some();
+    let opset = ctx.opset;
+    let explicit: Option<Vec<i64>> = if opset < 13 {
+        ctx.ints("split")
+    } else if ctx.node.inputs.get(1).is_some_and(|s| !s.is_empty()) {
+        match ctx.konst(1) {
+            Some(t) => Some(ints(t)?),
+            None => return Ok(None),
+        }
+    } else {
+        None
+    };
+    let reference = reference(ctx)?;
+    let fast = move |ins: &[Option<&Tensor>]| -> OpResult<Option<Vec<Tensor>>> {
+        let Some((t, x)) = f32_input(ins, 0) else {
+            return Ok(None);
+        };
+        let r = t.rank();
+        if r == 0 || n_out == 0 {
+            return Ok(None);
+        }
+        let a = axis(ax, r)?;
+        let dim = t.shape()[a];
+        let sizes: Vec<usize> = match &explicit {
+            Some(v) => {
+                if v.len() != n_out || v.iter().any(|&s| s < 0) {
+                    return Ok(None);
+                }
+                v.iter().map(|&s| s as usize).collect()
+            }
+            None if dim % n_out == 0 => vec![dim / n_out; n_out],
+            None if uneven_ok => {
+                let c = dim.div_ceil(n_out);
+                (0..n_out)
+                    .map(|i| c.min(dim.saturating_sub(i * c)))
+                    .collect()
+            }
+            None => return Ok(None),
+        };
+        if sizes.iter().sum::<usize>() != dim {
+            return Ok(None);
+        }
+        let outer = numel(&t.shape()[..a]);
+        let inner = numel(&t.shape()[a + 1..]);
+        let mut outs = Vec::with_capacity(n_out);
+        let mut start = 0;
+        for &s in &sizes {
+            let mut shape = t.shape().to_vec();
+            shape[a] = s;
+            let c = s * inner;
+            let mut y = super::buffers::take(outer * c);
+            if c > 0 {
+                for o in 0..outer {
+                    let base = (o * dim + start) * inner;
+                    y[o * c..(o + 1) * c].copy_from_slice(&x[base..base + c]);
+                }
+            }
+            outs.push(mk(shape, TensorData::F32(y)));
+            start += s;
+        }
+        Ok(Some(outs))
+    };
+    Ok(Some(Box::new(WithFallbackN { fast, reference })))
 }

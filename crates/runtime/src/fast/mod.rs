@@ -8,6 +8,7 @@
 //! `ai.onnxide::FusedConv` is the internal op the fusion pass (`crate::optimize`) emits:
 //! `Conv` with a SiLU epilogue and an optional residual (input 3), see [`conv`].
 
+pub(crate) mod buffers;
 pub(crate) mod conv;
 pub(crate) mod elementwise;
 
@@ -34,6 +35,8 @@ pub(crate) fn build(ctx: &BuildCtx, reference: Builder) -> OpResult<Option<Box<d
         "MaxPool" => elementwise::build_maxpool(ctx, reference),
         "Resize" => elementwise::build_resize(ctx, reference),
         "Transpose" => elementwise::build_transpose(ctx, reference),
+        "Concat" => elementwise::build_concat(ctx, reference),
+        "Split" => elementwise::build_split(ctx, reference),
         _ => Ok(None),
     }
 }
