@@ -127,7 +127,13 @@ impl Session {
                 name: plan.inputs[i].name.clone(),
             });
         }
-        self.pool.install(|| plan::execute(plan, &mut slots))?;
+        self.pool.install(|| {
+            let r = plan::execute(plan, &mut slots);
+            if plan.recycle {
+                crate::fast::buffers::end_run();
+            }
+            r
+        })?;
         let mut out = Vec::with_capacity(plan.outputs.len());
         for (vi, &s) in plan.outputs.iter().zip(&plan.output_slots) {
             let t = slots[s].clone().ok_or_else(|| {

@@ -565,3 +565,81 @@ fn fast_concat_and_split_match_reference() {
         assert!(w <= 1.0, "Split opset {opset} axis {ax} {split:?}: {w}");
     }
 }
+
+/// Reshape by a constant shape (0 = copy, -1 = inferred, allowzero) against the reference.
+#[test]
+fn fast_reshape_matches_reference() {
+    let mut rng = Rng(4242);
+    let x_shape = [2usize, 3, 4, 5];
+    for (target, allowzero) in [
+        (vec![2i64, 3, 20], 0),
+        (vec![0, -1], 0),
+        (vec![-1, 5], 0),
+        (vec![0, 0, 20], 0),
+        (vec![2, 3, 4, 5], 1),
+        (vec![120], 0),
+    ] {
+        let shape_init = NamedTensor {
+            name: "shape".into(),
+            doc_string: String::new(),
+            tensor: Tensor::from_vec(vec![target.len()], target.clone()).unwrap(),
+        };
+        let a = vec![attr("allowzero", AttrValue::Int(allowzero))];
+        let w = single_op(
+            14,
+            "Reshape",
+            a,
+            &x_shape,
+            vec![shape_init],
+            &["shape"],
+            &mut rng,
+        );
+        assert!(w <= 1.0, "Reshape {target:?} allowzero {allowzero}: {w}");
+    }
+}
+
+/// Large intermediates (above the recycling threshold) reused across runs with new inputs.
+#[test]
+fn recycled_buffers_across_runs_match_reference() {
+    let mut rng = Rng(77);
+    let shape = [2usize, 3, 1024, 1024];
+    let m = model(
+        18,
+        vec![
+            node("Sigmoid", &["x"], &["a"], vec![]),
+            node(
+                "Transpose",
+                &["a"],
+                &["b"],
+                vec![attr_ints("perm", &[0, 1, 3, 2])],
+            ),
+            node(
+                "Concat",
+                &["b", "a"],
+                &["c"],
+                vec![attr("axis", AttrValue::Int(1))],
+            ),
+            node("Sigmoid", &["c"], &["y"], vec![]),
+        ],
+        vec![info("x", &shape)],
+        vec![ValueInfo::tensor("y", DType::F32, vec![])],
+        vec![],
+    );
+    let fast = Session::new(&m, &opts(true)).unwrap();
+    let reference = Session::new(&m, &opts(false)).unwrap();
+    for run in 0..3 {
+        let feeds = vec![feed("x", &shape, &mut rng)];
+        let a = fast.run(feeds.clone()).unwrap();
+        let b = reference.run(feeds).unwrap();
+        let (va, vb) = (
+            a[0].1.as_slice::<f32>().unwrap(),
+            b[0].1.as_slice::<f32>().unwrap(),
+        );
+        let worst = va
+            .iter()
+            .zip(vb)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max);
+        assert!(worst <= 1e-6, "run {run}: {worst}");
+    }
+}

@@ -422,3 +422,51 @@ pub(crate) fn build_split(ctx: &BuildCtx, reference: Builder) -> OpResult<Option
     };
     Ok(Some(Box::new(WithFallbackN { fast, reference })))
 }
+
+/// Reshape of an f32 tensor by a constant shape, copied into a recycled buffer.
+pub(crate) fn build_reshape(
+    ctx: &BuildCtx,
+    reference: Builder,
+) -> OpResult<Option<Box<dyn Kernel>>> {
+    if ctx.opset < 5 {
+        return Ok(None);
+    }
+    let Some(target) = ctx.konst(1).map(ints).transpose()? else {
+        return Ok(None);
+    };
+    let allowzero = ctx.int("allowzero", 0) != 0;
+    wrap(ctx, reference, move |ins| {
+        let Some((t, x)) = f32_input(ins, 0) else {
+            return Ok(None);
+        };
+        let mut shape = Vec::with_capacity(target.len());
+        let mut infer = None;
+        for (i, &d) in target.iter().enumerate() {
+            match d {
+                0 if !allowzero => match t.shape().get(i) {
+                    Some(&s) => shape.push(s),
+                    None => return Ok(None),
+                },
+                -1 if infer.is_none() => {
+                    infer = Some(i);
+                    shape.push(1);
+                }
+                d if d >= 0 => shape.push(d as usize),
+                _ => return Ok(None),
+            }
+        }
+        let known = numel(&shape);
+        if let Some(i) = infer {
+            if known == 0 || x.len() % known != 0 {
+                return Ok(None);
+            }
+            shape[i] = x.len() / known;
+        }
+        if numel(&shape) != x.len() {
+            return Ok(None);
+        }
+        let mut y = super::buffers::take(x.len());
+        y.copy_from_slice(x);
+        Ok(Some(mk(shape, TensorData::F32(y))))
+    })
+}

@@ -37,6 +37,7 @@ pub(crate) fn build(ctx: &BuildCtx, reference: Builder) -> OpResult<Option<Box<d
         "Transpose" => elementwise::build_transpose(ctx, reference),
         "Concat" => elementwise::build_concat(ctx, reference),
         "Split" => elementwise::build_split(ctx, reference),
+        "Reshape" => elementwise::build_reshape(ctx, reference),
         _ => Ok(None),
     }
 }
