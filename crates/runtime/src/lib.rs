@@ -21,9 +21,13 @@
 //! are computed natively where ops accept them. `ONNXIDE_PROFILE=1` prints per-op kernel time
 //! when a session is dropped.
 //!
-//! Speed work (packed weights, fused Conv+SiLU, buffer arenas, SIMD kernels chosen at plan
-//! time) plugs in at the builders: a builder may return a faster kernel for the shapes,
-//! dtypes and CPU it sees, keeping the reference kernel as the oracle.
+//! Speed (`SessionOptions::optimize`, on by default): `optimize/` rewrites a copy of the model
+//! before planning (`Conv → Sigmoid → Mul (→ residual Add)` ⇒ `ai.onnxide::FusedConv`), and
+//! `fast/` gives builders onnxide-linalg kernels chosen at plan time (Conv2dPlan with packed
+//! weights and fused epilogue, softmax over any axis, max pool, nearest upsample, sigmoid,
+//! transpose, concat/split/reshape copies into recycled buffers). Each fast kernel keeps the
+//! reference kernel as its fallback and oracle; `optimize = false` runs the graph as given on
+//! the reference kernels (`tests/fast.rs` compares the two).
 
 #![deny(unsafe_code)]
 

@@ -10,7 +10,8 @@ use std::sync::Arc;
 pub struct SessionOptions {
     /// Worker threads for the heavy kernels; `None` = all cores.
     pub threads: Option<usize>,
-    /// Evaluate constant subgraphs at plan time (and, later, fuse and pre-pack).
+    /// Fold constant subgraphs, fuse Conv+SiLU(+residual), and use the onnxide-linalg kernels
+    /// (weights packed at plan time). `false`: the graph as given, on the reference kernels.
     pub optimize: bool,
 }
 
