@@ -221,7 +221,7 @@ pub(crate) fn build_graph(
                     .map(|a| &**a)
             })
             .collect();
-        let all_const = in_slots.iter().all(|s| s.map_or(true, |s| is_const(&s)));
+        let all_const = in_slots.iter().all(|s| s.is_none_or(|s| is_const(&s)));
         let opset = model.opset_version(&node.domain).unwrap_or(1);
         let builder = registry::lookup(&node.domain, &node.op_type).ok_or_else(|| {
             RuntimeError::UnsupportedOps {

@@ -319,7 +319,7 @@ fn pairs(layout: &Layout, oi: usize, ours: &Tensor, want: &Tensor) -> Vec<(usize
                         .zip(&rb)
                         .map(|(x, y)| (x - y).abs())
                         .fold(0.0, f64::max);
-                    if best.map_or(true, |(_, bd)| d < bd) {
+                    if best.is_none_or(|(_, bd)| d < bd) {
                         best = Some((j, d));
                     }
                 }

@@ -235,7 +235,7 @@ fn onnx_backend_node_tests() {
         .filter(|p| {
             filter
                 .as_ref()
-                .map_or(true, |f| p.to_string_lossy().contains(f.as_str()))
+                .is_none_or(|f| p.to_string_lossy().contains(f.as_str()))
         })
         .collect();
     cases.sort();

@@ -732,7 +732,7 @@ impl<'a> Machine<'a> {
     }
 
     fn pairs(&self, items: Vec<V>) -> R<Vec<(V, V)>> {
-        if items.len() % 2 != 0 {
+        if !items.len().is_multiple_of(2) {
             return self.bad("odd number of items for a dict");
         }
         Ok(items.chunks_exact(2).map(|c| (c[0], c[1])).collect())

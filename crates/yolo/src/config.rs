@@ -515,7 +515,7 @@ pub fn parse(yaml: &Value, origin: &str) -> Result<ModelConfig> {
                     return Err(lerr(format!("C2PSA needs c1 == c2, got {c1} and {c2}")));
                 }
                 let c = (c1 as f64 * e) as usize;
-                if c < 64 || c % 64 != 0 {
+                if c < 64 || !c.is_multiple_of(64) {
                     return Err(lerr(format!(
                         "C2PSA hidden width {c} must be a multiple of 64 (the head size)"
                     )));

@@ -150,7 +150,7 @@ impl Kernel for FastConv {
         let usable = x.dtype() == DType::F32
             && x.rank() == 4
             && x.shape()[0] > 0
-            && !residual.is_some_and(|r| r.dtype() != DType::F32);
+            && residual.is_none_or(|r| r.dtype() == DType::F32);
         let plan = if usable { self.plan_for(x) } else { None };
         let Some(plan) = plan else {
             return self.run_reference(inputs);

@@ -131,7 +131,7 @@ pub fn build_attention(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
                 let mut p = Vec::with_capacity(rows * skv);
                 for r in 0..rows {
                     p.extend_from_slice(&mv[r * last..(r + 1) * last]);
-                    p.extend(std::iter::repeat(ninf).take(skv - last));
+                    p.extend(std::iter::repeat_n(ninf, skv - last));
                 }
                 let mut s2 = ms.clone();
                 if let Some(l) = s2.last_mut() {

@@ -83,7 +83,7 @@ impl Kernel for Loop {
         let captured = arcs(&ins[self.n_inputs..]);
         let mut scans: Vec<Vec<Tensor>> = vec![Vec::new(); self.scan_types.len()];
         let mut i = 0i64;
-        while max.map_or(true, |m| i < m) && cond.unwrap_or(true) {
+        while max.is_none_or(|m| i < m) && cond.unwrap_or(true) {
             let mut feeds = vec![
                 Some(Arc::new(Tensor::scalar(i))),
                 Some(Arc::new(Tensor::scalar(cond.unwrap_or(true)))),

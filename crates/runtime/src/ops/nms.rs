@@ -82,7 +82,7 @@ pub fn build_nms(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
                 }
                 let s = &sv[(b * nc + c) * n..(b * nc + c + 1) * n];
                 cand.clear();
-                cand.extend((0..n).filter(|&i| score_th.map_or(true, |t| s[i] > t)));
+                cand.extend((0..n).filter(|&i| score_th.is_none_or(|t| s[i] > t)));
                 cand.sort_by(|&p, &q| {
                     s[q].partial_cmp(&s[p])
                         .unwrap_or(std::cmp::Ordering::Equal)

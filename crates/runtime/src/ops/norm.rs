@@ -150,7 +150,7 @@ pub fn build_layernorm(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
             }
         }
         let mut stat_shape = x.shape()[..ax].to_vec();
-        stat_shape.extend(std::iter::repeat(1).take(x.rank() - ax));
+        stat_shape.extend(std::iter::repeat_n(1, x.rank() - ax));
         Ok(vec![
             from_f32(x.dtype(), x.shape().to_vec(), out)?,
             from_f32(onnxide_ir::DType::F32, stat_shape.clone(), means)?,

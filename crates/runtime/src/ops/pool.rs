@@ -195,7 +195,7 @@ pub fn build_global(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
             })
             .collect();
         let mut shape = x.shape()[..2].to_vec();
-        shape.extend(std::iter::repeat(1).take(x.rank() - 2));
+        shape.extend(std::iter::repeat_n(1, x.rank() - 2));
         Ok(vec![from_f32(x.dtype(), shape, out)?])
     })
 }

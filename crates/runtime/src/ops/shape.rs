@@ -109,7 +109,7 @@ pub fn reshape_target(in_shape: &[usize], spec: &[i64], allowzero: bool) -> OpRe
             .filter(|(j, _)| *j != i)
             .map(|(_, &d)| d)
             .product();
-        if rest == 0 || total % rest != 0 {
+        if rest == 0 || !total.is_multiple_of(rest) {
             bail!("cannot reshape {in_shape:?} to {spec:?}");
         }
         out[i] = total / rest;
