@@ -92,6 +92,17 @@ impl Task {
         }
     }
 
+    /// The head class name Ultralytics writes as metadata `head`.
+    pub fn head_name(self) -> &'static str {
+        match self {
+            Task::Detect => "Detect",
+            Task::Segment => "Segment",
+            Task::Pose => "Pose",
+            Task::Obb => "OBB",
+            Task::Classify => "Classify",
+        }
+    }
+
     /// Parse Ultralytics' task name.
     pub fn from_name(s: &str) -> Option<Task> {
         Some(match s {

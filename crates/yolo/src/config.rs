@@ -8,49 +8,22 @@
 use crate::error::{Result, YoloError};
 use serde_json::{json, Value};
 
-/// What a model is for. Only `Detect` has a head builder so far; the others are recognised so
-/// that they are refused with a clear message (and slot in later).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Task {
-    Detect,
-    Segment,
-    Pose,
-    Obb,
-    Classify,
-}
+/// What a model is for (shared with onnxide-weights, which reads it from checkpoints). Only
+/// `Detect` has a head builder so far; the others are recognised so that they are refused with a
+/// clear message (and slot in later).
+pub use onnxide_weights::Task;
 
-impl Task {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Task::Detect => "detect",
-            Task::Segment => "segment",
-            Task::Pose => "pose",
-            Task::Obb => "obb",
-            Task::Classify => "classify",
-        }
-    }
-
-    /// The head class name Ultralytics writes as metadata `head`.
-    pub fn head_name(self) -> &'static str {
-        match self {
-            Task::Detect => "Detect",
-            Task::Segment => "Segment",
-            Task::Pose => "Pose",
-            Task::Obb => "OBB",
-            Task::Classify => "Classify",
-        }
-    }
-
-    fn from_head_module(m: &str) -> Option<Task> {
-        Some(match m {
-            "Detect" => Task::Detect,
-            "Segment" => Task::Segment,
-            "Pose" => Task::Pose,
-            "OBB" => Task::Obb,
-            "Classify" => Task::Classify,
-            _ => return None,
-        })
-    }
+/// The task of a YAML head module named exactly as Ultralytics names it (`Detect`, `OBB`, ...).
+fn task_of_head_module(m: &str) -> Option<Task> {
+    [
+        Task::Detect,
+        Task::Segment,
+        Task::Pose,
+        Task::Obb,
+        Task::Classify,
+    ]
+    .into_iter()
+    .find(|t| t.head_name() == m)
 }
 
 /// One resolved layer: what it is, where its inputs come from, what it produces.
@@ -558,7 +531,7 @@ pub fn parse(yaml: &Value, origin: &str) -> Result<ModelConfig> {
                 (LayerKind::Concat { axis }, c, strides[0])
             }
             other => {
-                if let Some(t) = Task::from_head_module(other) {
+                if let Some(t) = task_of_head_module(other) {
                     if t != Task::Detect {
                         return Err(YoloError::UnsupportedTask {
                             task: t.as_str().into(),
