@@ -199,32 +199,8 @@ pub fn build_cumprod(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
     let reverse = ctx.int("reverse", 0) != 0;
     kernel(move |ins| {
         let x = req(ins, 0)?;
-        let a = ints(req(ins, 1)?)?
-            .first()
-            .copied()
-            .ok_or("axis is empty")?;
-        let ax = axis(a, x.rank())?;
-        let d = x.shape()[ax];
-        let outer = numel(&x.shape()[..ax]);
-        let inner = numel(&x.shape()[ax + 1..]);
-        let v = f64s(x)?;
-        let mut out = vec![0f64; v.len()];
-        for o in 0..outer {
-            for i in 0..inner {
-                let mut p = 1f64;
-                for jj in 0..d {
-                    let j = if reverse { d - 1 - jj } else { jj };
-                    let k = (o * d + j) * inner + i;
-                    if exclusive {
-                        out[k] = p;
-                        p *= v[k];
-                    } else {
-                        p *= v[k];
-                        out[k] = p;
-                    }
-                }
-            }
-        }
+        let dims = super::reduce::scan_dims(x, req(ins, 1)?)?;
+        let out = super::reduce::scan_axis(&f64s(x)?, dims, reverse, exclusive, 1f64, |a, b| a * b);
         let t = tensor(x.shape().to_vec(), TensorData::F64(out))?;
         Ok(vec![super::shape::cast(&t, x.dtype())?])
     })

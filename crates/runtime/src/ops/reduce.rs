@@ -284,56 +284,60 @@ pub fn build_softmax(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
     })
 }
 
+/// The running `combine` along one axis of a `[outer, d, inner]` view (CumSum, CumProd):
+/// each output holds the fold of the values before it (`exclusive`) or up to and including it,
+/// walking the axis backwards when `reverse`.
+pub(crate) fn scan_axis<T: Copy>(
+    v: &[T],
+    (outer, d, inner): (usize, usize, usize),
+    reverse: bool,
+    exclusive: bool,
+    identity: T,
+    combine: impl Fn(T, T) -> T,
+) -> Vec<T> {
+    let mut out = vec![identity; v.len()];
+    for o in 0..outer {
+        for i in 0..inner {
+            let mut acc = identity;
+            for jj in 0..d {
+                let j = if reverse { d - 1 - jj } else { jj };
+                let k = (o * d + j) * inner + i;
+                if exclusive {
+                    out[k] = acc;
+                    acc = combine(acc, v[k]);
+                } else {
+                    acc = combine(acc, v[k]);
+                    out[k] = acc;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The `[outer, d, inner]` view of `x` around the axis given by a scan op's second input.
+pub(crate) fn scan_dims(x: &Tensor, axis_input: &Tensor) -> OpResult<(usize, usize, usize)> {
+    let a = ints(axis_input)?.first().copied().ok_or("axis is empty")?;
+    let ax = axis(a, x.rank())?;
+    Ok((
+        numel(&x.shape()[..ax]),
+        x.shape()[ax],
+        numel(&x.shape()[ax + 1..]),
+    ))
+}
+
 pub fn build_cumsum(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
     let exclusive = ctx.int("exclusive", 0) != 0;
     let reverse = ctx.int("reverse", 0) != 0;
     kernel(move |ins| {
         let x = req(ins, 0)?;
-        let a = ints(req(ins, 1)?)?
-            .first()
-            .copied()
-            .ok_or("axis is empty")?;
-        let ax = axis(a, x.rank())?;
-        let d = x.shape()[ax];
-        let outer = numel(&x.shape()[..ax]);
-        let inner = numel(&x.shape()[ax + 1..]);
-        let float = is_float(x.dtype());
-        let v = f64s(x)?;
-        let iv = if float { vec![] } else { ints(x)? };
-        let mut out = vec![0f64; v.len()];
-        let mut iout = vec![0i64; iv.len()];
-        for o in 0..outer {
-            for i in 0..inner {
-                let (mut s, mut si) = (0f64, 0i64);
-                for jj in 0..d {
-                    let j = if reverse { d - 1 - jj } else { jj };
-                    let k = (o * d + j) * inner + i;
-                    if exclusive {
-                        if float {
-                            out[k] = s
-                        } else {
-                            iout[k] = si
-                        }
-                    }
-                    if float {
-                        s += v[k]
-                    } else {
-                        si = si.wrapping_add(iv[k])
-                    }
-                    if !exclusive {
-                        if float {
-                            out[k] = s
-                        } else {
-                            iout[k] = si
-                        }
-                    }
-                }
-            }
-        }
-        if float {
+        let dims = scan_dims(x, req(ins, 1)?)?;
+        if is_float(x.dtype()) {
+            let out = scan_axis(&f64s(x)?, dims, reverse, exclusive, 0f64, |a, b| a + b);
             return Ok(vec![from_f64s(x.dtype(), x.shape().to_vec(), out)?]);
         }
-        let t = tensor(x.shape().to_vec(), TensorData::I64(iout))?;
+        let out = scan_axis(&ints(x)?, dims, reverse, exclusive, 0i64, i64::wrapping_add);
+        let t = tensor(x.shape().to_vec(), TensorData::I64(out))?;
         Ok(vec![super::shape::cast(&t, x.dtype())?])
     })
 }
