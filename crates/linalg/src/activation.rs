@@ -1,13 +1,10 @@
 //! Vectorised exp, sigmoid, SiLU and ReLU, and the fused GEMM/conv epilogue that uses them.
 //!
-//! `exp` is the Cephes `expf` scheme: `x = n·ln2 + r` with a two-constant Cody–Waite split
-//! of ln2, a degree-5 minimax polynomial for `e^r` on |r| ≤ ln2/2, and `2^n` applied through
-//! the exponent (`vscalefps` on AVX-512). Its relative error is ~1 ulp. Sigmoid and SiLU add
-//! `1 + e^-x` and a reciprocal (a 14-bit estimate refined by one Newton step on AVX-512, a
-//! division elsewhere), which keeps them within a few ulp: max relative error
-//! < 1e-6 against an f64 reference, checked in `tests/elementwise.rs`.
-//! The input is clamped to [-87.3, 88.37], so `exp` saturates at ~2.4e38 instead of
-//! returning +inf and flushes to ~1.2e-38 instead of returning denormals or zero.
+//! `exp` and `sigmoid` follow onnxruntime's MLAS kernels operation for operation (the same
+//! constants, FMAs and roundings), so that results are bit-identical to onnxruntime's on
+//! x86-64 rather than merely within a few ulp; `tests/elementwise.rs` also checks them
+//! against an f64 reference (relative error < 1e-6). SiLU is `x · sigmoid(x)`.
+//! `exp` saturates at ~2.4e38 instead of returning +inf.
 
 use crate::simd::{dispatch, Simd};
 use crate::Isa;
@@ -62,50 +59,98 @@ impl Epilogue {
     }
 }
 
-const EXP_HI: f32 = 88.376_26; // ln(2^127.5): keeps n ≤ 127 so 2^n is a normal float
-const EXP_LO: f32 = -87.336_55; // ln(2^-126)
+// e^x as onnxruntime's MLAS computes it on AVX-512 (the kernel behind its Softmax): the
+// integer part of x·log2(e) by the round-to-nearest "magic bias" trick inside one FMA, a
+// two-constant Cody–Waite reduction, a degree-6 polynomial and an exact scale by 2^m.
+// Matching it step for step (not just to within an ulp) keeps softmax outputs bit-identical
+// to onnxruntime's, which matters because YOLO's box decoding amplifies them ~500-fold.
+const EXP_HI: f32 = 88.376_26; // keeps m ≤ 127 so the scale stays finite
+/// Below this onnxruntime's AVX-512 kernel clamps (e^x is a denormal or 0 there).
+const EXP_LO_SCALEF: f32 = -103.972_08;
+/// Where 2^m is built from exponent bits instead of `vscalefps`: m ≥ -126 keeps it normal.
+const EXP_LO_NORMAL: f32 = -87.336_55;
 const LOG2E: f32 = std::f32::consts::LOG2_E;
-const LN2_HI: f32 = 0.693_359_4; // 0.693359375, exact in 10 bits, so n·LN2_HI is exact
-#[allow(clippy::excessive_precision)]
-const LN2_LO: f32 = -2.121_944_4e-4; // ln2 − LN2_HI (Cephes C2, rounded to f32)
-const P0: f32 = 1.987_569_1e-4;
-const P1: f32 = 1.398_199_9e-3;
-const P2: f32 = 8.333_452e-3;
-const P3: f32 = 4.166_579_6e-2;
-const P4: f32 = 1.666_666_5e-1;
-const P5: f32 = 0.5; // Cephes 5.0000001201e-1 rounds to exactly 0.5 in f32
+const ROUNDING_BIAS: f32 = 12_582_912.0; // 1.5·2^23: adding it rounds to an integer
+const LN2_HI: f32 = -6.931_457_5e-1;
+const LN2_LO: f32 = -1.428_606_8e-6;
+const EXP_POLY: [f32; 5] = [
+    f32::from_bits(0x3ab4_a000), // 0x1.694000p-10
+    f32::from_bits(0x3c09_2f6e), // 0x1.125edcp-7
+    f32::from_bits(0x3d2a_adad), // 0x1.555b5ap-5
+    f32::from_bits(0x3e2a_aa28), // 0x1.555450p-3
+    f32::from_bits(0x3eff_fffb), // 0x1.fffff6p-2
+];
 
-/// `e^x` lane-wise.
+/// `e^x` lane-wise (saturating at the top, see the module docs).
 #[inline(always)]
 pub(crate) unsafe fn exp_v<S: Simd>(x: S::V) -> S::V {
-    let x = S::min(S::max(x, S::splat(EXP_LO)), S::splat(EXP_HI));
-    let n = S::round(S::mul(x, S::splat(LOG2E)));
-    let r = S::fma(n, S::splat(-LN2_HI), x);
-    let r = S::fma(n, S::splat(-LN2_LO), r);
-    let z = S::mul(r, r);
-    let mut p = S::splat(P0);
-    p = S::fma(p, r, S::splat(P1));
-    p = S::fma(p, r, S::splat(P2));
-    p = S::fma(p, r, S::splat(P3));
-    p = S::fma(p, r, S::splat(P4));
-    p = S::fma(p, r, S::splat(P5));
-    let er = S::add(S::fma(p, z, r), S::splat(1.0));
-    S::scale_pow2(er, n)
+    let lo = if S::EXACT_SCALE {
+        EXP_LO_SCALEF
+    } else {
+        EXP_LO_NORMAL
+    };
+    let x = S::min(S::max(S::splat(lo), x), S::splat(EXP_HI));
+    let biased = S::fma(x, S::splat(LOG2E), S::splat(ROUNDING_BIAS));
+    let m = S::sub(biased, S::splat(ROUNDING_BIAS));
+    let r = S::fma(m, S::splat(LN2_HI), x);
+    let r = S::fma(m, S::splat(LN2_LO), r);
+    let one = S::splat(1.0);
+    let mut p = S::splat(EXP_POLY[0]);
+    for c in &EXP_POLY[1..] {
+        p = S::fma(p, r, S::splat(*c));
+    }
+    p = S::fma(p, r, one);
+    p = S::fma(p, r, one);
+    S::scale_pow2(p, m)
 }
+
+// The logistic function as onnxruntime's MLAS computes it (its FMA3 kernel, which it also
+// uses on AVX-512 machines): an odd/even rational approximation on [-18, 18] evaluated by
+// Horner in x², then clamped at 0. Kept step for step so that every sigmoid — ~90 per
+// YOLO11 graph — rounds exactly as in onnxruntime.
+const LOGISTIC_RANGE: f32 = 18.0;
+#[allow(clippy::excessive_precision)]
+const LOGISTIC_P: [f32; 5] = [
+    4.370_310_125_798_01e-11,
+    1.156_273_244_599_42e-07,
+    6.085_748_646_001_43e-05,
+    8.513_771_333_047_01e-03,
+    2.482_879_470_615_29e-01,
+];
+#[allow(clippy::excessive_precision)]
+const LOGISTIC_Q: [f32; 6] = [
+    6.102_473_897_556_81e-13,
+    5.761_021_369_934_27e-09,
+    6.291_067_850_170_40e-06,
+    1.701_988_173_740_94e-03,
+    1.168_176_569_044_53e-01,
+    9.931_519_210_231_80e-01,
+];
 
 /// `1 / (1 + e^-x)` lane-wise.
 #[inline(always)]
 pub(crate) unsafe fn sigmoid_v<S: Simd>(x: S::V) -> S::V {
-    let one = S::splat(1.0);
-    let e = exp_v::<S>(S::sub(S::splat(0.0), x));
-    S::recip(S::add(one, e))
+    let x = S::min(
+        S::splat(LOGISTIC_RANGE),
+        S::max(S::splat(-LOGISTIC_RANGE), x),
+    );
+    let x2 = S::mul(x, x);
+    let mut p = S::fma(x2, S::splat(LOGISTIC_P[0]), S::splat(LOGISTIC_P[1]));
+    for c in &LOGISTIC_P[2..] {
+        p = S::fma(x2, p, S::splat(*c));
+    }
+    let mut q = S::fma(x2, S::splat(LOGISTIC_Q[0]), S::splat(LOGISTIC_Q[1]));
+    for c in &LOGISTIC_Q[2..] {
+        q = S::fma(x2, q, S::splat(*c));
+    }
+    let r = S::add(S::div(S::mul(x, p), q), S::splat(0.5));
+    S::max(S::splat(0.0), r)
 }
 
-/// `x / (1 + e^-x)` lane-wise.
+/// `x · sigmoid(x)` lane-wise: the graph's `Mul(x, Sigmoid(x))`, rounded the same way.
 #[inline(always)]
 pub(crate) unsafe fn silu_v<S: Simd>(x: S::V) -> S::V {
-    let e = exp_v::<S>(S::sub(S::splat(0.0), x));
-    S::mul(x, S::recip(S::add(S::splat(1.0), e)))
+    S::mul(x, sigmoid_v::<S>(x))
 }
 
 #[inline(always)]
@@ -238,7 +283,6 @@ pub(crate) unsafe fn epilogue_tile<S: Simd>(
             bias,
             res,
             ldr,
-            act,
             #[inline(always)]
             |v| v,
         ),
@@ -250,7 +294,6 @@ pub(crate) unsafe fn epilogue_tile<S: Simd>(
             bias,
             res,
             ldr,
-            act,
             #[inline(always)]
             |v| S::max(v, S::splat(0.0)),
         ),
@@ -262,7 +305,6 @@ pub(crate) unsafe fn epilogue_tile<S: Simd>(
             bias,
             res,
             ldr,
-            act,
             #[inline(always)]
             |v| sigmoid_v::<S>(v),
         ),
@@ -274,15 +316,13 @@ pub(crate) unsafe fn epilogue_tile<S: Simd>(
             bias,
             res,
             ldr,
-            act,
             #[inline(always)]
             |v| silu_v::<S>(v),
         ),
     }
 }
 
-/// The body of [`epilogue_tile`] for one activation `f` (`act` names the same activation,
-/// for the scalar tail).
+/// The body of [`epilogue_tile`] for one activation `f`.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 unsafe fn tile_loop<S: Simd>(
@@ -293,7 +333,6 @@ unsafe fn tile_loop<S: Simd>(
     bias: *const f32,
     res: *const f32,
     ldr: usize,
-    act: Activation,
     f: impl Fn(S::V) -> S::V,
 ) {
     for r in 0..rows {
@@ -315,9 +354,11 @@ unsafe fn tile_loop<S: Simd>(
                 S::store(row.add(j), S::add(v, S::load(res_row.add(j))));
                 j += S::LANES;
             }
-            for j in j..cols {
-                let v = activation_v::<crate::simd::Scalar>(act, *row.add(j) + *bias.add(r));
-                *row.add(j) = v + *res_row.add(j);
+            if j < cols {
+                // The tail through masked lanes: the same vector maths as the body.
+                let n = cols - j;
+                let v = f(S::add(S::load_partial(row.add(j), n), b));
+                S::store_partial(row.add(j), S::add(v, S::load_partial(res_row.add(j), n)), n);
             }
         }
     }

@@ -25,16 +25,11 @@ pub(crate) trait Simd {
     unsafe fn min(a: Self::V, b: Self::V) -> Self::V;
     /// `a * b + c`, fused where the ISA has FMA.
     unsafe fn fma(a: Self::V, b: Self::V, c: Self::V) -> Self::V;
-    /// Round to the nearest integer (ties to even), result still f32.
-    unsafe fn round(a: Self::V) -> Self::V;
     /// `2^n` for integral `n` in [-126, 127] (builds the exponent bits directly).
     unsafe fn pow2i(n: Self::V) -> Self::V;
-    /// `1 / d`, within ~1 ulp (a division by default; AVX-512 overrides it with a reciprocal
-    /// estimate plus one Newton step: 3 pipelined µops instead of a slow divide).
-    #[inline(always)]
-    unsafe fn recip(d: Self::V) -> Self::V {
-        Self::div(Self::splat(1.0), d)
-    }
+    /// Whether [`Simd::scale_pow2`] is exact for any integral `n` (AVX-512's `vscalefps`,
+    /// denormal results included); otherwise callers keep `n` in [-126, 127].
+    const EXACT_SCALE: bool = false;
     /// `p · 2^n` for integral `n` in [-126, 127].
     #[inline(always)]
     unsafe fn scale_pow2(p: Self::V, n: Self::V) -> Self::V {
@@ -132,10 +127,6 @@ impl Simd for Scalar {
         a * b + c
     }
     #[inline(always)]
-    unsafe fn round(a: f32) -> f32 {
-        a.round_ties_even()
-    }
-    #[inline(always)]
     unsafe fn pow2i(n: f32) -> f32 {
         f32::from_bits(((n as i32 + 127) as u32) << 23)
     }
@@ -155,6 +146,7 @@ pub(crate) struct Avx512;
 impl Simd for Avx512 {
     type V = __m512;
     const LANES: usize = 16;
+    const EXACT_SCALE: bool = true;
     #[inline(always)]
     unsafe fn splat(x: f32) -> __m512 {
         _mm512_set1_ps(x)
@@ -196,19 +188,9 @@ impl Simd for Avx512 {
         _mm512_fmadd_ps(a, b, c)
     }
     #[inline(always)]
-    unsafe fn round(a: __m512) -> __m512 {
-        _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(a)
-    }
-    #[inline(always)]
     unsafe fn pow2i(n: __m512) -> __m512 {
         let bits = _mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127));
         _mm512_castsi512_ps(_mm512_slli_epi32::<23>(bits))
-    }
-    #[inline(always)]
-    unsafe fn recip(d: __m512) -> __m512 {
-        // 14-bit estimate, one Newton step r·(2 − d·r): ~28 bits before rounding.
-        let r = _mm512_rcp14_ps(d);
-        _mm512_mul_ps(r, _mm512_fnmadd_ps(d, r, _mm512_set1_ps(2.0)))
     }
     #[inline(always)]
     unsafe fn scale_pow2(p: __m512, n: __m512) -> __m512 {
@@ -272,10 +254,6 @@ impl Simd for Avx2 {
     #[inline(always)]
     unsafe fn fma(a: __m256, b: __m256, c: __m256) -> __m256 {
         _mm256_fmadd_ps(a, b, c)
-    }
-    #[inline(always)]
-    unsafe fn round(a: __m256) -> __m256 {
-        _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(a)
     }
     #[inline(always)]
     unsafe fn pow2i(n: __m256) -> __m256 {

@@ -94,57 +94,59 @@ impl SlabPtr {
     }
 }
 
+/// onnxruntime (MLAS) sums the exponentials of a row in 16 interleaved partial sums —
+/// value `i` goes to partial `i mod 16`, in order — then folds them by a fixed tree. Summing
+/// in exactly that order makes the normaliser, and so every output, bit-identical.
+const PARTIALS: usize = 16;
+
+/// The fold of the 16 partial sums: `t[i] = p[i + 8] + p[i]`, then pairs of pairs.
+#[inline(always)]
+fn fold_partials(p: &[f32; PARTIALS]) -> f32 {
+    let t: [f32; 8] = std::array::from_fn(|i| p[i + 8] + p[i]);
+    ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]))
+}
+
+/// `e^(x - max)` of `n` values into `y`, whole vectors and a masked tail (the same maths
+/// for every element).
+#[inline(always)]
+unsafe fn exp_shifted<S: Simd>(x: *const f32, y: *mut f32, n: usize, max: S::V) {
+    let mut i = 0;
+    while i + S::LANES <= n {
+        S::store(y.add(i), exp_v::<S>(S::sub(S::load(x.add(i)), max)));
+        i += S::LANES;
+    }
+    if i < n {
+        let e = exp_v::<S>(S::sub(S::load_partial(x.add(i), n - i), max));
+        S::store_partial(y.add(i), e, n - i);
+    }
+}
+
 /// Last-axis softmax of one contiguous row.
 #[inline(always)]
 fn softmax_contiguous<S: Simd>(x: &[f32], y: &mut [f32]) {
     let n = x.len();
-    let mut lanes = [0.0f32; 16];
-    // SAFETY: all accesses are below n = x.len(); the ISA was checked by dispatch!.
-    let mut max = unsafe {
-        let mut m = S::splat(f32::NEG_INFINITY);
-        let mut i = 0;
-        while i + S::LANES <= n {
-            m = S::max(m, S::load(x.as_ptr().add(i)));
-            i += S::LANES;
-        }
-        S::store(lanes.as_mut_ptr(), m);
-        let mut max = lanes[..S::LANES]
-            .iter()
-            .copied()
-            .fold(f32::NEG_INFINITY, f32::max);
-        for &v in &x[i..] {
-            max = max.max(v);
-        }
-        max
-    };
+    let mut max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     if max == f32::NEG_INFINITY {
         max = 0.0; // all -inf: e^(x - 0) = 0 everywhere, then 0/0 like the reference
     }
-    let mut sum = 0.0f32;
-    // SAFETY: all accesses are below n = x.len() = y.len(); the ISA was checked by dispatch!.
-    unsafe {
-        let m = S::splat(max);
-        let mut i = 0;
-        let mut acc = S::splat(0.0);
-        while i + S::LANES <= n {
-            let e = exp_v::<S>(S::sub(S::load(x.as_ptr().add(i)), m));
-            S::store(y.as_mut_ptr().add(i), e);
-            acc = S::add(acc, e);
-            i += S::LANES;
-        }
-        S::store(lanes.as_mut_ptr(), acc);
-        sum += lanes[..S::LANES].iter().sum::<f32>();
-        for j in i..n {
-            let e = exp_v::<crate::simd::Scalar>(x[j] - max);
-            y[j] = e;
-            sum += e;
+    // SAFETY: x and y hold n values; the ISA was checked by dispatch!.
+    unsafe { exp_shifted::<S>(x.as_ptr(), y.as_mut_ptr(), n, S::splat(max)) };
+    let mut partials = [0.0f32; PARTIALS];
+    let mut chunks = y.chunks_exact(PARTIALS);
+    for chunk in &mut chunks {
+        for (p, &e) in partials.iter_mut().zip(chunk) {
+            *p += e;
         }
     }
-    let inv = 1.0 / sum;
+    for (p, &e) in partials.iter_mut().zip(chunks.remainder()) {
+        *p += e;
+    }
+    let inv = 1.0 / fold_partials(&partials);
     y.iter_mut().for_each(|v| *v *= inv);
 }
 
-/// Softmax over the `axis` rows (stride `inner`) of columns `i0..i0+width` of one slab.
+/// Softmax over the `axis` rows (stride `inner`) of columns `i0..i0+width` of one slab:
+/// the per-column sums keep onnxruntime's 16 partials (row `a` goes to partial `a mod 16`).
 #[inline(always)]
 fn softmax_strided<S: Simd>(
     x: &[f32],
@@ -155,47 +157,53 @@ fn softmax_strided<S: Simd>(
     width: usize,
 ) {
     let mut max = [f32::NEG_INFINITY; BLOCK];
-    let mut sum = [0.0f32; BLOCK];
-    let (max, sum) = (&mut max[..width], &mut sum[..width]);
+    let max = &mut max[..width];
     for a in 0..axis {
         let row = &x[a * inner + i0..a * inner + i0 + width];
         for (m, &v) in max.iter_mut().zip(row) {
             *m = if v > *m { v } else { *m };
         }
     }
-    let vec_end = width / S::LANES * S::LANES;
+    for m in max.iter_mut() {
+        if *m == f32::NEG_INFINITY {
+            *m = 0.0;
+        }
+    }
+    let mut partials = [[0.0f32; BLOCK]; PARTIALS];
     for a in 0..axis {
         let at = a * inner + i0;
         let (row, out) = (&x[at..at + width], &mut y[at..at + width]);
-        // SAFETY: j + LANES ≤ vec_end ≤ width bounds row, out, max and sum; the ISA was
-        // checked by dispatch!.
+        // SAFETY: row, out and max hold `width` values; the ISA was checked by dispatch!.
         unsafe {
             let mut j = 0;
-            while j < vec_end {
-                let e = exp_v::<S>(S::sub(
-                    S::load(row.as_ptr().add(j)),
-                    S::load(max.as_ptr().add(j)),
-                ));
-                S::store(out.as_mut_ptr().add(j), e);
-                S::store(
-                    sum.as_mut_ptr().add(j),
-                    S::add(S::load(sum.as_ptr().add(j)), e),
+            while j < width {
+                let n = S::LANES.min(width - j);
+                let (xs, ys, ms) = (
+                    row.as_ptr().add(j),
+                    out.as_mut_ptr().add(j),
+                    max.as_ptr().add(j),
                 );
+                if n == S::LANES {
+                    S::store(ys, exp_v::<S>(S::sub(S::load(xs), S::load(ms))));
+                } else {
+                    let d = S::sub(S::load_partial(xs, n), S::load_partial(ms, n));
+                    S::store_partial(ys, exp_v::<S>(d), n);
+                }
                 j += S::LANES;
             }
         }
-        for j in vec_end..width {
-            let e = unsafe { exp_v::<crate::simd::Scalar>(row[j] - max[j]) };
-            out[j] = e;
-            sum[j] += e;
+        for (p, &e) in partials[a % PARTIALS][..width].iter_mut().zip(out.iter()) {
+            *p += e;
         }
     }
-    for s in sum.iter_mut() {
-        *s = 1.0 / *s;
+    let mut inv = [0.0f32; BLOCK];
+    for (j, v) in inv[..width].iter_mut().enumerate() {
+        let p: [f32; PARTIALS] = std::array::from_fn(|l| partials[l][j]);
+        *v = 1.0 / fold_partials(&p);
     }
     for a in 0..axis {
         let at = a * inner + i0;
-        for (o, &inv) in y[at..at + width].iter_mut().zip(sum.iter()) {
+        for (o, &inv) in y[at..at + width].iter_mut().zip(inv.iter()) {
             *o *= inv;
         }
     }

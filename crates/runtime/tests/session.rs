@@ -209,7 +209,16 @@ fn constant_subgraphs_fold_and_optimize_off_gives_the_same_result() {
     .unwrap()
     .run(vec![("x".into(), x)])
     .unwrap();
-    assert_eq!(a, b);
+    // Same names and shapes; values within the fast sigmoid's documented error (it is
+    // onnxruntime's approximation, |Δ| < 2e-7, where the reference computes 1/(1+e^-x)).
+    assert_eq!(a.len(), b.len());
+    for ((na, ta), (nb, tb)) in a.iter().zip(&b) {
+        assert_eq!((na, ta.shape()), (nb, tb.shape()));
+        let (va, vb) = (ta.as_slice::<f32>().unwrap(), tb.as_slice::<f32>().unwrap());
+        for (p, q) in va.iter().zip(vb) {
+            assert!((p - q).abs() < 2e-7, "{va:?} vs {vb:?}");
+        }
+    }
 }
 
 #[test]

@@ -6,7 +6,7 @@
 //!
 //! | geometry                               | algorithm                                  |
 //! |----------------------------------------|--------------------------------------------|
-//! | 1×1, stride 1, no pad, groups 1        | `direct1x1`: GEMM `W[oc×ic] · X[ic×HW]` on the NCHW data in place |
+//! | 1×1, stride 1, no pad, groups 1        | `direct1x1`: GEMM `W[oc×ic] · X[ic×HW]` on the NCHW data in place (one output channel: the single-row sum, as onnxruntime) |
 //! | groups == in == out channels (depthwise)| `depthwise`: per-plane vectorised stencil |
 //! | stride 1 (3×3 s1, any pad/dilation/groups) | `lazy`: GEMM reading B rows in place from a zero-bordered copy of the input through an offset table (no packing) |
 //! | anything else (3×3 s2, …)              | `implicit`: GEMM whose B blocks are gathered from the input on the fly (one `KC ×` few-panels block at a time, never the whole im2col matrix) |
@@ -209,6 +209,8 @@ enum Kernel {
     /// One packed weight matrix per group (and, for the lazy path, the row offsets).
     Gemm(Vec<PackedWeights>, Option<lazy::LazyIm2col>),
     Depthwise(depthwise::DepthwiseWeights),
+    /// One output channel, 1×1: the weights and bias as given (see `gemm::single_row`).
+    SingleRow(Vec<f32>, f32),
 }
 
 /// A convolution ready to run: algorithm chosen and weights packed at plan time.
@@ -264,7 +266,12 @@ impl Conv2dPlan {
             }
         }
         let isa = isa.or_supported();
-        let (algorithm, kernel) = if g.is_depthwise() {
+        let (algorithm, kernel) = if g.is_pointwise() && g.groups == 1 && g.out_channels == 1 {
+            (
+                ConvAlgorithm::Pointwise,
+                Kernel::SingleRow(weights.to_vec(), bias.map_or(0.0, |b| b[0])),
+            )
+        } else if g.is_depthwise() {
             (
                 ConvAlgorithm::Depthwise,
                 Kernel::Depthwise(depthwise::DepthwiseWeights::new(&g, weights, bias)),
@@ -460,6 +467,27 @@ impl Conv2dPlan {
                 1,
                 pool,
             ),
+            Kernel::SingleRow(weights, bias) => {
+                let hw = g.in_h * g.in_w;
+                gemm::single_row_gemm(self.isa, weights, input, hw, output);
+                let res = residual.map_or(std::ptr::null(), <[f32]>::as_ptr);
+                let epilogue = crate::activation::epilogue_fn(self.isa);
+                // SAFETY: `output` (and `residual`, when given) hold the one output plane of
+                // `hw` values; the bias pointer is one value; `epilogue_fn` picked a
+                // supported ISA.
+                unsafe {
+                    epilogue(
+                        output.as_mut_ptr(),
+                        hw,
+                        1,
+                        hw,
+                        bias,
+                        self.epilogue.activation,
+                        res,
+                        hw,
+                    )
+                };
+            }
             Kernel::Gemm(groups, lazy) => {
                 let hw_out = g.out_h() * g.out_w();
                 let icg = g.in_channels / g.groups;

@@ -29,9 +29,12 @@ mod kernel_avx2;
 mod kernel_avx512;
 mod kernel_generic;
 mod pack;
+mod single_row;
 
 pub use pack::PackedWeights;
 pub(crate) use pack::{scatter_row, DenseB, PackB};
+pub use single_row::single_row_gemm;
+pub(crate) use single_row::sum_products;
 
 use crate::activation::{epilogue_fn, Activation, Epilogue, EpilogueFn};
 use crate::scratch::with_panel_scratch;
@@ -48,8 +51,6 @@ pub(crate) type MicroKernel =
 pub(crate) struct KernelSpec {
     pub mr: usize,
     pub nr: usize,
-    /// Steps of k per packed B panel: KC·NR·4 bytes should sit comfortably in L1 (48 KiB).
-    pub kc: usize,
     pub kernel: MicroKernel,
     pub epilogue: EpilogueFn,
 }
@@ -62,7 +63,6 @@ impl KernelSpec {
             Isa::Avx512 => KernelSpec {
                 mr: kernel_avx512::MR,
                 nr: kernel_avx512::NR,
-                kc: 160,
                 kernel: kernel_avx512::kernel_8x48,
                 epilogue: epilogue_fn(isa),
             },
@@ -70,14 +70,12 @@ impl KernelSpec {
             Isa::Avx2Fma => KernelSpec {
                 mr: kernel_avx2::MR,
                 nr: kernel_avx2::NR,
-                kc: 256,
                 kernel: kernel_avx2::kernel_4x24,
                 epilogue: epilogue_fn(isa),
             },
             _ => KernelSpec {
                 mr: kernel_generic::MR,
                 nr: kernel_generic::NR,
-                kc: 256,
                 kernel: kernel_generic::kernel_4x16,
                 epilogue: epilogue_fn(Isa::Generic),
             },
@@ -201,6 +199,23 @@ struct SharedPtr(*mut f32);
 unsafe impl Send for SharedPtr {}
 // SAFETY: as above.
 unsafe impl Sync for SharedPtr {}
+
+/// The length of the k slices the sum over k is cut into: the one onnxruntime's MLAS SGEMM
+/// uses (128 steps, traded for narrower column strips when n is small), so that every output
+/// is associated exactly as there — each slice an FMA chain from zero, added to C — and the
+/// results agree bit for bit rather than within rounding. A slice of 128 steps × 48
+/// columns is 24 KiB of packed B, comfortably inside L1.
+pub(crate) fn k_slice(n: usize, k: usize) -> usize {
+    let mut stride_k = 128usize;
+    if n < k {
+        let mut stride_n = 128usize;
+        while stride_n > 16 && stride_n / 2 >= n {
+            stride_n /= 2;
+            stride_k *= 2;
+        }
+    }
+    stride_k.min(k).max(1)
+}
 
 /// Flops under which a GEMM stays on one thread (a rayon hand-off costs a few µs).
 const PARALLEL_MIN_FLOPS: usize = 1 << 21;
@@ -338,7 +353,7 @@ unsafe fn gemm_block<B: PackB>(
     if k == 0 {
         return bias_only(&job);
     }
-    let kc_max = spec.kc.min(k);
+    let kc_max = k_slice(n, k);
     let panels_per_block = (B_BLOCK_BYTES / (kc_max * nr_full * 4))
         .min(MAX_BLOCK_COLS / nr_full)
         .clamp(1, job.np.len().max(1));

@@ -26,7 +26,11 @@ where
     }
 }
 
-fn wrap<F>(ctx: &BuildCtx, reference: Builder, fast: F) -> OpResult<Option<Box<dyn Kernel>>>
+pub(super) fn wrap<F>(
+    ctx: &BuildCtx,
+    reference: Builder,
+    fast: F,
+) -> OpResult<Option<Box<dyn Kernel>>>
 where
     F: Fn(&[Option<&Tensor>]) -> OpResult<Option<Tensor>> + Send + Sync + 'static,
 {
@@ -37,7 +41,10 @@ where
 }
 
 /// The f32 values of input `i`, if it is an f32 tensor.
-fn f32_input<'a>(inputs: &[Option<&'a Tensor>], i: usize) -> Option<(&'a Tensor, &'a [f32])> {
+pub(super) fn f32_input<'a>(
+    inputs: &[Option<&'a Tensor>],
+    i: usize,
+) -> Option<(&'a Tensor, &'a [f32])> {
     let t = opt(inputs, i)?;
     match t.data() {
         TensorData::F32(v) => Some((t, v.as_slice())),

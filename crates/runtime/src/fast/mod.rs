@@ -11,6 +11,7 @@
 pub(crate) mod buffers;
 pub(crate) mod conv;
 pub(crate) mod elementwise;
+pub(crate) mod matmul;
 
 use crate::registry::{BuildCtx, Builder, Kernel};
 use crate::value::OpResult;
@@ -31,6 +32,7 @@ pub(crate) fn build(ctx: &BuildCtx, reference: Builder) -> OpResult<Option<Box<d
     match ctx.node.op_type.as_str() {
         "Conv" => conv::build_conv(ctx, reference),
         "Sigmoid" => elementwise::build_sigmoid(ctx, reference),
+        "MatMul" => matmul::build_matmul(ctx, reference),
         "Softmax" => elementwise::build_softmax(ctx, reference),
         "MaxPool" => elementwise::build_maxpool(ctx, reference),
         "Resize" => elementwise::build_resize(ctx, reference),
