@@ -77,6 +77,17 @@ pub(crate) fn build_sigmoid(
     })
 }
 
+pub(crate) fn build_exp(ctx: &BuildCtx, reference: Builder) -> OpResult<Option<Box<dyn Kernel>>> {
+    wrap(ctx, reference, |ins| {
+        let Some((t, x)) = f32_input(ins, 0) else {
+            return Ok(None);
+        };
+        let mut y = super::buffers::take(x.len());
+        onnxide_linalg::activation::exp(super::isa(), x, &mut y);
+        Ok(Some(mk(t.shape().to_vec(), TensorData::F32(y))))
+    })
+}
+
 pub(crate) fn build_softmax(
     ctx: &BuildCtx,
     reference: Builder,

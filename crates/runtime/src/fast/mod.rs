@@ -12,6 +12,7 @@ pub(crate) mod buffers;
 pub(crate) mod conv;
 pub(crate) mod elementwise;
 pub(crate) mod matmul;
+pub(crate) mod reduce;
 
 use crate::registry::{BuildCtx, Builder, Kernel};
 use crate::value::OpResult;
@@ -31,6 +32,8 @@ pub(crate) fn build(ctx: &BuildCtx, reference: Builder) -> OpResult<Option<Box<d
     }
     match ctx.node.op_type.as_str() {
         "Conv" => conv::build_conv(ctx, reference),
+        "Exp" => elementwise::build_exp(ctx, reference),
+        "ReduceSum" => reduce::build_reduce_sum(ctx, reference),
         "Sigmoid" => elementwise::build_sigmoid(ctx, reference),
         "MatMul" => matmul::build_matmul(ctx, reference),
         "Softmax" => elementwise::build_softmax(ctx, reference),
