@@ -148,9 +148,9 @@ fn plane_kernel<S: Simd>(
                 );
                 start += S::LANES;
             }
-            for ox in vec_end..ow {
+            for (ox, out) in row.iter_mut().enumerate().skip(vec_end) {
                 let product = |t: usize| *wts.get_unchecked(t) * *base.add(ox * sw + tap_offset(t));
-                row[ox] = gemm::sum_products::<Scalar>(taps, slice, product);
+                *out = gemm::sum_products::<Scalar>(taps, slice, product);
             }
         }
         let res_row = res.map_or(std::ptr::null(), |r| r[oy * ow..(oy + 1) * ow].as_ptr());
