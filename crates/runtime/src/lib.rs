@@ -18,16 +18,20 @@
 //! (API), `ops/<family>.rs` (one plain reference kernel per op), `broadcast`, `gemm` (the only
 //! `unsafe`: a bounds-checked call into `matrixmultiply::sgemm`), `value` (typed dispatch helpers).
 //! Float16/bfloat16 tensors are computed in f32 and rounded back per op; integer and bool types
-//! are computed natively where ops accept them. `ONNXIDE_PROFILE=1` prints per-op kernel time
-//! when a session is dropped.
+//! are computed natively where ops accept them (with `optimize` on, float16 graphs instead run
+//! as onnxruntime's CPU provider runs them, see below). `ONNXIDE_PROFILE=1` prints kernel time
+//! per op type and for the slowest nodes when a session is dropped.
 //!
-//! Speed (`SessionOptions::optimize`, on by default): `optimize/` rewrites a copy of the model
-//! before planning (`Conv → Sigmoid → Mul (→ residual Add)` ⇒ `ai.onnxide::FusedConv`), and
-//! `fast/` gives builders onnxide-linalg kernels chosen at plan time (Conv2dPlan with packed
-//! weights and fused epilogue, softmax over any axis, max pool, nearest upsample, sigmoid,
-//! transpose, concat/split/reshape copies into recycled buffers). Each fast kernel keeps the
-//! reference kernel as its fallback and oracle; `optimize = false` runs the graph as given on
-//! the reference kernels (`tests/fast.rs` compares the two).
+//! Speed and agreement (`SessionOptions::optimize`, on by default): `optimize/` rewrites a copy
+//! of the model before planning (float16 graphs computed in f32 with onnxruntime's f16
+//! rounding points, `optimize/fp16.rs`; `Conv → Sigmoid → Mul (→ residual Add)` ⇒
+//! `ai.onnxide::FusedConv`), and `fast/` gives builders onnxide-linalg kernels chosen at plan
+//! time (Conv2dPlan with packed weights and fused epilogue, MatMul, softmax over any axis,
+//! ReduceSum, max pool, nearest upsample, sigmoid, exp, transpose, concat/split/reshape copies
+//! into recycled buffers). The fast kernels sum in onnxruntime's (MLAS's) order, so the fp32
+//! YOLO11 exports give onnxruntime's outputs bit for bit (`tests/models.rs`). Each fast kernel
+//! keeps the reference kernel as its fallback and oracle; `optimize = false` runs the graph as
+//! given on the reference kernels (`tests/fast.rs` compares the two).
 
 #![deny(unsafe_code)]
 

@@ -43,33 +43,63 @@ pub(crate) struct Plan {
     pub recycle: bool,
 }
 
-/// Accumulated kernel time per op type.
+/// Time and calls, and for a node its last output shape.
+type Timing = (std::time::Duration, usize, Vec<usize>);
+
+/// Accumulated kernel time per op type, and per node (with the node's first output shape).
 #[derive(Default)]
-pub(crate) struct Profile(std::sync::Mutex<HashMap<String, (std::time::Duration, usize)>>);
+pub(crate) struct Profile {
+    per_op: std::sync::Mutex<HashMap<String, Timing>>,
+    per_node: std::sync::Mutex<HashMap<String, Timing>>,
+}
+
+/// Nodes listed by the profile report (the slowest).
+const PROFILE_TOP_NODES: usize = 25;
 
 impl Profile {
-    fn record(&self, op: &str, d: std::time::Duration) {
-        if let Ok(mut m) = self.0.lock() {
-            let e = m.entry(op.to_string()).or_default();
+    fn record(&self, step: &Step, d: std::time::Duration, shape: Option<&[usize]>) {
+        if let Ok(mut m) = self.per_op.lock() {
+            let e = m.entry(step.op.clone()).or_default();
             e.0 += d;
             e.1 += 1;
+        }
+        if let Ok(mut m) = self.per_node.lock() {
+            let e = m.entry(format!("{} ({})", step.name, step.op)).or_default();
+            e.0 += d;
+            e.1 += 1;
+            if let Some(s) = shape {
+                e.2 = s.to_vec();
+            }
         }
     }
 
     pub fn report(&self) -> String {
-        let Ok(m) = self.0.lock() else {
+        let Ok(m) = self.per_op.lock() else {
             return String::new();
         };
         let mut v: Vec<_> = m.iter().collect();
         v.sort_by_key(|e| std::cmp::Reverse(e.1 .0));
-        let total: f64 = v.iter().map(|(_, (d, _))| d.as_secs_f64()).sum();
+        let total: f64 = v.iter().map(|(_, (d, _, _))| d.as_secs_f64()).sum();
         let mut s = format!("onnxide profile: {:.1} ms in kernels\n", total * 1e3);
-        for (op, (d, n)) in v {
+        for (op, (d, n, _)) in v {
             s.push_str(&format!(
                 "  {op:<24} {:>9.2} ms {:>6} calls\n",
                 d.as_secs_f64() * 1e3,
                 n
             ));
+        }
+        if let Ok(nodes) = self.per_node.lock() {
+            let mut v: Vec<_> = nodes.iter().collect();
+            v.sort_by_key(|e| std::cmp::Reverse(e.1 .0));
+            s.push_str(&format!(
+                "slowest {PROFILE_TOP_NODES} nodes (ms per call, output shape):\n"
+            ));
+            for (node, (d, n, shape)) in v.into_iter().take(PROFILE_TOP_NODES) {
+                s.push_str(&format!(
+                    "  {:>8.3} ms  {node}  {shape:?}\n",
+                    d.as_secs_f64() * 1e3 / (*n).max(1) as f64
+                ));
+            }
         }
         s
     }
@@ -397,7 +427,8 @@ pub(crate) fn execute(plan: &Plan, slots: &mut [Option<Arc<Tensor>>]) -> Result<
             let t0 = plan.profile.as_ref().map(|_| std::time::Instant::now());
             let r = registry::run_guarded(&*step.kernel, &ins).map_err(err)?;
             if let (Some(t0), Some(prof)) = (t0, &plan.profile) {
-                prof.record(&step.op, t0.elapsed());
+                let shape = r.first().map(|t| t.shape());
+                prof.record(step, t0.elapsed(), shape);
             }
             r
         };

@@ -5,7 +5,7 @@
 //! issues 24 independent FMAs — enough to cover Zen 5's 2 pipes × 4-cycle latency three
 //! times over, with 8 registers left for the B rows and the compiler.
 //! MR = 8 divides every YOLO channel count (8…256, 80); NR = 48 keeps the B panel
-//! (KC × 48 × 4 B) inside L1 for KC = 160.
+//! (KC × 48 × 4 B) inside L1 for KC = 128, the k slice it runs with (see `gemm::k_slice`).
 
 use std::arch::x86_64::*;
 
