@@ -57,6 +57,10 @@ impl Session {
             None
         };
         let model = optimized.as_ref().map_or(model, |(m, _)| m);
+        // For developers: what the passes made of the model (best effort, never fails a plan).
+        if let (Some(path), Some(_)) = (std::env::var_os("ONNXIDE_DUMP_OPTIMIZED"), &optimized) {
+            let _ = onnxide_ir::save(model, std::path::Path::new(&path), &Default::default());
+        }
         let plan = plan::build(model, options)?;
         let mut builder = rayon::ThreadPoolBuilder::new();
         if let Some(n) = options.threads {

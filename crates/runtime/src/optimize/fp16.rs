@@ -12,7 +12,8 @@
 //! The rules, as onnxruntime 1.32 applies them:
 //! 1. An op "has an f16 kernel" if it is in [`F16_KERNELS`] (or is Relu, whose function body
 //!    is an f16 `Max`); Softmax (opset ≥ 13) has none and is expanded into its function body
-//!    `ReduceMax, Sub, Exp, ReduceSum, Div`, appended after the other nodes.
+//!    `ReduceMax, Sub, Exp, ReduceSum, Div`, and CastLike into a Cast, appended after the
+//!    other nodes.
 //! 2. In node order, an op with an f16 kernel becomes f32 when it reads at least one node
 //!    output, writes no graph output, every producer of its first type-constrained f16
 //!    input(s) runs in f32, and every reader of its first output runs in f32 (only the first
@@ -32,7 +33,6 @@ const PREFIX: &str = "InsertedPrecisionFreeCast_";
 /// Ops onnxruntime's CPU provider runs on f16 tensors (probed on onnxruntime 1.32, x86-64).
 const F16_KERNELS: &[&str] = &[
     "Cast",
-    "CastLike",
     "Concat",
     "Split",
     "Reshape",
@@ -53,7 +53,18 @@ const F16_KERNELS: &[&str] = &[
 ];
 
 /// Rewrites `model` (see the module docs); returns the number of nodes that run in f32.
+/// All or nothing: a graph where type inference leaves some value's element type unknown is
+/// left as it is (each op then computes in f32 and rounds its output to f16).
 pub(super) fn compute_f16_in_f32(model: &mut Model) -> usize {
+    let mut rewritten = model.clone();
+    let count = rewrite(&mut rewritten);
+    if count > 0 {
+        *model = rewritten;
+    }
+    count
+}
+
+fn rewrite(model: &mut Model) -> usize {
     let Ok(inferred) = onnxide_ir::infer::infer(model) else {
         return 0;
     };
@@ -77,6 +88,14 @@ pub(super) fn compute_f16_in_f32(model: &mut Model) -> usize {
     }) {
         return 0;
     }
+    let untyped = |v: &String| !v.is_empty() && !types.contains_key(v);
+    if graph
+        .nodes
+        .iter()
+        .any(|n| n.inputs.iter().chain(&n.outputs).any(untyped) || has_subgraph(n))
+    {
+        return 0;
+    }
 
     // Rule 1: Softmax expansion.
     let mut expanded = Vec::new();
@@ -89,6 +108,26 @@ pub(super) fn compute_f16_in_f32(model: &mut Model) -> usize {
         }
         !expand
     });
+    // CastLike has no kernel either: its body is a Cast to the second input's type, which no
+    // longer reads that input (so the input no longer needs rounding for it).
+    let mut cast_likes = Vec::new();
+    graph.nodes.retain(|n| {
+        let target = n.inputs.get(1).and_then(|t| types.get(t));
+        match (is_onnx(n, "CastLike"), target) {
+            (true, Some(&to)) => {
+                let mut c = cast(&n.name, &n.inputs[0], &n.outputs[0], to);
+                c.attributes.extend(
+                    n.attributes
+                        .iter()
+                        .filter(|a| a.name == "saturate")
+                        .cloned(),
+                );
+                cast_likes.push(c);
+                false
+            }
+            _ => true,
+        }
+    });
     for (i, sm) in expanded.iter().enumerate() {
         let body = softmax_body(sm, i, opset, &mut graph.initializers);
         for n in &body {
@@ -98,6 +137,7 @@ pub(super) fn compute_f16_in_f32(model: &mut Model) -> usize {
         }
         graph.nodes.extend(body);
     }
+    graph.nodes.extend(cast_likes);
 
     let graph_outputs: HashSet<String> = graph.outputs.iter().map(|v| v.name.clone()).collect();
     // Values written by a node (Constant outputs count as initializers, as onnxruntime loads them).
@@ -131,6 +171,7 @@ pub(super) fn compute_f16_in_f32(model: &mut Model) -> usize {
             || !n.inputs.iter().any(|v| producer.contains_key(v))
             || n.outputs.iter().any(|o| graph_outputs.contains(o))
             || has_subgraph(n)
+            || is_onnx(n, "Cast")
         {
             continue;
         }
@@ -161,109 +202,245 @@ pub(super) fn compute_f16_in_f32(model: &mut Model) -> usize {
     if f32_nodes.is_empty() {
         return 0;
     }
-    let in_f32: HashSet<usize> = f32_nodes.iter().copied().collect();
+    let count = f32_nodes.len();
 
-    // Rule 4 (names first): f16 outputs of f32 nodes get f32 twins.
-    let mut twin: HashMap<String, String> = HashMap::new();
-    for &i in &f32_nodes {
-        for o in graph.nodes[i].outputs.iter().filter(|o| is_f16(&types, o)) {
-            twin.insert(o.clone(), format!("{PREFIX}{o}"));
+    // Rule 3: Casts around every f32 node, in topological order; one f16 → f32 Cast per value.
+    let order = match onnxide_ir::topo::order(graph) {
+        Ok(order) => order,
+        Err(_) => return 0,
+    };
+    let in_f32: HashSet<usize> = f32_nodes.iter().copied().collect();
+    let mut names = UniqueNames::new(graph);
+    let mut widened: HashMap<String, String> = HashMap::new();
+    let mut inserted: Vec<Node> = Vec::new();
+    let mut new_f32: Vec<String> = Vec::new();
+    for i in order.into_iter().filter(|i| in_f32.contains(i)) {
+        let node = &mut graph.nodes[i];
+        for v in node.inputs.iter_mut().filter(|v| is_f16(&types, v)) {
+            let wide = widened.entry(v.clone()).or_insert_with(|| {
+                let name = names.fresh(&format!("{PREFIX}{v}"));
+                inserted.push(cast(&name, v, &name, DType::F32));
+                name
+            });
+            new_f32.push(wide.clone());
+            *v = wide.clone();
+        }
+        for o in node.outputs.iter_mut().filter(|o| is_f16(&types, o)) {
+            let name = names.fresh(&format!("{PREFIX}{o}"));
+            new_f32.push(name.clone());
+            inserted.push(cast(&name, &name, o, DType::F16));
+            *o = name;
         }
     }
-    // Rule 3: where each f32 node reads its f16 inputs from.
-    let mut converted: HashMap<String, String> = HashMap::new();
-    let mut new_inits: Vec<NamedTensor> = Vec::new();
-    let mut new_casts: Vec<Node> = Vec::new();
-    let init_index: HashMap<String, usize> = graph
+    types.extend(new_f32.into_iter().map(|v| (v, DType::F32)));
+    let first_inserted = graph.nodes.len();
+    graph.nodes.extend(inserted);
+
+    // Rule 4: Cast pairs that undo each other are removed, the file's Casts first, then ours.
+    remove_duplicate_casts(graph, &types, first_inserted, &graph_outputs);
+    fold_initializer_casts(graph, &graph_inputs_and_outputs(graph));
+    if onnxide_ir::topo::sort(graph).is_err() {
+        return 0;
+    }
+    count
+}
+
+/// Value names not used anywhere in the graph yet.
+struct UniqueNames(HashSet<String>);
+
+impl UniqueNames {
+    fn new(graph: &onnxide_ir::Graph) -> UniqueNames {
+        let mut used: HashSet<String> = graph.initializers.iter().map(|t| t.name.clone()).collect();
+        used.extend(graph.inputs.iter().map(|v| v.name.clone()));
+        for n in &graph.nodes {
+            used.extend(n.inputs.iter().chain(&n.outputs).cloned());
+        }
+        UniqueNames(used)
+    }
+
+    fn fresh(&mut self, base: &str) -> String {
+        let mut name = base.to_string();
+        let mut k = 0;
+        while self.0.contains(&name) {
+            name = format!("{base}_token_{k}");
+            k += 1;
+        }
+        self.0.insert(name.clone());
+        name
+    }
+}
+
+fn graph_inputs_and_outputs(graph: &onnxide_ir::Graph) -> HashSet<String> {
+    graph
+        .inputs
+        .iter()
+        .chain(&graph.outputs)
+        .map(|v| v.name.clone())
+        .collect()
+}
+
+/// onnxruntime's `RemoveDuplicateCastTransformer`: for each Cast `c` (nodes before
+/// `first_inserted` are the file's own; ours are exempt from the lossy test), a child Cast
+/// that converts back to `c`'s source type is removed (its readers read `c`'s source), and
+/// `c` itself goes when only Casts read it; a lossy pair (the file's narrowing Cast followed
+/// by a lossy Cast back) is left alone.
+fn remove_duplicate_casts(
+    graph: &mut onnxide_ir::Graph,
+    types: &HashMap<String, DType>,
+    first_inserted: usize,
+    graph_outputs: &HashSet<String>,
+) {
+    let mut removed = vec![false; graph.nodes.len()];
+    let cast_types = |n: &Node| -> Option<(DType, DType)> {
+        let src = *types.get(n.inputs.first()?)?;
+        let to = DType::from_onnx_code(i32::try_from(n.attr_int("to")?).ok()?)?;
+        Some((src, to))
+    };
+    for c in 0..graph.nodes.len() {
+        if removed[c] || !is_onnx(&graph.nodes[c], "Cast") {
+            continue;
+        }
+        let Some((src, dst)) = cast_types(&graph.nodes[c]) else {
+            continue;
+        };
+        let (input, output) = (
+            graph.nodes[c].inputs[0].clone(),
+            graph.nodes[c].outputs[0].clone(),
+        );
+        let lossy = unsafe_cast(src, dst, c >= first_inserted);
+        let children: Vec<usize> = (0..graph.nodes.len())
+            .filter(|&d| !removed[d] && graph.nodes[d].inputs.contains(&output))
+            .collect();
+        let mut undo = Vec::new();
+        let mut all_casts = true;
+        let mut blocked = false;
+        for &d in &children {
+            let child = &graph.nodes[d];
+            if !is_onnx(child, "Cast") {
+                all_casts = false;
+                continue;
+            }
+            let Some((s1, d1)) = cast_types(child) else {
+                all_casts = false;
+                continue;
+            };
+            if lossy && unsafe_cast(d1, s1, d >= first_inserted) {
+                blocked = true;
+                break;
+            }
+            if !graph_outputs.contains(&child.outputs[0]) && d1 == src && s1 == dst {
+                undo.push(d);
+            }
+        }
+        if blocked {
+            continue;
+        }
+        for d in undo {
+            let out = graph.nodes[d].outputs[0].clone();
+            removed[d] = true;
+            rename_reads(graph, &removed, &out, &input);
+        }
+        if !children.is_empty() && all_casts && !graph_outputs.contains(&output) {
+            removed[c] = true;
+            rename_reads(graph, &removed, &output, &input);
+        }
+    }
+    let mut i = 0;
+    graph.nodes.retain(|_| {
+        i += 1;
+        !removed[i - 1]
+    });
+}
+
+fn rename_reads(graph: &mut onnxide_ir::Graph, removed: &[bool], from: &str, to: &str) {
+    for (n, _) in graph.nodes.iter_mut().zip(removed).filter(|(_, &r)| !r) {
+        for v in n.inputs.iter_mut().filter(|v| *v == from) {
+            *v = to.to_string();
+        }
+    }
+}
+
+/// onnxruntime's test for a Cast that may lose information (`UnsafeCast`); the Casts it
+/// inserts itself count as safe narrowing.
+fn unsafe_cast(src: DType, dst: DType, inserted: bool) -> bool {
+    #[derive(PartialEq)]
+    enum Kind {
+        Bool,
+        Signed,
+        Unsigned,
+        Float,
+    }
+    let kind = |t: DType| match t {
+        DType::Bool => Some(Kind::Bool),
+        DType::I8 | DType::I16 | DType::I32 | DType::I64 => Some(Kind::Signed),
+        DType::U8 | DType::U16 | DType::U32 | DType::U64 => Some(Kind::Unsigned),
+        DType::F16 | DType::BF16 | DType::F32 | DType::F64 => Some(Kind::Float),
+        _ => None,
+    };
+    let (Some(a), Some(b)) = (kind(src), kind(dst)) else {
+        return true;
+    };
+    let bits = |t: DType| t.bits().unwrap_or(0);
+    if a != Kind::Bool && a != Kind::Unsigned && b == Kind::Unsigned {
+        return true;
+    }
+    if a == Kind::Float && b != Kind::Float {
+        return true;
+    }
+    if (a == Kind::Unsigned && b == Kind::Signed)
+        || ((a == Kind::Signed || a == Kind::Unsigned) && b == Kind::Float)
+    {
+        return bits(dst) <= bits(src);
+    }
+    if matches!(
+        (src, dst),
+        (DType::F16, DType::BF16) | (DType::BF16, DType::F16)
+    ) {
+        return true;
+    }
+    bits(src) > bits(dst) && !inserted
+}
+
+/// `Cast(initializer → f32)` becomes an f32 initializer (the same values: widening is
+/// exact), so that later passes see constant f32 weights.
+fn fold_initializer_casts(graph: &mut onnxide_ir::Graph, io: &HashSet<String>) {
+    let inits: HashMap<String, usize> = graph
         .initializers
         .iter()
         .enumerate()
         .map(|(i, t)| (t.name.clone(), i))
         .collect();
-    let graph_inputs: HashSet<String> = graph.inputs.iter().map(|v| v.name.clone()).collect();
-    for &i in &f32_nodes {
-        for k in 0..graph.nodes[i].inputs.len() {
-            let v = graph.nodes[i].inputs[k].clone();
-            if !is_f16(&types, &v) {
-                continue;
-            }
-            let source = if let Some(t) = twin.get(&v) {
-                t.clone()
-            } else if let Some(src) = f32_source_of_cast(&graph.nodes, &producer, &types, &v) {
-                src
-            } else if let Some(c) = converted.get(&v) {
-                c.clone()
-            } else {
-                let name = format!("{PREFIX}{v}");
-                let init = init_index
-                    .get(&v)
-                    .filter(|_| !graph_inputs.contains(&v))
-                    .and_then(|&ii| to_f32(&graph.initializers[ii].tensor));
-                match init {
-                    Some(tensor) => new_inits.push(NamedTensor {
-                        name: name.clone(),
-                        doc_string: String::new(),
-                        tensor,
-                    }),
-                    None => new_casts.push(cast(&name, &v, &name, DType::F32)),
+    let mut folded = Vec::new();
+    graph.nodes.retain(|n| {
+        let widening =
+            is_onnx(n, "Cast") && n.attr_int("to") == Some(i64::from(DType::F32.onnx_code()));
+        let source = n
+            .inputs
+            .first()
+            .filter(|v| !io.contains(*v))
+            .and_then(|v| inits.get(v))
+            .filter(|&&i| {
+                let dtype = graph.initializers[i].tensor.dtype();
+                matches!(dtype, DType::F16 | DType::BF16 | DType::F32)
+            });
+        match (widening, source, n.outputs.first()) {
+            (true, Some(&i), Some(out)) if !io.contains(out) => {
+                match to_f32(&graph.initializers[i].tensor) {
+                    Some(tensor) => {
+                        folded.push(NamedTensor {
+                            name: out.clone(),
+                            doc_string: String::new(),
+                            tensor,
+                        });
+                        false
+                    }
+                    None => true,
                 }
-                converted.insert(v.clone(), name.clone());
-                name
-            };
-            graph.nodes[i].inputs[k] = source;
-        }
-        for o in graph.nodes[i].outputs.iter_mut() {
-            if let Some(t) = twin.get(o) {
-                *o = t.clone();
             }
+            _ => true,
         }
-    }
-    // Rule 4: who still reads each f16 value of an f32 node.
-    let mut dropped: HashMap<String, String> = HashMap::new(); // Cast output -> f32 twin
-    let mut dead: HashSet<usize> = HashSet::new();
-    for (v, t) in &twin {
-        let others: Vec<usize> = readers
-            .get(v)
-            .map(|r| r.iter().copied().filter(|c| !in_f32.contains(c)).collect())
-            .unwrap_or_default();
-        let (casts, plain): (Vec<usize>, Vec<usize>) = others
-            .iter()
-            .partition(|&&c| is_onnx(&graph.nodes[c], "Cast"));
-        let keep_rounding = graph_outputs.contains(v) || !plain.is_empty();
-        for c in casts {
-            let d = &graph.nodes[c];
-            let out = d.outputs.first().cloned().unwrap_or_default();
-            if types.get(&out) == Some(&DType::F32) && !graph_outputs.contains(&out) {
-                dropped.insert(out, t.clone());
-                dead.insert(c);
-            } else if !keep_rounding {
-                graph.nodes[c].inputs[0] = t.clone();
-            }
-        }
-        if keep_rounding {
-            new_casts.push(cast(&format!("{PREFIX}{v}_f16"), t, v, DType::F16));
-        }
-    }
-    for n in graph.nodes.iter_mut() {
-        for v in n.inputs.iter_mut() {
-            if let Some(t) = dropped.get(v) {
-                *v = t.clone();
-            }
-        }
-    }
-    let count = f32_nodes.len();
-    let mut i = 0;
-    graph.nodes.retain(|_| {
-        i += 1;
-        !dead.contains(&(i - 1))
     });
-    graph.nodes.extend(new_casts);
-    graph.initializers.extend(new_inits);
-    prune_unread_casts(graph, &graph_outputs);
-    if onnxide_ir::topo::sort(graph).is_err() {
-        return 0;
-    }
-    count
+    graph.initializers.extend(folded);
 }
 
 fn is_onnx(node: &Node, op: &str) -> bool {
@@ -290,18 +467,6 @@ fn has_subgraph(node: &Node) -> bool {
     node.attributes
         .iter()
         .any(|a| matches!(a.value, AttrValue::Graph(_) | AttrValue::Graphs(_)))
-}
-
-/// `x` when `v` is written by `Cast(x: f32, to = f16)`.
-fn f32_source_of_cast(
-    nodes: &[Node],
-    producer: &HashMap<String, usize>,
-    types: &HashMap<String, DType>,
-    v: &str,
-) -> Option<String> {
-    let n = &nodes[*producer.get(v)?];
-    let x = n.inputs.first()?;
-    (is_onnx(n, "Cast") && types.get(x) == Some(&DType::F32)).then(|| x.clone())
 }
 
 fn to_f32(t: &Tensor) -> Option<Tensor> {
@@ -384,31 +549,4 @@ fn softmax_body(sm: &Node, index: usize, opset: i64, inits: &mut Vec<NamedTensor
         node("ReduceSum", vec![exp.clone(), axes], &sum, vec![keepdims()]),
         node("Div", vec![exp, sum], &sm.outputs[0], vec![]),
     ]
-}
-
-/// Drops Casts (original or ours) whose output nobody reads any more.
-fn prune_unread_casts(graph: &mut onnxide_ir::Graph, graph_outputs: &HashSet<String>) {
-    loop {
-        let read: HashSet<&str> = graph
-            .nodes
-            .iter()
-            .flat_map(|n| n.inputs.iter().map(String::as_str))
-            .collect();
-        let before = graph.nodes.len();
-        let keep: Vec<bool> = graph
-            .nodes
-            .iter()
-            .map(|n| {
-                !is_onnx(n, "Cast")
-                    || n.outputs
-                        .iter()
-                        .any(|o| read.contains(o.as_str()) || graph_outputs.contains(o))
-            })
-            .collect();
-        let mut it = keep.iter();
-        graph.nodes.retain(|_| *it.next().unwrap_or(&true));
-        if graph.nodes.len() == before {
-            return;
-        }
-    }
 }
