@@ -364,22 +364,7 @@ pub fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<ExportRequest> {
         }
     }
     // Refuse unsupported features before any file is read.
-    if opts.half {
-        return Err(YoloError::NotYetSupported {
-            key: "half".into(),
-            value: "True".into(),
-            reason: "FP16 export comes in a later release; export FP32 (half=False)".into(),
-        });
-    }
-    if opts.nms == Some(true) {
-        return Err(YoloError::NotYetSupported {
-            key: "nms".into(),
-            value: "True".into(),
-            reason:
-                "the embedded NMS graph comes in a later release; export without it (nms=False)"
-                    .into(),
-        });
-    }
+    refuse_unsupported(&opts)?;
     if opts.nms == Some(false) {
         // Ultralytics: nms=False asks for an NMS-free (one-to-one) head, which YOLO11 has not.
         warnings.push("This model has no one-to-one head; using one-to-many outputs.".into());
@@ -426,6 +411,27 @@ pub fn run_export(req: &ExportRequest) -> Result<ExportSummary> {
         nodes: onnx.graph.nodes.len(),
         opset: req.options.opset(),
     })
+}
+
+/// The export arguments this release accepts but cannot honour yet: a clear error.
+pub(crate) fn refuse_unsupported(opts: &ExportOptions) -> Result<(), YoloError> {
+    if opts.half {
+        return Err(YoloError::NotYetSupported {
+            key: "half".into(),
+            value: "True".into(),
+            reason: "FP16 export comes in a later release; export FP32 (half=False)".into(),
+        });
+    }
+    if opts.nms == Some(true) {
+        return Err(YoloError::NotYetSupported {
+            key: "nms".into(),
+            value: "True".into(),
+            reason:
+                "the embedded NMS graph comes in a later release; export without it (nms=False)"
+                    .into(),
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -201,22 +201,7 @@ fn check_options(cfg: &ModelConfig, opts: &ExportOptions) -> Result<()> {
         value,
         reason,
     };
-    if opts.half {
-        return Err(YoloError::NotYetSupported {
-            key: "half".into(),
-            value: "True".into(),
-            reason: "FP16 export comes in a later release; export FP32 (half=False)".into(),
-        });
-    }
-    if opts.nms == Some(true) {
-        return Err(YoloError::NotYetSupported {
-            key: "nms".into(),
-            value: "True".into(),
-            reason:
-                "the embedded NMS graph comes in a later release; export without it (nms=False)"
-                    .into(),
-        });
-    }
+    crate::args::refuse_unsupported(opts)?;
     let opset = opts.opset();
     if !(MIN_OPSET..=MAX_OPSET).contains(&opset) {
         return Err(arg(

@@ -568,32 +568,7 @@ pub fn build_gather_elements(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
             );
         }
         let ind = ints(it)?;
-        let st = strides(x.shape());
-        let mut idx = Vec::with_capacity(ind.len());
-        let mut err = None;
-        let mut k = 0;
-        for_each_index(it.shape(), |i| {
-            let mut off = 0;
-            for d in 0..i.len() {
-                let v = if d == ax {
-                    match norm_index(ind[k], x.shape()[ax]) {
-                        Ok(v) => v,
-                        Err(e) => {
-                            err = Some(e);
-                            0
-                        }
-                    }
-                } else {
-                    i[d]
-                };
-                off += v * st[d];
-            }
-            k += 1;
-            idx.push(off);
-        });
-        if let Some(e) = err {
-            return Err(e);
-        }
+        let idx = element_offsets(x.shape(), it.shape(), &ind, ax)?;
         one(take(x, &idx, None, it.shape().to_vec())?)
     })
 }
@@ -760,31 +735,44 @@ pub fn build_scatter_elements(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
             );
         }
         let ind = ints(it)?;
-        let st = strides(x.shape());
-        let mut targets = Vec::with_capacity(ind.len());
-        let mut k = 0;
-        let mut err = None;
-        for_each_index(it.shape(), |i| {
-            let mut off = 0;
-            for d in 0..i.len() {
-                let v = if d == ax {
-                    norm_index(ind[k], x.shape()[ax]).unwrap_or_else(|e| {
-                        err = Some(e);
-                        0
-                    })
-                } else {
-                    i[d]
-                };
-                off += v * st[d];
-            }
-            k += 1;
-            targets.push(off);
-        });
-        if let Some(e) = err {
-            return Err(e);
-        }
+        let targets = element_offsets(x.shape(), it.shape(), &ind, ax)?;
         one(scatter(x, &targets, u, &red)?)
     })
+}
+
+/// GatherElements/ScatterElements addressing: for every position of `indices` (shape
+/// `index_shape`), the flat offset into `data_shape` of the element it names — the position
+/// itself with its `axis` coordinate replaced by the (possibly negative) index.
+fn element_offsets(
+    data_shape: &[usize],
+    index_shape: &[usize],
+    indices: &[i64],
+    axis: usize,
+) -> OpResult<Vec<usize>> {
+    let st = strides(data_shape);
+    let mut offsets = Vec::with_capacity(indices.len());
+    let mut err = None;
+    let mut k = 0;
+    for_each_index(index_shape, |i| {
+        let mut off = 0;
+        for (d, &coord) in i.iter().enumerate() {
+            let v = if d == axis {
+                norm_index(indices[k], data_shape[axis]).unwrap_or_else(|e| {
+                    err = Some(e);
+                    0
+                })
+            } else {
+                coord
+            };
+            off += v * st[d];
+        }
+        k += 1;
+        offsets.push(off);
+    });
+    match err {
+        Some(e) => Err(e),
+        None => Ok(offsets),
+    }
 }
 
 pub fn build_pad(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
