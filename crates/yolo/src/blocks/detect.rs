@@ -4,6 +4,10 @@
 //! Anchors and strides are constants for a static export (computed here exactly as
 //! `make_anchors` does, in float32) and are computed in the graph from the feature map shapes
 //! for `dynamic`, as Ultralytics does.
+//!
+//! The pieces Pose and OBB share with Detect are public here: the cv2/cv3 branches
+//! ([`detect_branches`]), an extra per-level branch such as their `cv4` ([`extra_branch`]), the DFL
+//! with the anchors ([`dfl_and_anchors`]) and the xywh decode ([`dist2bbox`]).
 
 use super::conv::{conv, conv2d, dwconv, ConvSpec};
 use super::{Ctx, Feature};
@@ -27,6 +31,16 @@ pub struct DetectRaw {
     pub scores: String,
 }
 
+/// The DFL distances with the anchors and strides they are decoded against.
+pub struct Decoding {
+    /// `[B, 4, A]`: (left, top, right, bottom) distances in stride units.
+    pub dist: String,
+    /// `[1, 2, A]` constants (static) or `[2, A]` computed in the graph (dynamic).
+    pub anchors: String,
+    /// `[1, A]`
+    pub strides: String,
+}
+
 /// Builds Detect and returns the name of its output (`output`).
 pub fn detect(
     ctx: &mut Ctx,
@@ -37,6 +51,27 @@ pub fn detect(
 ) -> Result<String> {
     let raw = detect_branches(ctx, site, xs, spec)?;
     let s = site.scope.clone();
+    let dec = dfl_and_anchors(ctx, site, xs, &raw, spec)?;
+    let scores = ctx.g.node(&s, "Sigmoid", &[&raw.scores], vec![]);
+    let box4 = dist2bbox(ctx, &s, &dec, spec.xyxy)?;
+    Ok(ctx.g.node_to(
+        &s,
+        "Concat",
+        &[&box4, &scores],
+        vec![attr_int("axis", 1)],
+        output,
+    ))
+}
+
+/// The DFL over the box branch, and the anchors and strides (constants, or computed in the
+/// graph when dynamic).
+pub fn dfl_and_anchors(
+    ctx: &mut Ctx,
+    site: &Site,
+    xs: &[Feature],
+    raw: &DetectRaw,
+    spec: &DetectSpec,
+) -> Result<Decoding> {
     let dist = dfl(
         ctx,
         &site.sub("dfl", Kind::Module),
@@ -45,25 +80,59 @@ pub fn detect(
         xs,
     )?;
     let (anchors, strides) = if ctx.dynamic {
-        dynamic_anchors(ctx, &s, xs)?
+        dynamic_anchors(ctx, &site.scope, xs)?
     } else {
-        // Ops torch traced here and onnxslim folded into the constants (the anchor `+ 0.5`,
-        // the chunk bounds, a `/ 2` of the bound): skipped so the decode ops keep torch's names.
-        for op in ["Add", "Mul", "Mul", "Div"] {
-            ctx.g.skip_name(&s, op);
-        }
-        static_anchors(ctx, &s, xs)?
+        static_anchors(ctx, &site.scope, xs)?
     };
-    let scores = ctx.g.node(&s, "Sigmoid", &[&raw.scores], vec![]);
-    let box4 = decode(ctx, &s, &dist, &anchors, spec.xyxy)?;
-    let box4 = ctx.g.node(&s, "Mul", &[&box4, &strides], vec![]);
-    Ok(ctx.g.node_to(
-        &s,
-        "Concat",
-        &[&box4, &scores],
-        vec![attr_int("axis", 1)],
-        output,
-    ))
+    Ok(Decoding {
+        dist,
+        anchors,
+        strides,
+    })
+}
+
+/// A per-level branch like Pose's and OBB's `cv4`: Conv3×3(ch_i→hidden), Conv3×3(hidden→hidden),
+/// Conv2d 1×1(hidden→out, bias), each level viewed as `[B, out, H·W]` and concatenated along the
+/// anchors (torch exports that `cat` with `axis=2`).
+pub fn extra_branch(
+    ctx: &mut Ctx,
+    site: &Site,
+    name: &str,
+    xs: &[Feature],
+    hidden: usize,
+    out: usize,
+) -> Result<String> {
+    let bd = ctx.batch_dim();
+    let s = site.scope.clone();
+    let list = site.sub(name, Kind::ModuleList);
+    let mut parts = Vec::with_capacity(xs.len());
+    for (i, x) in xs.iter().enumerate() {
+        let seq = list.sub(&i.to_string(), Kind::Sequential);
+        let y = conv(
+            ctx,
+            &seq.sub("0", Kind::Module),
+            x,
+            ConvSpec::new(hidden, 3, 1),
+        )?;
+        let y = conv(
+            ctx,
+            &seq.sub("1", Kind::Module),
+            &y,
+            ConvSpec::new(hidden, 3, 1),
+        )?;
+        // torch's default bias init is random; a zero bias stands in for it in random weights.
+        let y = conv2d(
+            ctx,
+            &seq.sub("2", Kind::Module),
+            &y,
+            out,
+            1,
+            Some(Init::Constant(0.0)),
+        )?;
+        parts.push(ctx.g.reshape_const(&s, &y.name, &[bd, out as i64, -1])?);
+    }
+    let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+    Ok(ctx.g.node(&s, "Concat", &refs, vec![attr_int("axis", 2)]))
 }
 
 /// cv2 (box distributions) and cv3 (class logits) for every level, flattened and concatenated
@@ -215,9 +284,28 @@ fn conv2d_fixed(ctx: &mut Ctx, site: &Site, bins: &Feature) -> Result<Feature> {
     })
 }
 
-/// `dist2bbox`: lt, rb = d[:, :2], d[:, 2:]; x1y1 = anchors - lt; x2y2 = anchors + rb;
-/// xywh = cat((x1y1 + x2y2) / 2, x2y2 - x1y1).
-fn decode(ctx: &mut Ctx, s: &str, d: &str, anchors: &str, xyxy: bool) -> Result<String> {
+/// `dist2bbox` times the strides: lt, rb = d[:, :2], d[:, 2:]; x1y1 = anchors - lt;
+/// x2y2 = anchors + rb; xywh = cat((x1y1 + x2y2) / 2, x2y2 - x1y1) (or cat(x1y1, x2y2)); then
+/// `* strides`. Output `[B, 4, A]` in input pixels.
+pub fn dist2bbox(ctx: &mut Ctx, s: &str, dec: &Decoding, xyxy: bool) -> Result<String> {
+    if !ctx.dynamic {
+        // Ops torch traced here and onnxslim folded into the constants (the anchor `+ 0.5`,
+        // the chunk bounds, a `/ 2` of the bound): skipped so the decode ops keep torch's names.
+        for op in ["Add", "Mul", "Mul", "Div"] {
+            ctx.g.skip_name(s, op);
+        }
+    }
+    let xywh = dist2bbox_unscaled(ctx, s, &dec.dist, &dec.anchors, xyxy)?;
+    Ok(ctx.g.node(s, "Mul", &[&xywh, &dec.strides], vec![]))
+}
+
+fn dist2bbox_unscaled(
+    ctx: &mut Ctx,
+    s: &str,
+    d: &str,
+    anchors: &str,
+    xyxy: bool,
+) -> Result<String> {
     let axes = ctx.g.const_i64s(s, &[1])?;
     let (c0, c2, c4) = (
         ctx.g.const_i64s(s, &[0])?,
@@ -242,8 +330,9 @@ fn decode(ctx: &mut Ctx, s: &str, d: &str, anchors: &str, xyxy: bool) -> Result<
         .node(s, "Concat", &[&cxy, &wh], vec![attr_int("axis", 1)]))
 }
 
-/// `make_anchors(feats, strides, 0.5)` as constants: anchors `[1, 2, A]`, strides `[1, A]`.
-fn static_anchors(ctx: &mut Ctx, s: &str, xs: &[Feature]) -> Result<(String, String)> {
+/// `make_anchors(feats, strides, 0.5)` for the static input size, in float32: the anchor points
+/// `[2, A]` (all x, then all y) and the strides `[A]`.
+pub fn anchor_values(ctx: &Ctx, xs: &[Feature]) -> (Vec<f32>, Vec<f32>) {
     let total = anchor_count(ctx, xs);
     let mut ax = Vec::with_capacity(total);
     let mut ay = Vec::with_capacity(total);
@@ -259,8 +348,15 @@ fn static_anchors(ctx: &mut Ctx, s: &str, xs: &[Feature]) -> Result<(String, Str
         }
     }
     ax.extend(ay);
-    let anchors = ctx.g.const_f32(s, vec![1, 2, total], ax)?;
-    let strides = ctx.g.const_f32(s, vec![1, total], st)?;
+    (ax, st)
+}
+
+/// The anchors and strides as constants: `[1, 2, A]` and `[1, A]`.
+fn static_anchors(ctx: &mut Ctx, s: &str, xs: &[Feature]) -> Result<(String, String)> {
+    let (anchors, strides) = anchor_values(ctx, xs);
+    let total = strides.len();
+    let anchors = ctx.g.const_f32(s, vec![1, 2, total], anchors)?;
+    let strides = ctx.g.const_f32(s, vec![1, total], strides)?;
     Ok((anchors, strides))
 }
 
