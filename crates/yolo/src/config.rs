@@ -8,10 +8,48 @@
 use crate::error::{Result, YoloError};
 use serde_json::{json, Value};
 
-/// What a model is for (shared with onnxide-weights, which reads it from checkpoints). Only
-/// `Detect` has a head builder so far; the others are recognised so that they are refused with a
+/// What a model is for (shared with onnxide-weights, which reads it from checkpoints). Detect,
+/// pose and obb have head builders; the others are recognised so that they are refused with a
 /// clear message (and slot in later).
 pub use onnxide_weights::Task;
+
+/// Whether onnxide can build the head of `task`.
+pub fn task_supported(task: Task) -> bool {
+    matches!(task, Task::Detect | Task::Pose | Task::Obb)
+}
+
+/// The Detect-family head of layer 23: Detect itself, or a subclass adding a `cv4` branch.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Head {
+    Detect,
+    /// `Pose(nc, kpt_shape)`: `kpt_shape = [keypoints, 2 or 3]`.
+    Pose {
+        kpt_shape: [usize; 2],
+    },
+    /// `OBB(nc, ne)`: `ne` extra parameters (the angle).
+    Obb {
+        ne: usize,
+    },
+}
+
+impl Head {
+    pub fn task(&self) -> Task {
+        match self {
+            Head::Detect => Task::Detect,
+            Head::Pose { .. } => Task::Pose,
+            Head::Obb { .. } => Task::Obb,
+        }
+    }
+
+    /// Channels the head appends after box and class scores.
+    pub fn extra_channels(&self) -> usize {
+        match self {
+            Head::Detect => 0,
+            Head::Pose { kpt_shape } => kpt_shape[0] * kpt_shape[1],
+            Head::Obb { ne } => *ne,
+        }
+    }
+}
 
 /// The task of a YAML head module named exactly as Ultralytics names it (`Detect`, `OBB`, ...).
 fn task_of_head_module(m: &str) -> Option<Task> {
@@ -70,10 +108,12 @@ pub enum LayerKind {
     Concat {
         axis: i64,
     },
+    /// Detect, Pose or OBB (which one is `head`).
     Detect {
         nc: usize,
         reg_max: usize,
         ch: Vec<usize>,
+        head: Head,
     },
 }
 
@@ -86,7 +126,7 @@ impl LayerKind {
             LayerKind::C2psa { .. } => "C2PSA",
             LayerKind::Upsample { .. } => "nn.Upsample",
             LayerKind::Concat { .. } => "Concat",
-            LayerKind::Detect { .. } => "Detect",
+            LayerKind::Detect { head, .. } => head.task().head_name(),
         }
     }
 }
@@ -118,6 +158,19 @@ impl ModelConfig {
                 .collect(),
             None => Vec::new(),
         }
+    }
+
+    /// The head of the model (its last layer).
+    pub fn head(&self) -> Option<&Head> {
+        match self.layers.last().map(|l| &l.kind) {
+            Some(LayerKind::Detect { head, .. }) => Some(head),
+            _ => None,
+        }
+    }
+
+    /// Channels of `output0`: 4 box + nc scores + the head's extra channels.
+    pub fn output_channels(&self) -> usize {
+        4 + self.nc + self.head().map(Head::extra_channels).unwrap_or(0)
     }
 
     /// The largest stride of the network (what image sizes must be multiples of).
@@ -185,7 +238,7 @@ pub fn builtin_yaml(name: &str) -> Result<Value> {
         .or_else(|| file.strip_suffix(".yml"))
         .ok_or_else(|| bad("not a .yaml config name".into()))?;
     let rest = stem.strip_prefix("yolo11").ok_or_else(|| {
-        bad("only the built-in YOLO11 configs are known: yolo11{n,s,m,l,x}.yaml".into())
+        bad("only the built-in YOLO11 configs are known: yolo11{n,s,m,l,x}[-pose|-obb].yaml".into())
     })?;
     let mut chars = rest.chars();
     let scale = chars.next().filter(|c| "nsmlx".contains(*c)).ok_or_else(|| {
@@ -199,14 +252,29 @@ pub fn builtin_yaml(name: &str) -> Result<Value> {
         "-cls" => Task::Classify,
         other => return Err(bad(format!("unknown model variant '{other}'"))),
     };
-    if task != Task::Detect {
+    if !task_supported(task) {
         return Err(YoloError::UnsupportedTask {
             task: task.as_str().into(),
             origin: name.into(),
         });
     }
     let mut yaml = yolo11_detect_yaml();
+    // `yolo11-pose.yaml` and `yolo11-obb.yaml` differ from `yolo11.yaml` only in the head row
+    // (and pose's top-level `kpt_shape`).
+    let head = match task {
+        Task::Pose => Some(json!([[16, 19, 22], 1, "Pose", ["nc", "kpt_shape"]])),
+        Task::Obb => Some(json!([[16, 19, 22], 1, "OBB", ["nc", 1]])),
+        _ => None,
+    };
+    if let (Some(row), Some(rows)) = (head, yaml["head"].as_array_mut()) {
+        if let Some(last) = rows.last_mut() {
+            *last = row;
+        }
+    }
     if let Some(obj) = yaml.as_object_mut() {
+        if task == Task::Pose {
+            obj.insert("kpt_shape".into(), json!([17, 3]));
+        }
         obj.insert("scale".into(), json!(scale.to_string()));
         obj.insert("yaml_file".into(), json!(file));
         obj.insert("channels".into(), json!(3));
@@ -532,7 +600,7 @@ pub fn parse(yaml: &Value, origin: &str) -> Result<ModelConfig> {
             }
             other => {
                 if let Some(t) = task_of_head_module(other) {
-                    if t != Task::Detect {
+                    if !task_supported(t) {
                         return Err(YoloError::UnsupportedTask {
                             task: t.as_str().into(),
                             origin: origin.into(),
@@ -552,14 +620,53 @@ pub fn parse(yaml: &Value, origin: &str) -> Result<ModelConfig> {
                         )));
                     }
                     let ch: Vec<usize> = from.iter().map(ch_of).collect();
-                    task = Some(Task::Detect);
+                    let head = match t {
+                        Task::Pose => {
+                            // args [nc, kpt_shape]: the name refers to the yaml's top-level value.
+                            let v = match args.get(1) {
+                                Some(Value::String(s)) if s == "kpt_shape" => obj.get("kpt_shape"),
+                                Some(v) => Some(v),
+                                None => None,
+                            };
+                            let ks: Option<Vec<u64>> = v
+                                .unwrap_or(&json!([17, 3]))
+                                .as_array()
+                                .and_then(|a| a.iter().map(Value::as_u64).collect());
+                            match ks.as_deref() {
+                                Some(&[k, d]) if (1..=1000).contains(&k) && (d == 2 || d == 3) => {
+                                    Head::Pose {
+                                        kpt_shape: [k as usize, d as usize],
+                                    }
+                                }
+                                _ => {
+                                    return Err(lerr(format!(
+                                        "kpt_shape must be [keypoints, 2 or 3], got {}",
+                                        v.map(|v| v.to_string()).unwrap_or_default()
+                                    )))
+                                }
+                            }
+                        }
+                        Task::Obb => {
+                            let ne = int_arg(1, Some(1))?;
+                            if ne != 1 {
+                                return Err(lerr(format!(
+                                    "OBB with ne={ne} is not supported (YOLO11 uses 1)"
+                                )));
+                            }
+                            Head::Obb { ne: 1 }
+                        }
+                        _ => Head::Detect,
+                    };
+                    task = Some(t);
+                    let c_out = head_nc as usize + 4 + head.extra_channels();
                     (
                         LayerKind::Detect {
                             nc: head_nc as usize,
                             reg_max,
                             ch,
+                            head,
                         },
-                        head_nc as usize + 4,
+                        c_out,
                         in_stride,
                     )
                 } else {
@@ -577,8 +684,8 @@ pub fn parse(yaml: &Value, origin: &str) -> Result<ModelConfig> {
             stride,
         });
     }
-    let task =
-        task.ok_or_else(|| cfg_err("the model has no Detect head as its last layer".into()))?;
+    let task = task
+        .ok_or_else(|| cfg_err("the model has no Detect/Pose/OBB head as its last layer".into()))?;
     Ok(ModelConfig {
         origin: origin.to_string(),
         yaml: yaml.clone(),
@@ -643,6 +750,29 @@ mod tests {
     }
 
     #[test]
+    fn pose_and_obb_heads_are_parsed() {
+        let cfg = parse(&builtin_yaml("yolo11n-pose.yaml").unwrap(), "p").unwrap();
+        assert_eq!(cfg.task, Task::Pose);
+        assert_eq!(cfg.head(), Some(&Head::Pose { kpt_shape: [17, 3] }));
+        assert_eq!(cfg.output_channels(), 135);
+        assert_eq!(cfg.layers[23].kind.module_name(), "Pose");
+        let cfg = parse(&builtin_yaml("yolo11x-obb.yaml").unwrap(), "o").unwrap();
+        assert_eq!(cfg.task, Task::Obb);
+        assert_eq!(cfg.head(), Some(&Head::Obb { ne: 1 }));
+        assert_eq!(cfg.output_channels(), 85);
+        assert_eq!(cfg.layers[23].kind.module_name(), "OBB");
+        let mut yaml = builtin_yaml("yolo11n-pose.yaml").unwrap();
+        yaml["kpt_shape"] = json!([17, 4]);
+        assert!(parse(&yaml, "p")
+            .unwrap_err()
+            .to_string()
+            .contains("kpt_shape"));
+        let mut yaml = builtin_yaml("yolo11n-obb.yaml").unwrap();
+        yaml["head"][12][3] = json!(["nc", 2]);
+        assert!(parse(&yaml, "o").unwrap_err().to_string().contains("ne=2"));
+    }
+
+    #[test]
     fn absurd_scales_are_errors() {
         let mut yaml = builtin_yaml("yolo11n.yaml").unwrap();
         yaml["scales"]["n"] = json!([1e300, 1e300, 1e300]);
@@ -653,6 +783,10 @@ mod tests {
     fn other_tasks_and_bad_names_are_refused() {
         assert!(matches!(
             builtin_yaml("yolo11n-seg.yaml"),
+            Err(YoloError::UnsupportedTask { .. })
+        ));
+        assert!(matches!(
+            builtin_yaml("yolo11n-cls.yaml"),
             Err(YoloError::UnsupportedTask { .. })
         ));
         assert!(builtin_yaml("yolo11q.yaml").is_err());

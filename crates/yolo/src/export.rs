@@ -4,7 +4,7 @@
 
 use crate::blocks::{self, Ctx, Feature};
 use crate::builder::{GraphBuilder, Site};
-use crate::config::{self, LayerKind, ModelConfig, Task};
+use crate::config::{self, Head, LayerKind, ModelConfig};
 use crate::error::{Result, YoloError};
 use crate::metadata::{metadata, MetaInputs};
 use crate::params::{CheckpointParams, ParamSource, RandomParams};
@@ -92,7 +92,7 @@ impl YoloModel {
     pub fn from_checkpoint(ck: Checkpoint) -> Result<YoloModel> {
         let origin = ck.source.display().to_string();
         if let Some(task) = ck.meta.task {
-            if task != onnxide_weights::Task::Detect {
+            if !config::task_supported(task) {
                 return Err(YoloError::UnsupportedTask {
                     task: task.as_str().into(),
                     origin,
@@ -182,7 +182,7 @@ pub fn random_checkpoint(name: &str, seed: u64) -> Result<Checkpoint> {
     Ok(Checkpoint {
         tensors: params.into_tensors(),
         meta: CheckpointMeta {
-            task: Some(onnxide_weights::Task::Detect),
+            task: Some(cfg.task),
             yaml: Some(cfg.yaml.clone()),
             names: model.names.clone(),
             stride: cfg.head_strides().iter().map(|&s| s as f32).collect(),
@@ -226,7 +226,7 @@ fn check_options(cfg: &ModelConfig, opts: &ExportOptions) -> Result<()> {
             format!("each side must be a multiple of {gs} in {gs}..={MAX_IMGSZ}"),
         ));
     }
-    if cfg.task != Task::Detect {
+    if !config::task_supported(cfg.task) {
         return Err(YoloError::UnsupportedTask {
             task: cfg.task.as_str().into(),
             origin: cfg.origin.clone(),
@@ -289,16 +289,33 @@ fn build(model: &YoloModel, opts: &ExportOptions, params: &mut dyn ParamSource) 
                 let refs: Vec<&Feature> = ins.iter().collect();
                 blocks::concat(&mut ctx, &site.scope, &refs)
             }
-            LayerKind::Detect { nc, reg_max, .. } => {
-                let spec = blocks::detect::DetectSpec {
+            LayerKind::Detect {
+                nc, reg_max, head, ..
+            } => {
+                let detect = blocks::detect::DetectSpec {
                     nc: *nc,
                     reg_max: *reg_max,
                     xyxy: false,
                 };
-                output = blocks::detect::detect(&mut ctx, &site, &ins, &spec, "output0")?;
+                output = match head {
+                    Head::Detect => {
+                        blocks::detect::detect(&mut ctx, &site, &ins, &detect, "output0")?
+                    }
+                    Head::Pose { kpt_shape } => {
+                        let spec = blocks::pose::PoseSpec {
+                            detect,
+                            kpt_shape: *kpt_shape,
+                        };
+                        blocks::pose::pose(&mut ctx, &site, &ins, &spec, "output0")?
+                    }
+                    Head::Obb { ne } => {
+                        let spec = blocks::obb::ObbSpec { detect, ne: *ne };
+                        blocks::obb::obb(&mut ctx, &site, &ins, &spec, "output0")?
+                    }
+                };
                 Feature {
                     name: output.clone(),
-                    c: nc + 4,
+                    c: nc + 4 + head.extra_channels(),
                     stride: 1,
                 }
             }
@@ -316,7 +333,7 @@ fn build(model: &YoloModel, opts: &ExportOptions, params: &mut dyn ParamSource) 
         .iter()
         .map(|&s| (h / s as usize) * (w / s as usize))
         .sum();
-    let no = cfg.nc + 4;
+    let no = cfg.output_channels();
     let (in_shape, out_shape) = if opts.dynamic {
         let p = |s: &str| Dim::Param(s.into());
         (

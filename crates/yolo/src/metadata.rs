@@ -1,7 +1,7 @@
 //! The `metadata_props` Ultralytics writes, with its keys, order and Python-repr values
 //! (its loader reads them back with `ast.literal_eval`).
 
-use crate::config::ModelConfig;
+use crate::config::{Head, ModelConfig};
 use crate::export::ExportOptions;
 use std::collections::BTreeMap;
 
@@ -114,7 +114,7 @@ pub fn metadata(cfg: &ModelConfig, opts: &ExportOptions, m: &MetaInputs) -> Vec<
         py_opt(opts.opset),
     );
     let date = opts.date.clone().unwrap_or_else(now_isoformat);
-    vec![
+    let mut props = vec![
         (
             "description".into(),
             format!("Ultralytics {pretty} model {trained}"),
@@ -139,7 +139,11 @@ pub fn metadata(cfg: &ModelConfig, opts: &ExportOptions, m: &MetaInputs) -> Vec<
         ("args".into(), args),
         ("channels".into(), cfg.channels.to_string()),
         ("end2end".into(), "False".into()),
-    ]
+    ];
+    if let Some(Head::Pose { kpt_shape: [k, d] }) = cfg.head() {
+        props.push(("kpt_shape".into(), format!("[{k}, {d}]")));
+    }
+    props
 }
 
 #[cfg(test)]

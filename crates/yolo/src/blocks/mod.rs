@@ -5,6 +5,8 @@ pub mod c2psa;
 pub mod c3k2;
 pub mod conv;
 pub mod detect;
+pub mod obb;
+pub mod pose;
 pub mod sppf;
 
 use crate::builder::{attr_int, GraphBuilder};
