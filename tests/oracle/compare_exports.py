@@ -9,6 +9,8 @@ Prints one JSON object:
   ours / theirs  {nodes, ops: {op: count}, inputs/outputs: [{name, dtype, shape}], opset, ir_version}
   outputs        {name: shape} of OURS on the input
   max_abs        {output name: max |ours - theirs|} (when THEIRS is given)
+  parts          with --layout: max |Δ| of output0 per channel group along axis 1
+                 (detect: box, scores; pose: + kpt_xy, kpt_v; obb: + angle)
 The input is numpy.random.default_rng(seed).random(shape, dtype=float32), the fixtures' recipe.
 """
 import argparse
@@ -32,6 +34,7 @@ def describe(path):
 
     return {
         "nodes": len(m.graph.node),
+        "initializers": len(m.graph.initializer),
         "node_names": sorted(n.name for n in m.graph.node),
         "ops": dict(sorted(collections.Counter(n.op_type for n in m.graph.node).items())),
         "inputs": [vi(v) for v in m.graph.input],
@@ -50,6 +53,19 @@ def run(path, x):
     return {o.name: v for o, v in zip(s.get_outputs(), s.run(None, {name: x}))}
 
 
+def parts(a, d):
+    """Max |Δ| per channel group of output0 ([B, C, A])."""
+    nc = a.nc
+    groups = {"box": list(range(4)), "scores": list(range(4, 4 + nc))}
+    rest = list(range(4 + nc, d.shape[1]))
+    if a.layout == "pose":
+        groups["kpt_xy"] = [c for c in rest if (c - 4 - nc) % a.kpt_dim < 2]
+        groups["kpt_v"] = [c for c in rest if (c - 4 - nc) % a.kpt_dim >= 2]
+    elif a.layout == "obb":
+        groups["angle"] = rest
+    return {k: (float(d[:, v].max()) if v else 0.0) for k, v in groups.items()}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--ours", required=True, nargs="+", help="several files: check and run each (no THEIRS)")
@@ -57,6 +73,9 @@ def main():
     ap.add_argument("--shape", required=True)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--reference-npy", help="compare OURS with this saved output0 instead of running THEIRS")
+    ap.add_argument("--layout", choices=["detect", "pose", "obb"], help="split output0's |Δ| by channel group")
+    ap.add_argument("--nc", type=int, default=80, help="classes (for --layout)")
+    ap.add_argument("--kpt-dim", type=int, default=3, help="values per keypoint (pose --layout)")
     a = ap.parse_args()
     shape = tuple(int(s) for s in a.shape.split(","))
     x = np.random.default_rng(a.seed).random(shape, dtype=np.float32)
@@ -95,6 +114,8 @@ def main():
             for k in theirs if k in ours
         }
         res["max_value"] = {k: float(np.abs(v).max()) for k, v in theirs.items()}
+        if a.layout and ours["output0"].shape == theirs["output0"].shape:
+            res["parts"] = parts(a, np.abs(ours["output0"].astype(np.float64) - theirs["output0"]))
     if a.reference_npy:
         ref = np.load(a.reference_npy)
         o = next(iter(ours.values()))

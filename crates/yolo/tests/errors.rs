@@ -62,18 +62,63 @@ fn broken_config_is_an_error_not_a_panic() {
 
 #[test]
 fn other_tasks_are_refused_by_name() {
-    for (file, task) in [
-        ("yolo11n-seg.pt", "segment"),
-        ("yolo11n-pose.pt", "pose"),
-        ("yolo11n-obb.pt", "obb"),
-        ("yolo11n-cls.pt", "classify"),
+    for (name, task) in [
+        ("fixtures/checkpoints/yolo11n-seg.pt", "segment"),
+        ("fixtures/checkpoints/yolo11n-cls.pt", "classify"),
+        ("yolo11n-seg.yaml", "segment"),
+        ("yolo11s-cls.yaml", "classify"),
     ] {
-        let path = fixture(&format!("fixtures/checkpoints/{file}"));
-        let err = YoloModel::load(path.to_str().unwrap()).unwrap_err();
+        let model = if name.ends_with(".pt") {
+            fixture(name).to_str().unwrap().to_string()
+        } else {
+            name.to_string()
+        };
+        let err = YoloModel::load(&model).unwrap_err();
         assert!(
             matches!(&err, YoloError::UnsupportedTask { task: t, .. } if t == task),
-            "{file}: {err}"
+            "{name}: {err}"
         );
+        let msg = err.to_string();
+        assert!(
+            msg.contains(&format!("task '{task}' is not supported yet"))
+                && msg.contains("detect, pose and obb"),
+            "{msg}"
+        );
+    }
+}
+
+/// Pose and obb checkpoints and configs load; their embedded-NMS and half exports are still
+/// refused like detect's.
+#[test]
+fn pose_and_obb_load_but_nms_and_half_are_refused() {
+    for name in [
+        "fixtures/checkpoints/yolo11n-pose.pt",
+        "fixtures/checkpoints/yolo11n-obb.pt",
+        "yolo11n-pose.yaml",
+        "yolo11n-obb.yaml",
+    ] {
+        let model = if name.ends_with(".pt") {
+            fixture(name).to_str().unwrap().to_string()
+        } else {
+            name.to_string()
+        };
+        let model = YoloModel::load(&model).unwrap_or_else(|e| panic!("{name}: {e}"));
+        for opts in [
+            ExportOptions {
+                nms: Some(true),
+                ..Default::default()
+            },
+            ExportOptions {
+                half: true,
+                ..Default::default()
+            },
+        ] {
+            let err = export(&model, &opts).unwrap_err();
+            assert!(
+                matches!(err, YoloError::NotYetSupported { .. }),
+                "{name} {opts:?}: {err}"
+            );
+        }
     }
 }
 

@@ -1,6 +1,7 @@
-//! onnxide's export of the fixture checkpoint against Ultralytics' own ONNX export of it:
-//! same outputs (onnxruntime, max |Δ| ≤ 1e-3), same I/O names/dtypes/shapes/dim_params, no more
-//! nodes, op types a subset, the same metadata (date aside), and a clean checker run.
+//! onnxide's export of each fixture checkpoint (detect, pose, obb) against Ultralytics' own ONNX
+//! export of it: same outputs (onnxruntime; max |Δ| ≤ 1e-3 on coordinates, ≤ 1e-4 on scores,
+//! keypoint visibilities and angles), same I/O names/dtypes/shapes/dim_params, no more nodes, op
+//! types a subset, the same metadata (date aside), and a clean checker run.
 
 mod common;
 
@@ -8,22 +9,42 @@ use common::*;
 use onnxide_yolo::{ExportOptions, YoloModel};
 use std::sync::OnceLock;
 
+fn load(file: &str) -> YoloModel {
+    let pt = fixture(&format!("fixtures/checkpoints/{file}"));
+    YoloModel::load(pt.to_str().expect("utf-8 path")).expect(file)
+}
+
 fn model() -> &'static YoloModel {
     static MODEL: OnceLock<YoloModel> = OnceLock::new();
-    MODEL.get_or_init(|| {
-        let pt = fixture("fixtures/checkpoints/yolo11n.pt");
-        YoloModel::load(pt.to_str().expect("utf-8 path")).expect("load yolo11n.pt")
-    })
+    MODEL.get_or_init(|| load("yolo11n.pt"))
+}
+
+/// The fixture checkpoint of a task.
+fn task_model(task: &str) -> &'static YoloModel {
+    static POSE: OnceLock<YoloModel> = OnceLock::new();
+    static OBB: OnceLock<YoloModel> = OnceLock::new();
+    match task {
+        "detect" => model(),
+        "pose" => POSE.get_or_init(|| load("yolo11n-pose.pt")),
+        "obb" => OBB.get_or_init(|| load("yolo11n-obb.pt")),
+        _ => panic!("no fixture model for {task}"),
+    }
 }
 
 fn check(variant: &str, opts: ExportOptions, input_shape: &str) {
-    let theirs = fixture(&format!("fixtures/exports/detect/{variant}.onnx"));
+    check_task("detect", variant, opts, input_shape);
+}
+
+fn check_task(task: &str, variant: &str, opts: ExportOptions, input_shape: &str) {
+    let theirs = fixture(&format!("fixtures/exports/{task}/{variant}.onnx"));
     let dir = tempfile::tempdir().unwrap();
     let opts = ExportOptions {
         date: Some(PINNED_DATE.into()),
         ..opts
     };
-    let ours = export_to(model(), &opts, dir.path(), &format!("{variant}.onnx"));
+    let model = task_model(task);
+    let ours = export_to(model, &opts, dir.path(), &format!("{variant}.onnx"));
+    let nc = model.names().len().to_string();
     let r = oracle(&[
         "--ours",
         ours.to_str().unwrap(),
@@ -31,15 +52,30 @@ fn check(variant: &str, opts: ExportOptions, input_shape: &str) {
         theirs.to_str().unwrap(),
         "--shape",
         input_shape,
+        "--layout",
+        task,
+        "--nc",
+        &nc,
     ]);
+    let variant = &format!("{task}/{variant}");
     let (o, t) = (&r["ours"], &r["theirs"]);
     let delta = max_abs(&r);
     eprintln!(
-        "{variant}: max|Δ| {delta:e}, nodes {} vs Ultralytics {}",
-        o["nodes"], t["nodes"]
+        "{variant}: max|Δ| {delta:e} {}, nodes {} vs Ultralytics {}, initializers {}",
+        r["parts"], o["nodes"], t["nodes"], o["initializers"]
     );
     assert_eq!(r["checker"], "ok", "{variant}: onnx.checker");
     assert!(delta <= 1e-3, "{variant}: max |Δ| {delta}");
+    let parts = r["parts"].as_object().expect("per-part |Δ|");
+    for (part, d) in parts {
+        let limit = if matches!(part.as_str(), "box" | "kpt_xy") {
+            1e-3
+        } else {
+            1e-4
+        };
+        let d = d.as_f64().unwrap();
+        assert!(d <= limit, "{variant}: {part} max |Δ| {d} > {limit}");
+    }
     assert_eq!(o["inputs"], t["inputs"], "{variant}: inputs");
     assert_eq!(o["outputs"], t["outputs"], "{variant}: outputs");
     assert!(
@@ -154,4 +190,72 @@ fn fused_weights_are_bit_identical() {
         compared += 1;
     }
     assert_eq!(compared, 175, "88 conv weights + 87 biases");
+}
+
+/// The same for the pose and obb heads: every `model.*` initializer of Ultralytics' export
+/// (including the `cv4` branch: 97 conv weights + 96 biases) is in ours, bit for bit, and ours
+/// has no other.
+#[test]
+fn pose_and_obb_fused_weights_are_bit_identical() {
+    for (task, expected) in [("pose", 193), ("obb", 193)] {
+        let theirs =
+            onnxide_ir::load(fixture(&format!("fixtures/exports/{task}/default.onnx"))).unwrap();
+        let ours = onnxide_yolo::export(task_model(task), &ExportOptions::default()).unwrap();
+        let weights = |m: &onnxide_ir::Model| -> Vec<String> {
+            let mut names: Vec<String> = m
+                .graph
+                .initializers
+                .iter()
+                .map(|t| t.name.clone())
+                .filter(|n| n.starts_with("model."))
+                .collect();
+            names.sort();
+            names
+        };
+        assert_eq!(weights(&ours), weights(&theirs), "{task}: weight names");
+        for t in ours
+            .graph
+            .initializers
+            .iter()
+            .filter(|t| t.name.starts_with("model."))
+        {
+            let u = theirs.graph.initializer(&t.name).unwrap();
+            assert_eq!(t.tensor.shape(), u.tensor.shape(), "{task}: {}", t.name);
+            let (a, b) = (
+                t.tensor.as_slice::<f32>().unwrap(),
+                u.tensor.as_slice::<f32>().unwrap(),
+            );
+            let same = a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
+            assert!(same, "{task}: {} differs", t.name);
+        }
+        assert_eq!(weights(&ours).len(), expected, "{task}: weight count");
+    }
+}
+
+#[test]
+fn pose_default_640() {
+    check_task("pose", "default", ExportOptions::default(), "1,3,640,640");
+}
+
+#[test]
+fn pose_dynamic_run_at_batch_2() {
+    let opts = ExportOptions {
+        dynamic: true,
+        ..Default::default()
+    };
+    check_task("pose", "dynamic", opts, "2,3,96,160");
+}
+
+#[test]
+fn obb_default_640() {
+    check_task("obb", "default", ExportOptions::default(), "1,3,640,640");
+}
+
+#[test]
+fn obb_dynamic_run_at_batch_2() {
+    let opts = ExportOptions {
+        dynamic: true,
+        ..Default::default()
+    };
+    check_task("obb", "dynamic", opts, "2,3,96,160");
 }
