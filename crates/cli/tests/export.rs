@@ -139,6 +139,34 @@ fn checkpoint_exports_next_to_itself() {
     assert!(sub.join("yolo11n.onnx").exists());
 }
 
+/// Pose and obb checkpoints export from the command line with the Ultralytics layout of output0
+/// (4 box + 80 scores + 51 keypoint values, or + 1 angle); their `nms=True` is still refused.
+#[test]
+fn pose_and_obb_checkpoints_export() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/checkpoints");
+    for (file, nodes) in [("yolo11n-pose", "354 nodes"), ("yolo11n-obb", "356 nodes")] {
+        let dir = tempfile::tempdir().unwrap();
+        let pt = format!("{file}.pt");
+        std::fs::copy(fixtures.join(&pt), dir.path().join(&pt)).unwrap();
+        let arg = format!("model={pt}");
+        let out = onnxide(dir.path(), &[&arg]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{file}: {stderr}");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.contains(&format!("{file}.onnx")) && stdout.contains(nodes),
+            "{file}: {stdout}"
+        );
+        assert!(dir.path().join(format!("{file}.onnx")).exists());
+        let nms = onnxide(dir.path(), &[&arg, "nms=True"]);
+        assert!(!nms.status.success(), "{file}: nms=True succeeded");
+        assert!(
+            String::from_utf8_lossy(&nms.stderr).contains("nms=True is not supported yet"),
+            "{file}"
+        );
+    }
+}
+
 #[test]
 fn help_lists_every_key_with_its_default() {
     let out = onnxide(Path::new("."), &["--help"]);
