@@ -84,3 +84,32 @@ fn s_at_320_matches_ultralytics_on_the_same_weights() {
     assert_eq!(r["checker"], "ok");
     assert!(delta <= 1e-3, "max |Δ| {delta}");
 }
+
+/// Pose and obb heads built from config names at other scales: checker-clean, onnxruntime runs
+/// them (one oracle process) with the Ultralytics output layout, and the outputs are finite.
+#[test]
+fn pose_and_obb_scales_run_in_onnxruntime() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("yolo11s-pose.yaml", 135),
+        ("yolo11m-obb.yaml", 85),
+        ("yolo11l-pose.yaml", 135),
+    ];
+    let mut args = vec!["--shape".to_string(), "1,3,320,320".into(), "--ours".into()];
+    for (name, _) in cases {
+        let model = YoloModel::from_builtin(name, 0).unwrap();
+        let path = export_to(&model, &opts_320(), dir.path(), &format!("{name}.onnx"));
+        args.push(path.to_str().unwrap().into());
+    }
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let r = oracle(&refs);
+    for ((name, no), m) in cases.iter().zip(r["models"].as_array().unwrap()) {
+        assert_eq!(m["checker"], "ok", "{name}");
+        assert_eq!(
+            m["outputs"]["output0"],
+            serde_json::json!([1, no, 2100]),
+            "{name}"
+        );
+        assert_eq!(m["finite"], true, "{name}: non-finite outputs");
+    }
+}

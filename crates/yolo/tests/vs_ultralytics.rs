@@ -259,3 +259,85 @@ fn obb_dynamic_run_at_batch_2() {
     };
     check_task("obb", "dynamic", opts, "2,3,96,160");
 }
+
+/// Static variants Ultralytics has no fixture for (other opsets, sizes, batches), checked against
+/// its dynamic export, which runs at any batch and size: same outputs, a clean checker, fixed
+/// output shapes, and ops a subset of Ultralytics'.
+fn check_against_dynamic(task: &str, opts: ExportOptions, input_shape: &str) {
+    let theirs = fixture(&format!("fixtures/exports/{task}/dynamic.onnx"));
+    let dir = tempfile::tempdir().unwrap();
+    let model = task_model(task);
+    let ours = export_to(model, &opts, dir.path(), "static.onnx");
+    let nc = model.names().len().to_string();
+    let r = oracle(&[
+        "--ours",
+        ours.to_str().unwrap(),
+        "--theirs",
+        theirs.to_str().unwrap(),
+        "--shape",
+        input_shape,
+        "--layout",
+        task,
+        "--nc",
+        &nc,
+    ]);
+    let what = format!("{task} {opts:?}");
+    let delta = max_abs(&r);
+    eprintln!(
+        "{task} opset {} imgsz {:?} batch {}: max|Δ| {delta:e} {}, nodes {}",
+        opts.opset(),
+        opts.imgsz,
+        opts.batch,
+        r["parts"],
+        r["ours"]["nodes"]
+    );
+    assert_eq!(r["checker"], "ok", "{what}: onnx.checker");
+    for (part, d) in r["parts"].as_object().expect("per-part |Δ|") {
+        let limit = if matches!(part.as_str(), "box" | "kpt_xy") {
+            1e-3
+        } else {
+            1e-4
+        };
+        let d = d.as_f64().unwrap();
+        assert!(d <= limit, "{what}: {part} max |Δ| {d} > {limit}");
+    }
+    let shape: Vec<u64> = input_shape.split(',').map(|s| s.parse().unwrap()).collect();
+    let anchors: u64 = [8, 16, 32]
+        .iter()
+        .map(|s| (shape[2] / s) * (shape[3] / s))
+        .sum();
+    let no = if task == "pose" { 135 } else { 85 };
+    assert_eq!(
+        r["ours"]["outputs"][0]["shape"],
+        serde_json::json!([shape[0], no, anchors]),
+        "{what}: output shape"
+    );
+    let their_ops = r["theirs"]["ops"].as_object().unwrap();
+    for op in r["ours"]["ops"].as_object().unwrap().keys() {
+        assert!(their_ops.contains_key(op), "{what}: op {op}");
+    }
+}
+
+#[test]
+fn pose_and_obb_static_variants_match_the_dynamic_export() {
+    for task in ["pose", "obb"] {
+        for opset in [11, 13, 17] {
+            let opts = ExportOptions {
+                opset: Some(opset),
+                ..Default::default()
+            };
+            check_against_dynamic(task, opts, "1,3,640,640");
+        }
+        let opts = ExportOptions {
+            imgsz: (384, 640),
+            batch: 2,
+            ..Default::default()
+        };
+        check_against_dynamic(task, opts, "2,3,384,640");
+        let opts = ExportOptions {
+            imgsz: (320, 320),
+            ..Default::default()
+        };
+        check_against_dynamic(task, opts, "1,3,320,320");
+    }
+}
