@@ -75,6 +75,11 @@ pub enum LayerKind {
         reg_max: usize,
         ch: Vec<usize>,
     },
+    /// `Classify(c1, c2=nc)`: Conv 1x1 c1→1280, global average pool, Linear(1280, nc), softmax.
+    Classify {
+        c1: usize,
+        nc: usize,
+    },
 }
 
 impl LayerKind {
@@ -87,6 +92,7 @@ impl LayerKind {
             LayerKind::Upsample { .. } => "nn.Upsample",
             LayerKind::Concat { .. } => "Concat",
             LayerKind::Detect { .. } => "Detect",
+            LayerKind::Classify { .. } => "Classify",
         }
     }
 }
@@ -120,9 +126,24 @@ impl ModelConfig {
         }
     }
 
-    /// The largest stride of the network (what image sizes must be multiples of).
+    /// The largest stride of the network (what image sizes must be multiples of, and the
+    /// metadata `stride`). A classification model has Ultralytics' `stride = [1]` ("no stride
+    /// constraints"): any image size is accepted as it is.
     pub fn max_stride(&self) -> u32 {
+        if self.task == Task::Classify {
+            return 1;
+        }
         self.head_strides().into_iter().max().unwrap_or(32)
+    }
+
+    /// What each side of `imgsz` must be a multiple of: the max stride (at least 32 for the
+    /// detection heads, as Ultralytics' grids need), 1 for classification.
+    pub fn imgsz_multiple(&self) -> usize {
+        if self.task == Task::Classify {
+            1
+        } else {
+            self.max_stride().max(32) as usize
+        }
     }
 }
 
@@ -169,6 +190,36 @@ pub fn yolo11_detect_yaml() -> Value {
     })
 }
 
+/// The YOLO11 classify config (`cfg/models/11/yolo11-cls.yaml`): the detect backbone without
+/// SPPF, then C2PSA and the Classify head (no neck).
+pub fn yolo11_classify_yaml() -> Value {
+    json!({
+        "nc": 1000,
+        "scales": {
+            "n": [0.50, 0.25, 1024],
+            "s": [0.50, 0.50, 1024],
+            "m": [0.50, 1.00, 512],
+            "l": [1.00, 1.00, 512],
+            "x": [1.00, 1.50, 512]
+        },
+        "backbone": [
+            [-1, 1, "Conv", [64, 3, 2]],
+            [-1, 1, "Conv", [128, 3, 2]],
+            [-1, 2, "C3k2", [256, false, 0.25]],
+            [-1, 1, "Conv", [256, 3, 2]],
+            [-1, 2, "C3k2", [512, false, 0.25]],
+            [-1, 1, "Conv", [512, 3, 2]],
+            [-1, 2, "C3k2", [512, true]],
+            [-1, 1, "Conv", [1024, 3, 2]],
+            [-1, 2, "C3k2", [1024, true]],
+            [-1, 2, "C2PSA", [1024]]
+        ],
+        "head": [
+            [-1, 1, "Classify", ["nc"]]
+        ]
+    })
+}
+
 /// Parses a built-in config name: `yolo11{n,s,m,l,x}[-seg|-pose|-obb|-cls].yaml` (any folder).
 /// Returns the yaml dict (with `scale`, `yaml_file`, `channels` set) or a clear error.
 pub fn builtin_yaml(name: &str) -> Result<Value> {
@@ -199,13 +250,16 @@ pub fn builtin_yaml(name: &str) -> Result<Value> {
         "-cls" => Task::Classify,
         other => return Err(bad(format!("unknown model variant '{other}'"))),
     };
-    if task != Task::Detect {
-        return Err(YoloError::UnsupportedTask {
-            task: task.as_str().into(),
-            origin: name.into(),
-        });
-    }
-    let mut yaml = yolo11_detect_yaml();
+    let mut yaml = match task {
+        Task::Detect => yolo11_detect_yaml(),
+        Task::Classify => yolo11_classify_yaml(),
+        _ => {
+            return Err(YoloError::UnsupportedTask {
+                task: task.as_str().into(),
+                origin: name.into(),
+            })
+        }
+    };
     if let Some(obj) = yaml.as_object_mut() {
         obj.insert("scale".into(), json!(scale.to_string()));
         obj.insert("yaml_file".into(), json!(file));
@@ -530,6 +584,23 @@ pub fn parse(yaml: &Value, origin: &str) -> Result<ModelConfig> {
                 let c: usize = from.iter().map(ch_of).sum();
                 (LayerKind::Concat { axis }, c, strides[0])
             }
+            "Classify" => {
+                single_input("Classify")?;
+                no_repeat("Classify")?;
+                if i + 1 != rows.len() {
+                    return Err(lerr("the head must be the last layer".into()));
+                }
+                // `parse_model`: c2 = args[0], scaled like any channel count unless it is nc.
+                let c2 = int_arg(0, None)?;
+                let c2 = if c2 == nc as i64 { nc } else { scaled(c2)? };
+                if args.len() > 1 {
+                    return Err(lerr(
+                        "Classify with k/s/p/g arguments is not supported".into(),
+                    ));
+                }
+                task = Some(Task::Classify);
+                (LayerKind::Classify { c1, nc: c2 }, c2, in_stride)
+            }
             other => {
                 if let Some(t) = task_of_head_module(other) {
                     if t != Task::Detect {
@@ -577,8 +648,9 @@ pub fn parse(yaml: &Value, origin: &str) -> Result<ModelConfig> {
             stride,
         });
     }
-    let task =
-        task.ok_or_else(|| cfg_err("the model has no Detect head as its last layer".into()))?;
+    let task = task.ok_or_else(|| {
+        cfg_err("the model has no Detect or Classify head as its last layer".into())
+    })?;
     Ok(ModelConfig {
         origin: origin.to_string(),
         yaml: yaml.clone(),
@@ -643,6 +715,23 @@ mod tests {
     }
 
     #[test]
+    fn classify_config_follows_parse_model() {
+        let cfg = parse(&builtin_yaml("yolo11n-cls.yaml").unwrap(), "cls").unwrap();
+        assert_eq!(cfg.task, Task::Classify);
+        assert_eq!(cfg.layers.len(), 11);
+        assert_eq!(
+            cfg.layers.iter().map(|l| l.c_out).collect::<Vec<_>>(),
+            [16, 32, 64, 64, 128, 128, 128, 256, 256, 256, 1000]
+        );
+        assert!(matches!(cfg.layers[9].kind, LayerKind::C2psa { n: 1, .. }));
+        assert_eq!(
+            cfg.layers[10].kind,
+            LayerKind::Classify { c1: 256, nc: 1000 }
+        );
+        assert_eq!(cfg.max_stride(), 1);
+    }
+
+    #[test]
     fn absurd_scales_are_errors() {
         let mut yaml = builtin_yaml("yolo11n.yaml").unwrap();
         yaml["scales"]["n"] = json!([1e300, 1e300, 1e300]);
@@ -651,10 +740,12 @@ mod tests {
 
     #[test]
     fn other_tasks_and_bad_names_are_refused() {
-        assert!(matches!(
-            builtin_yaml("yolo11n-seg.yaml"),
-            Err(YoloError::UnsupportedTask { .. })
-        ));
+        for name in ["yolo11n-seg.yaml", "yolo11n-pose.yaml", "yolo11n-obb.yaml"] {
+            assert!(matches!(
+                builtin_yaml(name),
+                Err(YoloError::UnsupportedTask { .. })
+            ));
+        }
         assert!(builtin_yaml("yolo11q.yaml").is_err());
         assert!(builtin_yaml("yolov8n.yaml").is_err());
     }

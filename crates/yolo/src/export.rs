@@ -66,6 +66,9 @@ impl ExportOptions {
     }
 }
 
+/// The tasks with a head builder; the others are refused with [`YoloError::UnsupportedTask`].
+pub const SUPPORTED_TASKS: [Task; 2] = [Task::Detect, Task::Classify];
+
 /// Where the weights come from.
 #[derive(Clone, Debug)]
 enum Weights {
@@ -92,7 +95,7 @@ impl YoloModel {
     pub fn from_checkpoint(ck: Checkpoint) -> Result<YoloModel> {
         let origin = ck.source.display().to_string();
         if let Some(task) = ck.meta.task {
-            if task != onnxide_weights::Task::Detect {
+            if !SUPPORTED_TASKS.contains(&task) {
                 return Err(YoloError::UnsupportedTask {
                     task: task.as_str().into(),
                     origin,
@@ -182,10 +185,14 @@ pub fn random_checkpoint(name: &str, seed: u64) -> Result<Checkpoint> {
     Ok(Checkpoint {
         tensors: params.into_tensors(),
         meta: CheckpointMeta {
-            task: Some(onnxide_weights::Task::Detect),
+            task: Some(cfg.task),
             yaml: Some(cfg.yaml.clone()),
             names: model.names.clone(),
-            stride: cfg.head_strides().iter().map(|&s| s as f32).collect(),
+            stride: if cfg.task == Task::Classify {
+                vec![1.0]
+            } else {
+                cfg.head_strides().iter().map(|&s| s as f32).collect()
+            },
             args: serde_json::json!({}),
             version: None,
             date: None,
@@ -217,7 +224,7 @@ fn check_options(cfg: &ModelConfig, opts: &ExportOptions) -> Result<()> {
             format!("must be 1..={MAX_BATCH}"),
         ));
     }
-    let gs = cfg.max_stride().max(32) as usize;
+    let gs = cfg.imgsz_multiple();
     let (h, w) = opts.imgsz;
     if h == 0 || w == 0 || h > MAX_IMGSZ || w > MAX_IMGSZ || h % gs != 0 || w % gs != 0 {
         return Err(arg(
@@ -226,7 +233,7 @@ fn check_options(cfg: &ModelConfig, opts: &ExportOptions) -> Result<()> {
             format!("each side must be a multiple of {gs} in {gs}..={MAX_IMGSZ}"),
         ));
     }
-    if cfg.task != Task::Detect {
+    if !SUPPORTED_TASKS.contains(&cfg.task) {
         return Err(YoloError::UnsupportedTask {
             task: cfg.task.as_str().into(),
             origin: cfg.origin.clone(),
@@ -256,6 +263,7 @@ fn build(model: &YoloModel, opts: &ExportOptions, params: &mut dyn ParamSource) 
         batch: opts.batch,
         imgsz: opts.imgsz,
         dynamic: opts.dynamic,
+        bn_eps: crate::params::bn_eps(cfg.task),
     };
     let input = Feature {
         name: "images".into(),
@@ -302,6 +310,14 @@ fn build(model: &YoloModel, opts: &ExportOptions, params: &mut dyn ParamSource) 
                     stride: 1,
                 }
             }
+            LayerKind::Classify { nc, .. } => {
+                output = blocks::classify::classify(&mut ctx, &site, x, *nc, "output0")?;
+                Feature {
+                    name: output.clone(),
+                    c: *nc,
+                    stride: 1,
+                }
+            }
         };
         outs.push(y);
     }
@@ -316,7 +332,9 @@ fn build(model: &YoloModel, opts: &ExportOptions, params: &mut dyn ParamSource) 
         .iter()
         .map(|&s| (h / s as usize) * (w / s as usize))
         .sum();
-    let no = cfg.nc + 4;
+    let classify = cfg.task == Task::Classify;
+    // The head's width: nc + 4 for Detect, nc for Classify.
+    let no = cfg.layers.last().map_or(cfg.nc + 4, |l| l.c_out);
     let (in_shape, out_shape) = if opts.dynamic {
         let p = |s: &str| Dim::Param(s.into());
         (
@@ -326,7 +344,12 @@ fn build(model: &YoloModel, opts: &ExportOptions, params: &mut dyn ParamSource) 
                 p("height"),
                 p("width"),
             ],
-            vec![p("batch"), Dim::Fixed(no as u64), p("anchors")],
+            if classify {
+                // No dynamic axis is declared for the output: torch names it after the op.
+                vec![p("Softmaxoutput0_dim_0"), Dim::Fixed(no as u64)]
+            } else {
+                vec![p("batch"), Dim::Fixed(no as u64), p("anchors")]
+            },
         )
     } else {
         let b = Dim::Fixed(opts.batch as u64);
@@ -337,7 +360,11 @@ fn build(model: &YoloModel, opts: &ExportOptions, params: &mut dyn ParamSource) 
                 Dim::Fixed(h as u64),
                 Dim::Fixed(w as u64),
             ],
-            vec![b, Dim::Fixed(no as u64), Dim::Fixed(anchors as u64)],
+            if classify {
+                vec![b, Dim::Fixed(no as u64)]
+            } else {
+                vec![b, Dim::Fixed(no as u64), Dim::Fixed(anchors as u64)]
+            },
         )
     };
     let graph = Graph {
@@ -351,7 +378,7 @@ fn build(model: &YoloModel, opts: &ExportOptions, params: &mut dyn ParamSource) 
     let meta = MetaInputs {
         names: &model.names,
         data: model.data.as_deref(),
-        max_stride: head_strides.iter().copied().max().unwrap_or(32),
+        max_stride: cfg.max_stride(),
     };
     Ok(Model {
         ir_version: ir_version_for(opset),
