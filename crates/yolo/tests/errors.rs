@@ -66,7 +66,6 @@ fn other_tasks_are_refused_by_name() {
         ("yolo11n-seg.pt", "segment"),
         ("yolo11n-pose.pt", "pose"),
         ("yolo11n-obb.pt", "obb"),
-        ("yolo11n-cls.pt", "classify"),
     ] {
         let path = fixture(&format!("fixtures/checkpoints/{file}"));
         let err = YoloModel::load(path.to_str().unwrap()).unwrap_err();
@@ -74,7 +73,42 @@ fn other_tasks_are_refused_by_name() {
             matches!(&err, YoloError::UnsupportedTask { task: t, .. } if t == task),
             "{file}: {err}"
         );
+        let msg = err.to_string();
+        assert!(
+            msg.contains(&format!("task '{task}' is not supported yet"))
+                && msg.contains("detect and classify"),
+            "{msg}"
+        );
     }
+    for name in ["yolo11n-seg.yaml", "yolo11s-pose.yaml", "yolo11x-obb.yaml"] {
+        let err = YoloModel::from_builtin(name, 0).unwrap_err();
+        assert!(
+            matches!(&err, YoloError::UnsupportedTask { .. }),
+            "{name}: {err}"
+        );
+    }
+}
+
+#[test]
+fn classify_is_accepted_from_checkpoint_and_config() {
+    let path = fixture("fixtures/checkpoints/yolo11n-cls.pt");
+    let model = YoloModel::load(path.to_str().unwrap()).unwrap();
+    assert_eq!(model.config().task.as_str(), "classify");
+    // Classification models have no stride constraint: 300 is not rounded and builds.
+    let opts = ExportOptions {
+        imgsz: (300, 225),
+        ..Default::default()
+    };
+    let onnx = export(&model, &opts).unwrap();
+    assert_eq!(onnx.graph.nodes.len(), 144);
+    let model = YoloModel::from_builtin("yolo11s-cls.yaml", 0).unwrap();
+    assert!(export(&model, &ExportOptions::default()).is_ok());
+    // nms=True is refused for classify as for detect.
+    let opts = ExportOptions {
+        nms: Some(true),
+        ..Default::default()
+    };
+    assert!(export(&model, &opts).is_err());
 }
 
 #[test]
@@ -147,7 +181,14 @@ fn every_supported_opset_builds() {
 /// never a panic.
 #[test]
 fn hostile_yaml_values_never_panic() {
-    let base = checkpoint();
+    hostile_yaml_values(checkpoint());
+    hostile_yaml_values(
+        onnxide_weights::load(&fixture("fixtures/checkpoints/yolo11n-cls.pt"))
+            .expect("yolo11n-cls.pt"),
+    );
+}
+
+fn hostile_yaml_values(base: Checkpoint) {
     let yaml = base.meta.yaml.clone().unwrap();
     fn paths(v: &serde_json::Value, at: Vec<String>, out: &mut Vec<Vec<String>>) {
         match v {
