@@ -8,9 +8,9 @@
 use crate::error::{Result, YoloError};
 use serde_json::{json, Value};
 
-/// What a model is for (shared with onnxide-weights, which reads it from checkpoints). Only
-/// `Detect` has a head builder so far; the others are recognised so that they are refused with a
-/// clear message (and slot in later).
+/// What a model is for (shared with onnxide-weights, which reads it from checkpoints). `Detect`
+/// and `Classify` have head builders so far; the others are recognised so that they are refused
+/// with a clear message (and slot in later).
 pub use onnxide_weights::Task;
 
 /// The task of a YAML head module named exactly as Ultralytics names it (`Detect`, `OBB`, ...).
