@@ -9,6 +9,9 @@ pub fn run(args: &[String]) -> Result<()> {
         eprintln!("warning: {w}");
     }
     let summary = onnxide_yolo::run_export(&request)?;
+    for w in &summary.warnings {
+        eprintln!("warning: {w}");
+    }
     println!("{}", summary.line());
     Ok(())
 }

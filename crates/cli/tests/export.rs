@@ -168,6 +168,45 @@ fn pose_and_obb_checkpoints_export() {
 }
 
 #[test]
+fn classify_checkpoint_exports_next_to_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let cls =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/checkpoints/yolo11n-cls.pt");
+    std::fs::copy(&cls, dir.path().join("yolo11n-cls.pt")).unwrap();
+    let out = onnxide(dir.path(), &["model=yolo11n-cls.pt"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("yolo11n-cls.onnx") && stdout.contains("144 nodes"),
+        "{stdout}"
+    );
+    assert!(dir.path().join("yolo11n-cls.onnx").exists());
+    // Stride 1: imgsz=300 is kept as it is, without the rounding warning detect models get.
+    let out = onnxide(dir.path(), &["model=yolo11n-cls.pt", "imgsz=300"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("updating to"), "{stderr}");
+}
+
+#[test]
+fn other_tasks_are_refused_without_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/checkpoints");
+    for (file, task) in [("yolo11n-seg.pt", "segment")] {
+        std::fs::copy(fixtures.join(file), dir.path().join(file)).unwrap();
+        let arg = format!("model={file}");
+        assert_refused(
+            &[&arg],
+            &[file],
+            dir.path(),
+            &format!("task '{task}' is not supported yet"),
+        );
+        std::fs::remove_file(dir.path().join(file)).unwrap();
+    }
+}
+
+#[test]
 fn help_lists_every_key_with_its_default() {
     let out = onnxide(Path::new("."), &["--help"]);
     let help = String::from_utf8_lossy(&out.stdout);

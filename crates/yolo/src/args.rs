@@ -10,10 +10,11 @@ use std::time::Instant;
 pub const ARGS_HELP: &str = "\
 Arguments (key=value, as in `yolo export`; Python-style booleans True/False/true/false):
   model=PATH      (required) yolo11n.pt / best.pt (Ultralytics checkpoint), a .safetensors written by
-                  onnxide, or a built-in config name yolo11{n,s,m,l,x}[-pose|-obb].yaml (seeded random
-                  weights); tasks: detect, pose, obb
+                  onnxide, or a built-in config name yolo11{n,s,m,l,x}[-pose|-obb|-cls].yaml (seeded
+                  random weights); tasks: detect, pose, obb, classify
   format=onnx     only onnx; close misspellings are corrected with a warning
-  imgsz=640       input size: 640 or h,w (e.g. 384,640); rounded up to a multiple of 32
+  imgsz=640       input size: 640 or h,w (e.g. 384,640); rounded up to a multiple of the model's
+                  max stride (32; classify models take any size)
   batch=1         static batch size
   dynamic=False   symbolic batch/height/width inputs; anchors computed in the graph
   simplify=True   accepted (the graph is always emitted simplified, as onnxslim leaves it)
@@ -107,6 +108,9 @@ pub struct ExportSummary {
     pub seconds: f64,
     pub nodes: usize,
     pub opset: i64,
+    /// Corrections made once the model was known (imgsz rounded to its stride), to print as
+    /// warnings.
+    pub warnings: Vec<String>,
 }
 
 impl ExportSummary {
@@ -195,8 +199,9 @@ fn parse_int(key: &str, v: &str) -> Result<i64> {
         .map_err(|_| bad(key, v, "expected an integer"))
 }
 
-/// `640`, `384,640`, `[384, 640]`, `(384,640)` → (h, w), rounded up to multiples of `gs`.
-fn parse_imgsz(v: &str, gs: usize, warnings: &mut Vec<String>) -> Result<(usize, usize)> {
+/// `640`, `384,640`, `[384, 640]`, `(384,640)` → (h, w), as given: the rounding to the model's
+/// stride happens once the model is loaded ([`round_imgsz`]).
+fn parse_imgsz(v: &str) -> Result<(usize, usize)> {
     let inner = v
         .trim()
         .trim_start_matches(['[', '('])
@@ -222,14 +227,19 @@ fn parse_imgsz(v: &str, gs: usize, warnings: &mut Vec<String>) -> Result<(usize,
     if h <= 0 || w <= 0 || h > max || w > max {
         return Err(bad("imgsz", v, format!("each side must be in 1..={max}")));
     }
-    let round = |x: i64| (x as usize).div_ceil(gs) * gs;
-    let (rh, rw) = (round(h), round(w));
-    if (rh, rw) != (h as usize, w as usize) {
-        warnings.push(format!(
-            "imgsz=[{h}, {w}] must be multiple of max stride {gs}, updating to [{rh}, {rw}]"
-        ));
-    }
-    Ok((rh, rw))
+    Ok((h as usize, w as usize))
+}
+
+/// Ultralytics' `check_imgsz(imgsz, stride=model.stride)`: each side rounded up to a multiple
+/// of `gs` (32 for the detection heads, 1 for classify), with its warning when it changes.
+pub fn round_imgsz(imgsz: (usize, usize), gs: usize) -> ((usize, usize), Option<String>) {
+    let gs = gs.max(1);
+    let (h, w) = imgsz;
+    let (rh, rw) = (h.div_ceil(gs) * gs, w.div_ceil(gs) * gs);
+    let warning = ((rh, rw) != (h, w)).then(|| {
+        format!("imgsz=[{h}, {w}] must be multiple of max stride {gs}, updating to [{rh}, {rw}]")
+    });
+    ((rh, rw), warning)
 }
 
 fn parse_format(v: &str, warnings: &mut Vec<String>) -> Result<()> {
@@ -296,7 +306,7 @@ pub fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<ExportRequest> {
                 model = Some(value.to_string());
             }
             "format" => parse_format(value, &mut warnings)?,
-            "imgsz" => opts.imgsz = parse_imgsz(value, 32, &mut warnings)?,
+            "imgsz" => opts.imgsz = parse_imgsz(value)?,
             "batch" => {
                 let b = parse_int(key, value)?;
                 if !(1..=crate::export::MAX_BATCH as i64).contains(&b) {
@@ -401,7 +411,10 @@ pub fn output_path(model: &str) -> PathBuf {
 pub fn run_export(req: &ExportRequest) -> Result<ExportSummary> {
     let start = Instant::now();
     let model = YoloModel::load(&req.model)?;
-    let onnx = export(&model, &req.options)?;
+    let mut options = req.options.clone();
+    let (imgsz, warning) = round_imgsz(options.imgsz, model.config().imgsz_multiple());
+    options.imgsz = imgsz;
+    let onnx = export(&model, &options)?;
     let output = output_path(&req.model);
     let bytes = onnxide_ir::encode(&onnx);
     onnxide_ir::write_atomic(&output, &bytes)?;
@@ -411,6 +424,7 @@ pub fn run_export(req: &ExportRequest) -> Result<ExportSummary> {
         seconds: start.elapsed().as_secs_f64(),
         nodes: onnx.graph.nodes.len(),
         opset: req.options.opset(),
+        warnings: warning.into_iter().collect(),
     })
 }
 
@@ -457,10 +471,15 @@ mod tests {
             "format=onx",
         ])
         .unwrap();
-        assert_eq!(r.options.imgsz, (320, 320));
+        assert_eq!(r.options.imgsz, (300, 300));
         assert!(r.options.dynamic);
         assert_eq!(r.options.opset, Some(13));
-        assert_eq!(r.warnings.len(), 2);
+        assert_eq!(r.warnings.len(), 1);
+        let (sz, warning) = round_imgsz(r.options.imgsz, 32);
+        assert_eq!(sz, (320, 320));
+        assert!(warning.unwrap().contains("updating to [320, 320]"));
+        // Classification models have stride 1: any size is kept, without a warning.
+        assert_eq!(round_imgsz((300, 225), 1), ((300, 225), None));
         let r = parse_args(&[
             "model=a.pt",
             "imgsz=[384, 640]",

@@ -9,13 +9,13 @@ use crate::error::{Result, YoloError};
 use serde_json::{json, Value};
 
 /// What a model is for (shared with onnxide-weights, which reads it from checkpoints). Detect,
-/// pose and obb have head builders; the others are recognised so that they are refused with a
-/// clear message (and slot in later).
+/// pose, obb and classify have head builders; segment is recognised so that it is refused with
+/// a clear message (and slots in later).
 pub use onnxide_weights::Task;
 
 /// Whether onnxide can build the head of `task`.
 pub fn task_supported(task: Task) -> bool {
-    matches!(task, Task::Detect | Task::Pose | Task::Obb)
+    matches!(task, Task::Detect | Task::Pose | Task::Obb | Task::Classify)
 }
 
 /// The Detect-family head of layer 23: Detect itself, or a subclass adding a `cv4` branch.
@@ -115,6 +115,11 @@ pub enum LayerKind {
         ch: Vec<usize>,
         head: Head,
     },
+    /// `Classify(c1, c2=nc)`: Conv 1x1 c1→1280, global average pool, Linear(1280, nc), softmax.
+    Classify {
+        c1: usize,
+        nc: usize,
+    },
 }
 
 impl LayerKind {
@@ -127,6 +132,7 @@ impl LayerKind {
             LayerKind::Upsample { .. } => "nn.Upsample",
             LayerKind::Concat { .. } => "Concat",
             LayerKind::Detect { head, .. } => head.task().head_name(),
+            LayerKind::Classify { .. } => "Classify",
         }
     }
 }
@@ -160,7 +166,7 @@ impl ModelConfig {
         }
     }
 
-    /// The head of the model (its last layer).
+    /// The head of a Detect-family model (its last layer).
     pub fn head(&self) -> Option<&Head> {
         match self.layers.last().map(|l| &l.kind) {
             Some(LayerKind::Detect { head, .. }) => Some(head),
@@ -168,14 +174,33 @@ impl ModelConfig {
         }
     }
 
-    /// Channels of `output0`: 4 box + nc scores + the head's extra channels.
+    /// Channels of `output0`: nc probabilities for a classifier; otherwise 4 box + nc scores
+    /// + the head's extra channels.
     pub fn output_channels(&self) -> usize {
-        4 + self.nc + self.head().map(Head::extra_channels).unwrap_or(0)
+        match self.task {
+            Task::Classify => self.nc,
+            _ => 4 + self.nc + self.head().map(Head::extra_channels).unwrap_or(0),
+        }
     }
 
-    /// The largest stride of the network (what image sizes must be multiples of).
+    /// The largest stride of the network (what image sizes must be multiples of, and the
+    /// metadata `stride`). A classification model has Ultralytics' `stride = [1]` ("no stride
+    /// constraints"): any image size is accepted as it is.
     pub fn max_stride(&self) -> u32 {
+        if self.task == Task::Classify {
+            return 1;
+        }
         self.head_strides().into_iter().max().unwrap_or(32)
+    }
+
+    /// What each side of `imgsz` must be a multiple of: the max stride (at least 32 for the
+    /// detection heads, as Ultralytics' grids need), 1 for classification.
+    pub fn imgsz_multiple(&self) -> usize {
+        if self.task == Task::Classify {
+            1
+        } else {
+            self.max_stride().max(32) as usize
+        }
     }
 }
 
@@ -222,6 +247,36 @@ pub fn yolo11_detect_yaml() -> Value {
     })
 }
 
+/// The YOLO11 classify config (`cfg/models/11/yolo11-cls.yaml`): the detect backbone without
+/// SPPF, then C2PSA and the Classify head (no neck).
+pub fn yolo11_classify_yaml() -> Value {
+    json!({
+        "nc": 1000,
+        "scales": {
+            "n": [0.50, 0.25, 1024],
+            "s": [0.50, 0.50, 1024],
+            "m": [0.50, 1.00, 512],
+            "l": [1.00, 1.00, 512],
+            "x": [1.00, 1.50, 512]
+        },
+        "backbone": [
+            [-1, 1, "Conv", [64, 3, 2]],
+            [-1, 1, "Conv", [128, 3, 2]],
+            [-1, 2, "C3k2", [256, false, 0.25]],
+            [-1, 1, "Conv", [256, 3, 2]],
+            [-1, 2, "C3k2", [512, false, 0.25]],
+            [-1, 1, "Conv", [512, 3, 2]],
+            [-1, 2, "C3k2", [512, true]],
+            [-1, 1, "Conv", [1024, 3, 2]],
+            [-1, 2, "C3k2", [1024, true]],
+            [-1, 2, "C2PSA", [1024]]
+        ],
+        "head": [
+            [-1, 1, "Classify", ["nc"]]
+        ]
+    })
+}
+
 /// Parses a built-in config name: `yolo11{n,s,m,l,x}[-seg|-pose|-obb|-cls].yaml` (any folder).
 /// Returns the yaml dict (with `scale`, `yaml_file`, `channels` set) or a clear error.
 pub fn builtin_yaml(name: &str) -> Result<Value> {
@@ -258,7 +313,10 @@ pub fn builtin_yaml(name: &str) -> Result<Value> {
             origin: name.into(),
         });
     }
-    let mut yaml = yolo11_detect_yaml();
+    let mut yaml = match task {
+        Task::Classify => yolo11_classify_yaml(),
+        _ => yolo11_detect_yaml(),
+    };
     // `yolo11-pose.yaml` and `yolo11-obb.yaml` differ from `yolo11.yaml` only in the head row
     // (and pose's top-level `kpt_shape`).
     let head = match task {
@@ -598,6 +656,23 @@ pub fn parse(yaml: &Value, origin: &str) -> Result<ModelConfig> {
                 let c: usize = from.iter().map(ch_of).sum();
                 (LayerKind::Concat { axis }, c, strides[0])
             }
+            "Classify" => {
+                single_input("Classify")?;
+                no_repeat("Classify")?;
+                if i + 1 != rows.len() {
+                    return Err(lerr("the head must be the last layer".into()));
+                }
+                // `parse_model`: c2 = args[0], scaled like any channel count unless it is nc.
+                let c2 = int_arg(0, None)?;
+                let c2 = if c2 == nc as i64 { nc } else { scaled(c2)? };
+                if args.len() > 1 {
+                    return Err(lerr(
+                        "Classify with k/s/p/g arguments is not supported".into(),
+                    ));
+                }
+                task = Some(Task::Classify);
+                (LayerKind::Classify { c1, nc: c2 }, c2, in_stride)
+            }
             other => {
                 if let Some(t) = task_of_head_module(other) {
                     if !task_supported(t) {
@@ -684,8 +759,9 @@ pub fn parse(yaml: &Value, origin: &str) -> Result<ModelConfig> {
             stride,
         });
     }
-    let task = task
-        .ok_or_else(|| cfg_err("the model has no Detect/Pose/OBB head as its last layer".into()))?;
+    let task = task.ok_or_else(|| {
+        cfg_err("the model has no Detect, Pose, OBB or Classify head as its last layer".into())
+    })?;
     Ok(ModelConfig {
         origin: origin.to_string(),
         yaml: yaml.clone(),
@@ -773,6 +849,23 @@ mod tests {
     }
 
     #[test]
+    fn classify_config_follows_parse_model() {
+        let cfg = parse(&builtin_yaml("yolo11n-cls.yaml").unwrap(), "cls").unwrap();
+        assert_eq!(cfg.task, Task::Classify);
+        assert_eq!(cfg.layers.len(), 11);
+        assert_eq!(
+            cfg.layers.iter().map(|l| l.c_out).collect::<Vec<_>>(),
+            [16, 32, 64, 64, 128, 128, 128, 256, 256, 256, 1000]
+        );
+        assert!(matches!(cfg.layers[9].kind, LayerKind::C2psa { n: 1, .. }));
+        assert_eq!(
+            cfg.layers[10].kind,
+            LayerKind::Classify { c1: 256, nc: 1000 }
+        );
+        assert_eq!(cfg.max_stride(), 1);
+    }
+
+    #[test]
     fn absurd_scales_are_errors() {
         let mut yaml = builtin_yaml("yolo11n.yaml").unwrap();
         yaml["scales"]["n"] = json!([1e300, 1e300, 1e300]);
@@ -783,10 +876,6 @@ mod tests {
     fn other_tasks_and_bad_names_are_refused() {
         assert!(matches!(
             builtin_yaml("yolo11n-seg.yaml"),
-            Err(YoloError::UnsupportedTask { .. })
-        ));
-        assert!(matches!(
-            builtin_yaml("yolo11n-cls.yaml"),
             Err(YoloError::UnsupportedTask { .. })
         ));
         assert!(builtin_yaml("yolo11q.yaml").is_err());

@@ -44,7 +44,7 @@ pub enum YoloError {
         reason: String,
     },
     /// The task is known but its head is not implemented yet.
-    #[error("task '{task}' is not supported yet: onnxide exports YOLO11 detect, pose and obb models for now ({origin})")]
+    #[error("task '{task}' is not supported yet: onnxide exports YOLO11 detect, pose, obb and classify models for now ({origin})")]
     UnsupportedTask { task: String, origin: String },
     /// An export argument has a bad value.
     #[error("invalid argument {key}={value}: {reason}")]

@@ -4,7 +4,7 @@
 
 use crate::blocks::{self, Ctx, Feature};
 use crate::builder::{GraphBuilder, Site};
-use crate::config::{self, Head, LayerKind, ModelConfig};
+use crate::config::{self, Head, LayerKind, ModelConfig, Task};
 use crate::error::{Result, YoloError};
 use crate::metadata::{metadata, MetaInputs};
 use crate::params::{CheckpointParams, ParamSource, RandomParams};
@@ -185,7 +185,11 @@ pub fn random_checkpoint(name: &str, seed: u64) -> Result<Checkpoint> {
             task: Some(cfg.task),
             yaml: Some(cfg.yaml.clone()),
             names: model.names.clone(),
-            stride: cfg.head_strides().iter().map(|&s| s as f32).collect(),
+            stride: if cfg.task == Task::Classify {
+                vec![1.0]
+            } else {
+                cfg.head_strides().iter().map(|&s| s as f32).collect()
+            },
             args: serde_json::json!({}),
             version: None,
             date: None,
@@ -217,7 +221,7 @@ fn check_options(cfg: &ModelConfig, opts: &ExportOptions) -> Result<()> {
             format!("must be 1..={MAX_BATCH}"),
         ));
     }
-    let gs = cfg.max_stride().max(32) as usize;
+    let gs = cfg.imgsz_multiple();
     let (h, w) = opts.imgsz;
     if h == 0 || w == 0 || h > MAX_IMGSZ || w > MAX_IMGSZ || h % gs != 0 || w % gs != 0 {
         return Err(arg(
@@ -256,6 +260,7 @@ fn build(model: &YoloModel, opts: &ExportOptions, params: &mut dyn ParamSource) 
         batch: opts.batch,
         imgsz: opts.imgsz,
         dynamic: opts.dynamic,
+        bn_eps: crate::params::bn_eps(cfg.task),
     };
     let input = Feature {
         name: "images".into(),
@@ -319,6 +324,14 @@ fn build(model: &YoloModel, opts: &ExportOptions, params: &mut dyn ParamSource) 
                     stride: 1,
                 }
             }
+            LayerKind::Classify { nc, .. } => {
+                output = blocks::classify::classify(&mut ctx, &site, x, *nc, "output0")?;
+                Feature {
+                    name: output.clone(),
+                    c: *nc,
+                    stride: 1,
+                }
+            }
         };
         outs.push(y);
     }
@@ -333,6 +346,7 @@ fn build(model: &YoloModel, opts: &ExportOptions, params: &mut dyn ParamSource) 
         .iter()
         .map(|&s| (h / s as usize) * (w / s as usize))
         .sum();
+    let classify = cfg.task == Task::Classify;
     let no = cfg.output_channels();
     let (in_shape, out_shape) = if opts.dynamic {
         let p = |s: &str| Dim::Param(s.into());
@@ -343,7 +357,12 @@ fn build(model: &YoloModel, opts: &ExportOptions, params: &mut dyn ParamSource) 
                 p("height"),
                 p("width"),
             ],
-            vec![p("batch"), Dim::Fixed(no as u64), p("anchors")],
+            if classify {
+                // No dynamic axis is declared for the output: torch names it after the op.
+                vec![p("Softmaxoutput0_dim_0"), Dim::Fixed(no as u64)]
+            } else {
+                vec![p("batch"), Dim::Fixed(no as u64), p("anchors")]
+            },
         )
     } else {
         let b = Dim::Fixed(opts.batch as u64);
@@ -354,7 +373,11 @@ fn build(model: &YoloModel, opts: &ExportOptions, params: &mut dyn ParamSource) 
                 Dim::Fixed(h as u64),
                 Dim::Fixed(w as u64),
             ],
-            vec![b, Dim::Fixed(no as u64), Dim::Fixed(anchors as u64)],
+            if classify {
+                vec![b, Dim::Fixed(no as u64)]
+            } else {
+                vec![b, Dim::Fixed(no as u64), Dim::Fixed(anchors as u64)]
+            },
         )
     };
     let graph = Graph {
@@ -368,7 +391,7 @@ fn build(model: &YoloModel, opts: &ExportOptions, params: &mut dyn ParamSource) 
     let meta = MetaInputs {
         names: &model.names,
         data: model.data.as_deref(),
-        max_stride: head_strides.iter().copied().max().unwrap_or(32),
+        max_stride: cfg.max_stride(),
     };
     Ok(Model {
         ir_version: ir_version_for(opset),

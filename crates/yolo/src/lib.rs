@@ -36,7 +36,7 @@ pub mod export;
 pub mod metadata;
 pub mod params;
 
-pub use args::{parse_args, run_export, ExportRequest, ExportSummary, ARGS_HELP};
+pub use args::{parse_args, round_imgsz, run_export, ExportRequest, ExportSummary, ARGS_HELP};
 pub use error::{Result, YoloError};
 pub use export::{
     count_parameters, export, random_checkpoint, ExportOptions, YoloModel, DEFAULT_OPSET,

@@ -10,8 +10,22 @@ use half::f16;
 use onnxide_weights::{Checkpoint, WeightDType, WeightTensor};
 use std::collections::HashMap;
 
-/// BatchNorm epsilon of YOLO11 (Ultralytics' `initialize_weights` sets 1e-3).
+/// BatchNorm epsilon of the YOLO11 detection models (Ultralytics' `initialize_weights`, which
+/// `DetectionModel` and its segment/pose/obb subclasses call, sets 1e-3).
 pub const BN_EPS: f32 = 1e-3;
+/// BatchNorm epsilon of the classification models: `ClassificationModel` never calls
+/// `initialize_weights`, so its BatchNorms keep torch's default 1e-5 (measured: the fused
+/// weights of Ultralytics' yolo11n-cls export are bit-identical with 1e-5, off by ~1e-3 with 1e-3).
+pub const BN_EPS_CLASSIFY: f32 = 1e-5;
+
+/// The BatchNorm epsilon of a task's model class.
+pub fn bn_eps(task: crate::config::Task) -> f32 {
+    if task == crate::config::Task::Classify {
+        BN_EPS_CLASSIFY
+    } else {
+        BN_EPS
+    }
+}
 
 /// How a random source should fill a tensor it is asked for.
 #[derive(Clone, Copy, Debug)]
@@ -38,12 +52,13 @@ pub trait ParamSource {
     fn has(&self, name: &str) -> bool;
 }
 
-/// Fused weight and bias of `Conv2d(bias=False) + BatchNorm2d` at `key` (`model.0` etc.).
+/// Fused weight and bias of `Conv2d(bias=False) + BatchNorm2d(eps)` at `key` (`model.0` etc.).
 /// A checkpoint saved after fusion (conv bias present, no `bn`) is taken as it is.
 pub fn fused_conv_bn(
     src: &mut dyn ParamSource,
     key: &str,
     shape: [usize; 4],
+    eps: f32,
 ) -> Result<(Vec<f32>, Vec<f32>)> {
     let c2 = shape[0];
     let fan_in = shape[1] * shape[2] * shape[3];
@@ -58,7 +73,7 @@ pub fn fused_conv_bn(
     let beta = src.tensor(&format!("{key}.bn.bias"), &[c2], Init::BnBias)?;
     let mean = src.tensor(&format!("{key}.bn.running_mean"), &[c2], Init::BnMean)?;
     let var = src.tensor(&format!("{key}.bn.running_var"), &[c2], Init::BnVar)?;
-    Ok(fuse(&w, &gamma, &beta, &mean, &var))
+    Ok(fuse(&w, &gamma, &beta, &mean, &var, eps))
 }
 
 /// The BatchNorm fusion itself (float32, operation order as in torch's `fuse_conv_bn_weights`).
@@ -68,13 +83,14 @@ pub fn fuse(
     beta: &[f32],
     mean: &[f32],
     var: &[f32],
+    eps: f32,
 ) -> (Vec<f32>, Vec<f32>) {
     let c2 = gamma.len();
     let per_out = w.len().checked_div(c2).unwrap_or(0);
     let mut fw = Vec::with_capacity(w.len());
     let mut fb = Vec::with_capacity(c2);
     for o in 0..c2 {
-        let r = 1.0f32 / (var[o] + BN_EPS).sqrt();
+        let r = 1.0f32 / (var[o] + eps).sqrt();
         let s = gamma[o] * r;
         fw.extend(w[o * per_out..(o + 1) * per_out].iter().map(|&x| x * s));
         fb.push((0.0f32 - mean[o]) * r * gamma[o] + beta[o]);
@@ -241,7 +257,7 @@ mod tests {
 
     #[test]
     fn fusion_matches_the_reference_formula() {
-        let (w, b) = fuse(&[1.0, 2.0], &[2.0], &[0.5], &[1.0], &[3.999]);
+        let (w, b) = fuse(&[1.0, 2.0], &[2.0], &[0.5], &[1.0], &[3.999], BN_EPS);
         let r = 1.0f32 / (3.999f32 + 1e-3).sqrt();
         assert_eq!(w, vec![2.0 * r, 2.0 * (2.0 * r)]);
         assert_eq!(b, vec![(0.0 - 1.0) * r * 2.0 + 0.5]);

@@ -64,9 +64,7 @@ fn broken_config_is_an_error_not_a_panic() {
 fn other_tasks_are_refused_by_name() {
     for (name, task) in [
         ("fixtures/checkpoints/yolo11n-seg.pt", "segment"),
-        ("fixtures/checkpoints/yolo11n-cls.pt", "classify"),
         ("yolo11n-seg.yaml", "segment"),
-        ("yolo11s-cls.yaml", "classify"),
     ] {
         let model = if name.ends_with(".pt") {
             fixture(name).to_str().unwrap().to_string()
@@ -81,7 +79,7 @@ fn other_tasks_are_refused_by_name() {
         let msg = err.to_string();
         assert!(
             msg.contains(&format!("task '{task}' is not supported yet"))
-                && msg.contains("detect, pose and obb"),
+                && msg.contains("detect, pose, obb and classify"),
             "{msg}"
         );
     }
@@ -120,6 +118,28 @@ fn pose_and_obb_load_but_nms_and_half_are_refused() {
             );
         }
     }
+}
+
+#[test]
+fn classify_is_accepted_from_checkpoint_and_config() {
+    let path = fixture("fixtures/checkpoints/yolo11n-cls.pt");
+    let model = YoloModel::load(path.to_str().unwrap()).unwrap();
+    assert_eq!(model.config().task.as_str(), "classify");
+    // Classification models have no stride constraint: 300 is not rounded and builds.
+    let opts = ExportOptions {
+        imgsz: (300, 225),
+        ..Default::default()
+    };
+    let onnx = export(&model, &opts).unwrap();
+    assert_eq!(onnx.graph.nodes.len(), 144);
+    let model = YoloModel::from_builtin("yolo11s-cls.yaml", 0).unwrap();
+    assert!(export(&model, &ExportOptions::default()).is_ok());
+    // nms=True is refused for classify as for detect.
+    let opts = ExportOptions {
+        nms: Some(true),
+        ..Default::default()
+    };
+    assert!(export(&model, &opts).is_err());
 }
 
 #[test]
@@ -192,7 +212,14 @@ fn every_supported_opset_builds() {
 /// never a panic.
 #[test]
 fn hostile_yaml_values_never_panic() {
-    let base = checkpoint();
+    hostile_yaml_values(checkpoint());
+    hostile_yaml_values(
+        onnxide_weights::load(&fixture("fixtures/checkpoints/yolo11n-cls.pt"))
+            .expect("yolo11n-cls.pt"),
+    );
+}
+
+fn hostile_yaml_values(base: Checkpoint) {
     let yaml = base.meta.yaml.clone().unwrap();
     fn paths(v: &serde_json::Value, at: Vec<String>, out: &mut Vec<Vec<String>>) {
         match v {

@@ -113,3 +113,48 @@ fn pose_and_obb_scales_run_in_onnxruntime() {
         assert_eq!(m["finite"], true, "{name}: non-finite outputs");
     }
 }
+
+/// The classify configs at every scale, and the fixture checkpoint at every supported opset
+/// (even ones dynamic), at a size that is not a multiple of 32 (classify has stride 1): each
+/// passes the checker and runs in onnxruntime with `[1, 1000]` probabilities, in one oracle
+/// process.
+#[test]
+fn classify_scales_and_opsets_run_in_onnxruntime() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = ExportOptions {
+        imgsz: (200, 200),
+        ..Default::default()
+    };
+    let mut args = vec!["--shape".to_string(), "1,3,200,200".into(), "--ours".into()];
+    for scale in ["n", "s", "m", "l", "x"] {
+        let name = format!("yolo11{scale}-cls.yaml");
+        let model = YoloModel::from_builtin(&name, 0).unwrap();
+        let path = export_to(&model, &opts, dir.path(), &format!("{scale}.onnx"));
+        args.push(path.display().to_string());
+    }
+    let pt = fixture("fixtures/checkpoints/yolo11n-cls.pt");
+    let model = YoloModel::load(pt.to_str().unwrap()).unwrap();
+    for opset in onnxide_yolo::MIN_OPSET..=onnxide_yolo::MAX_OPSET {
+        let opts = ExportOptions {
+            opset: Some(opset),
+            dynamic: opset % 2 == 0,
+            ..opts.clone()
+        };
+        let path = export_to(&model, &opts, dir.path(), &format!("op{opset}.onnx"));
+        args.push(path.display().to_string());
+    }
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let r = oracle(&refs);
+    let models = r["models"].as_array().unwrap();
+    assert_eq!(models.len(), 5 + 12);
+    for m in models {
+        assert_eq!(m["checker"], "ok", "{}", m["path"]);
+        assert_eq!(
+            m["outputs"]["output0"],
+            serde_json::json!([1, 1000]),
+            "{}",
+            m["path"]
+        );
+        assert_eq!(m["finite"], true, "{}", m["path"]);
+    }
+}

@@ -17,6 +17,9 @@ pub fn main(args: Args) -> Result<()> {
         eprintln!("warning: {w}");
     }
     let summary = onnxide_yolo::run_export(&request)?;
+    for w in &summary.warnings {
+        eprintln!("warning: {w}");
+    }
     println!("{}", summary.line());
     Ok(())
 }

@@ -18,11 +18,18 @@
 //!    output, writes no graph output, every producer of its first type-constrained f16
 //!    input(s) runs in f32, and every reader of its first output runs in f32 (only the first
 //!    input of a variadic list and the first output count). Earlier decisions count.
-//! 3. An f32 node reads each f16 input as: the f32 value of an f32 producer (unrounded); the
-//!    f32 source of a `Cast(f32 → f16)`; otherwise the exact f32 conversion of the f16 value.
-//! 4. Its f16 outputs become f32 values; a `Cast` back to f16 is kept only where an f16 node
-//!    or a graph output reads the value. A `Cast(f16 → f32)` reading such a value is dropped
-//!    (its readers take the f32 value) unless it writes a graph output.
+//! 3. Casts go around every f32 node (in topological order): each f16 input is widened by
+//!    one Cast shared by all its f32 readers, each f16 output becomes an f32 value narrowed
+//!    back to the original name by a Cast.
+//! 4. onnxruntime's duplicate-Cast removal then runs over the file's Casts and then the
+//!    inserted ones: a child Cast back to its parent's source type is dropped (its readers
+//!    read the source), and a parent read only by Casts goes too, unless either writes a
+//!    graph output or the pair is lossy both ways in the file itself. Net effect: f32 nodes
+//!    pass values to each other unrounded, and a value is rounded to f16 only where a node
+//!    that kept its f16 kernel, or a graph output, reads it.
+//!
+//! Initializers widened by a Cast become f32 initializers (exact), so that the fusion pass
+//! sees constant f32 weights.
 
 use onnxide_ir::{AttrValue, Attribute, DType, Model, NamedTensor, Node, Tensor};
 use std::collections::{HashMap, HashSet};

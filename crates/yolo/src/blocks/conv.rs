@@ -54,7 +54,7 @@ fn conv_attrs(k: usize, s: usize, g: usize) -> Vec<onnxide_ir::Attribute> {
 pub fn conv(ctx: &mut Ctx, site: &Site, x: &Feature, spec: ConvSpec) -> Result<Feature> {
     let g = spec.g.max(1);
     let shape = [spec.c2, x.c / g, spec.k, spec.k];
-    let (w, b) = fused_conv_bn(ctx.params, &site.key, shape)?;
+    let (w, b) = fused_conv_bn(ctx.params, &site.key, shape, ctx.bn_eps)?;
     let w = Tensor::from_vec(shape.to_vec(), w).map_err(graph_err)?;
     let b = Tensor::from_vec(vec![spec.c2], b).map_err(graph_err)?;
     let w = ctx.g.initializer(&format!("{}.conv.weight", site.key), w)?;

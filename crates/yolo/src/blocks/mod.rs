@@ -3,6 +3,7 @@
 
 pub mod c2psa;
 pub mod c3k2;
+pub mod classify;
 pub mod conv;
 pub mod detect;
 pub mod obb;
@@ -32,13 +33,19 @@ pub struct Ctx<'a> {
     pub imgsz: (usize, usize),
     /// Batch, height and width are symbolic: shapes are taken from the graph at run time.
     pub dynamic: bool,
+    /// BatchNorm epsilon used when fusing Conv+BN (depends on the model class: see
+    /// [`params::bn_eps`](crate::params::bn_eps)).
+    pub bn_eps: f32,
 }
 
 impl Ctx<'_> {
-    /// (H, W) of a feature map at `stride` for the static input size.
+    /// (H, W) of a feature map at `stride` for the static input size. Every downsampling is a
+    /// Conv with an odd kernel and padding `k // 2`, whose output side is `ceil(side / s)`, and
+    /// `ceil(ceil(x / a) / b) = ceil(x / ab)`: sides that are not multiples of the stride (which
+    /// classification models accept) give Ultralytics' shapes too.
     pub fn spatial(&self, stride: u32) -> (usize, usize) {
         let s = stride.max(1) as usize;
-        (self.imgsz.0 / s, self.imgsz.1 / s)
+        (self.imgsz.0.div_ceil(s), self.imgsz.1.div_ceil(s))
     }
 
     /// The batch dim for constant reshape targets: the static batch, or `0` ("copy the input

@@ -1,0 +1,144 @@
+//! onnxide's export of the classify fixture checkpoint (`yolo11n-cls.pt`) against Ultralytics'
+//! own ONNX exports of it: same probabilities under onnxruntime (max |Δ| ≤ 1e-6), same I/O
+//! names/dtypes/shapes/dim_params, no more nodes, op types a subset, the same metadata (date
+//! aside), and a clean `onnx.checker` full_check.
+
+mod common;
+
+use common::*;
+use onnxide_yolo::{ExportOptions, YoloModel};
+use std::sync::OnceLock;
+
+fn model() -> &'static YoloModel {
+    static MODEL: OnceLock<YoloModel> = OnceLock::new();
+    MODEL.get_or_init(|| {
+        let pt = fixture("fixtures/checkpoints/yolo11n-cls.pt");
+        YoloModel::load(pt.to_str().expect("utf-8 path")).expect("load yolo11n-cls.pt")
+    })
+}
+
+/// Probabilities are in [0, 1]: 1e-6 is far below anything a class ranking could notice.
+const TOLERANCE: f64 = 1e-6;
+
+fn compare(
+    opts: &ExportOptions,
+    theirs_variant: &str,
+    input_shape: &str,
+) -> (serde_json::Value, f64) {
+    let theirs = fixture(&format!("fixtures/exports/classify/{theirs_variant}.onnx"));
+    let dir = tempfile::tempdir().unwrap();
+    let opts = ExportOptions {
+        date: Some(PINNED_DATE.into()),
+        ..opts.clone()
+    };
+    let ours = export_to(model(), &opts, dir.path(), "ours.onnx");
+    let r = oracle(&[
+        "--ours",
+        ours.to_str().unwrap(),
+        "--theirs",
+        theirs.to_str().unwrap(),
+        "--shape",
+        input_shape,
+    ]);
+    let delta = max_abs(&r);
+    (r, delta)
+}
+
+fn check(variant: &str, opts: ExportOptions, input_shape: &str) {
+    let (r, delta) = compare(&opts, variant, input_shape);
+    let (o, t) = (&r["ours"], &r["theirs"]);
+    eprintln!(
+        "classify/{variant}: max|Δ| {delta:e}, nodes {} vs Ultralytics {}",
+        o["nodes"], t["nodes"]
+    );
+    assert_eq!(r["checker"], "ok", "{variant}: onnx.checker");
+    assert_eq!(r["finite"], true, "{variant}: finite");
+    assert!(delta <= TOLERANCE, "{variant}: max |Δ| {delta}");
+    assert_eq!(o["inputs"], t["inputs"], "{variant}: inputs");
+    assert_eq!(o["outputs"], t["outputs"], "{variant}: outputs");
+    assert!(
+        o["nodes"].as_u64() <= t["nodes"].as_u64(),
+        "{variant}: node count"
+    );
+    let their_ops = t["ops"].as_object().unwrap();
+    for op in o["ops"].as_object().unwrap().keys() {
+        assert!(
+            their_ops.contains_key(op),
+            "{variant}: op {op} not in Ultralytics' export"
+        );
+    }
+    assert_eq!(o["opset"], t["opset"], "{variant}: opset");
+    assert_eq!(o["ir_version"], t["ir_version"], "{variant}: ir_version");
+    assert_eq!(o["metadata"], t["metadata"], "{variant}: metadata_props");
+    if !opts.dynamic {
+        // Node names follow torch's scopes and counters: identical to Ultralytics' file.
+        assert_eq!(o["node_names"], t["node_names"], "{variant}: node names");
+        assert_eq!(o["ops"], t["ops"], "{variant}: op histogram");
+    }
+}
+
+#[test]
+fn default_640() {
+    check("default", ExportOptions::default(), "1,3,640,640");
+}
+
+#[test]
+fn dynamic_run_at_batch_2() {
+    let opts = ExportOptions {
+        dynamic: true,
+        ..Default::default()
+    };
+    check("dynamic", opts, "2,3,96,160");
+}
+
+/// Classification models have stride 1, so Ultralytics keeps imgsz=300 as it is (no rounding
+/// to 32). Ultralytics' dynamic export run at 300×300 is the reference for our static one.
+#[test]
+fn imgsz_300_matches_the_dynamic_export_at_300() {
+    let opts = ExportOptions {
+        imgsz: (300, 300),
+        ..Default::default()
+    };
+    let (r, delta) = compare(&opts, "dynamic", "1,3,300,300");
+    eprintln!("classify imgsz 300: max|Δ| {delta:e} vs Ultralytics' dynamic export at 300×300");
+    assert_eq!(r["checker"], "ok");
+    assert_eq!(r["outputs"]["output0"], serde_json::json!([1, 1000]));
+    assert!(delta <= TOLERANCE, "max |Δ| {delta}");
+    let meta = &r["ours"]["metadata"];
+    assert_eq!(meta["imgsz"], "[300, 300]");
+    assert_eq!(meta["stride"], "1");
+}
+
+/// Ultralytics fuses Conv+BN in float32 after upcasting the float16 weights (with the
+/// classification model's BatchNorm eps 1e-5); so does onnxide, so every weight must be
+/// bit-identical to the initializers of Ultralytics' file.
+#[test]
+fn fused_weights_are_bit_identical() {
+    let theirs = onnxide_ir::load(fixture("fixtures/exports/classify/default.onnx")).unwrap();
+    let ours = onnxide_yolo::export(model(), &ExportOptions::default()).unwrap();
+    let mut compared = 0;
+    for t in &ours.graph.initializers {
+        if !t.name.starts_with("model.") {
+            continue;
+        }
+        let Some(u) = theirs.graph.initializer(&t.name) else {
+            panic!("Ultralytics' export has no initializer {}", t.name)
+        };
+        let (a, b) = (
+            t.tensor.as_slice::<f32>().unwrap(),
+            u.tensor.as_slice::<f32>().unwrap(),
+        );
+        assert_eq!(t.tensor.shape(), u.tensor.shape(), "{}", t.name);
+        let same = a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
+        assert!(same, "{} differs", t.name);
+        compared += 1;
+    }
+    assert_eq!(
+        compared, 80,
+        "39 conv weights + 39 biases + the linear weight and bias"
+    );
+    assert_eq!(
+        ours.graph.initializers.len(),
+        theirs.graph.initializers.len()
+    );
+}
