@@ -187,6 +187,20 @@ impl GraphBuilder {
         output.to_string()
     }
 
+    /// Gives the value `old` (the output of an already added node, not yet consumed) the name
+    /// `new`: for graph outputs produced inside a block, such as Segment's `output1`.
+    pub fn rename_output(&mut self, old: &str, new: &str) -> Result<String> {
+        let out = self
+            .nodes
+            .iter_mut()
+            .rev()
+            .flat_map(|n| n.outputs.iter_mut())
+            .find(|o| o.as_str() == old)
+            .ok_or_else(|| YoloError::Graph(format!("no node produces '{old}'")))?;
+        *out = new.to_string();
+        Ok(new.to_string())
+    }
+
     fn push(
         &mut self,
         name: String,

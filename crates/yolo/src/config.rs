@@ -8,20 +8,20 @@
 use crate::error::{Result, YoloError};
 use serde_json::{json, Value};
 
-/// What a model is for (shared with onnxide-weights, which reads it from checkpoints). Detect,
-/// pose, obb and classify have head builders; segment is recognised so that it is refused with
-/// a clear message (and slots in later).
+/// What a model is for (shared with onnxide-weights, which reads it from checkpoints). Every
+/// task (detect, segment, pose, obb, classify) has a head builder.
 pub use onnxide_weights::Task;
-
-/// Whether onnxide can build the head of `task`.
-pub fn task_supported(task: Task) -> bool {
-    matches!(task, Task::Detect | Task::Pose | Task::Obb | Task::Classify)
-}
 
 /// The Detect-family head of layer 23: Detect itself, or a subclass adding a `cv4` branch.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Head {
     Detect,
+    /// `Segment(nc, nm, npr)`: `nm` mask coefficients per box, and a prototype branch of `npr`
+    /// channels (scaled like any channel count) giving `nm` masks at stride 4.
+    Segment {
+        nm: usize,
+        npr: usize,
+    },
     /// `Pose(nc, kpt_shape)`: `kpt_shape = [keypoints, 2 or 3]`.
     Pose {
         kpt_shape: [usize; 2],
@@ -36,6 +36,7 @@ impl Head {
     pub fn task(&self) -> Task {
         match self {
             Head::Detect => Task::Detect,
+            Head::Segment { .. } => Task::Segment,
             Head::Pose { .. } => Task::Pose,
             Head::Obb { .. } => Task::Obb,
         }
@@ -45,6 +46,7 @@ impl Head {
     pub fn extra_channels(&self) -> usize {
         match self {
             Head::Detect => 0,
+            Head::Segment { nm, .. } => *nm,
             Head::Pose { kpt_shape } => kpt_shape[0] * kpt_shape[1],
             Head::Obb { ne } => *ne,
         }
@@ -108,7 +110,7 @@ pub enum LayerKind {
     Concat {
         axis: i64,
     },
-    /// Detect, Pose or OBB (which one is `head`).
+    /// Detect, Segment, Pose or OBB (which one is `head`).
     Detect {
         nc: usize,
         reg_max: usize,
@@ -293,7 +295,7 @@ pub fn builtin_yaml(name: &str) -> Result<Value> {
         .or_else(|| file.strip_suffix(".yml"))
         .ok_or_else(|| bad("not a .yaml config name".into()))?;
     let rest = stem.strip_prefix("yolo11").ok_or_else(|| {
-        bad("only the built-in YOLO11 configs are known: yolo11{n,s,m,l,x}[-pose|-obb].yaml".into())
+        bad("only the built-in YOLO11 configs are known: yolo11{n,s,m,l,x}[-seg|-pose|-obb|-cls].yaml".into())
     })?;
     let mut chars = rest.chars();
     let scale = chars.next().filter(|c| "nsmlx".contains(*c)).ok_or_else(|| {
@@ -307,19 +309,14 @@ pub fn builtin_yaml(name: &str) -> Result<Value> {
         "-cls" => Task::Classify,
         other => return Err(bad(format!("unknown model variant '{other}'"))),
     };
-    if !task_supported(task) {
-        return Err(YoloError::UnsupportedTask {
-            task: task.as_str().into(),
-            origin: name.into(),
-        });
-    }
     let mut yaml = match task {
         Task::Classify => yolo11_classify_yaml(),
         _ => yolo11_detect_yaml(),
     };
-    // `yolo11-pose.yaml` and `yolo11-obb.yaml` differ from `yolo11.yaml` only in the head row
-    // (and pose's top-level `kpt_shape`).
+    // `yolo11-seg.yaml`, `yolo11-pose.yaml` and `yolo11-obb.yaml` differ from `yolo11.yaml`
+    // only in the head row (and pose's top-level `kpt_shape`).
     let head = match task {
+        Task::Segment => Some(json!([[16, 19, 22], 1, "Segment", ["nc", 32, 256]])),
         Task::Pose => Some(json!([[16, 19, 22], 1, "Pose", ["nc", "kpt_shape"]])),
         Task::Obb => Some(json!([[16, 19, 22], 1, "OBB", ["nc", 1]])),
         _ => None,
@@ -675,12 +672,6 @@ pub fn parse(yaml: &Value, origin: &str) -> Result<ModelConfig> {
             }
             other => {
                 if let Some(t) = task_of_head_module(other) {
-                    if !task_supported(t) {
-                        return Err(YoloError::UnsupportedTask {
-                            task: t.as_str().into(),
-                            origin: origin.into(),
-                        });
-                    }
                     if i + 1 != rows.len() {
                         return Err(lerr("the head must be the last layer".into()));
                     }
@@ -721,6 +712,21 @@ pub fn parse(yaml: &Value, origin: &str) -> Result<ModelConfig> {
                                 }
                             }
                         }
+                        Task::Segment => {
+                            // `parse_model`: args [nc, nm, npr], npr scaled like a channel count.
+                            let nm = int_arg(1, Some(32))?;
+                            if !(1..=1024).contains(&nm) {
+                                return Err(lerr(format!("nm must be 1..=1024, got {nm}")));
+                            }
+                            let npr = scaled(int_arg(2, Some(256))?)?;
+                            if args.len() > 3 {
+                                return Err(lerr("Segment takes [nc, nm, npr]".into()));
+                            }
+                            Head::Segment {
+                                nm: nm as usize,
+                                npr,
+                            }
+                        }
                         Task::Obb => {
                             let ne = int_arg(1, Some(1))?;
                             if ne != 1 {
@@ -744,6 +750,12 @@ pub fn parse(yaml: &Value, origin: &str) -> Result<ModelConfig> {
                         c_out,
                         in_stride,
                     )
+                } else if Task::from_head_class(other).is_some() {
+                    // A variant of a known head (v10Detect, WorldDetect, YOLOESegment, ...).
+                    return Err(YoloError::UnsupportedHead {
+                        head: other.into(),
+                        origin: origin.into(),
+                    });
                 } else {
                     return Err(lerr(format!(
                         "module '{other}' is not a YOLO11 layer onnxide can build"
@@ -760,7 +772,9 @@ pub fn parse(yaml: &Value, origin: &str) -> Result<ModelConfig> {
         });
     }
     let task = task.ok_or_else(|| {
-        cfg_err("the model has no Detect, Pose, OBB or Classify head as its last layer".into())
+        cfg_err(
+            "the model has no Detect, Segment, Pose, OBB or Classify head as its last layer".into(),
+        )
     })?;
     Ok(ModelConfig {
         origin: origin.to_string(),
@@ -873,11 +887,25 @@ mod tests {
     }
 
     #[test]
-    fn other_tasks_and_bad_names_are_refused() {
+    fn segment_head_is_parsed() {
+        let cfg = parse(&builtin_yaml("yolo11n-seg.yaml").unwrap(), "s").unwrap();
+        assert_eq!(cfg.task, Task::Segment);
+        assert_eq!(cfg.head(), Some(&Head::Segment { nm: 32, npr: 64 }));
+        assert_eq!(cfg.output_channels(), 116);
+        assert_eq!(cfg.layers[23].kind.module_name(), "Segment");
+        let cfg = parse(&builtin_yaml("yolo11x-seg.yaml").unwrap(), "s").unwrap();
+        assert_eq!(cfg.head(), Some(&Head::Segment { nm: 32, npr: 384 }));
+    }
+
+    #[test]
+    fn unknown_heads_and_bad_names_are_refused() {
+        let mut yaml = builtin_yaml("yolo11n.yaml").unwrap();
+        yaml["head"][12][2] = json!("v10Detect");
         assert!(matches!(
-            builtin_yaml("yolo11n-seg.yaml"),
-            Err(YoloError::UnsupportedTask { .. })
+            parse(&yaml, "v10"),
+            Err(YoloError::UnsupportedHead { head, .. }) if head == "v10Detect"
         ));
+        assert!(builtin_yaml("yolo11n-foo.yaml").is_err());
         assert!(builtin_yaml("yolo11q.yaml").is_err());
         assert!(builtin_yaml("yolov8n.yaml").is_err());
     }

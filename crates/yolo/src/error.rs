@@ -43,9 +43,10 @@ pub enum YoloError {
         tensor: String,
         reason: String,
     },
-    /// The task is known but its head is not implemented yet.
-    #[error("task '{task}' is not supported yet: onnxide exports YOLO11 detect, pose, obb and classify models for now ({origin})")]
-    UnsupportedTask { task: String, origin: String },
+    /// The head is a variant of a known one (v10Detect, WorldDetect, YOLOESegment, ...) that
+    /// onnxide cannot build.
+    #[error("head '{head}' is not supported: onnxide exports the YOLO11 heads Detect, Segment, Pose, OBB and Classify ({origin})")]
+    UnsupportedHead { head: String, origin: String },
     /// An export argument has a bad value.
     #[error("invalid argument {key}={value}: {reason}")]
     Argument {

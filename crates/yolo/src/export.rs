@@ -91,14 +91,6 @@ impl YoloModel {
     /// A model from a checkpoint (`.pt` or `.safetensors` with onnxide metadata).
     pub fn from_checkpoint(ck: Checkpoint) -> Result<YoloModel> {
         let origin = ck.source.display().to_string();
-        if let Some(task) = ck.meta.task {
-            if !config::task_supported(task) {
-                return Err(YoloError::UnsupportedTask {
-                    task: task.as_str().into(),
-                    origin,
-                });
-            }
-        }
         let yaml = ck.meta.yaml.as_ref().ok_or_else(|| YoloError::Config {
             origin: origin.clone(),
             reason: "the checkpoint carries no model yaml (architecture); export it from an Ultralytics .pt or an onnxide .safetensors".into(),
@@ -230,12 +222,6 @@ fn check_options(cfg: &ModelConfig, opts: &ExportOptions) -> Result<()> {
             format!("each side must be a multiple of {gs} in {gs}..={MAX_IMGSZ}"),
         ));
     }
-    if !config::task_supported(cfg.task) {
-        return Err(YoloError::UnsupportedTask {
-            task: cfg.task.as_str().into(),
-            origin: cfg.origin.clone(),
-        });
-    }
     Ok(())
 }
 
@@ -268,7 +254,8 @@ fn build(model: &YoloModel, opts: &ExportOptions, params: &mut dyn ParamSource) 
         stride: 1,
     };
     let mut outs: Vec<Feature> = Vec::with_capacity(cfg.layers.len());
-    let mut output = String::new();
+    // The graph outputs: output0, and Segment's prototypes output1.
+    let mut outputs: Vec<String> = Vec::new();
     for layer in &cfg.layers {
         let site = Site::layer(layer.index);
         let ins: Vec<Feature> = layer
@@ -302,32 +289,49 @@ fn build(model: &YoloModel, opts: &ExportOptions, params: &mut dyn ParamSource) 
                     reg_max: *reg_max,
                     xyxy: false,
                 };
-                output = match head {
-                    Head::Detect => {
-                        blocks::detect::detect(&mut ctx, &site, &ins, &detect, "output0")?
+                outputs = match head {
+                    Head::Detect => vec![blocks::detect::detect(
+                        &mut ctx, &site, &ins, &detect, "output0",
+                    )?],
+                    Head::Segment { nm, npr } => {
+                        let spec = blocks::segment::SegmentSpec {
+                            detect,
+                            nm: *nm,
+                            npr: *npr,
+                        };
+                        blocks::segment::segment(
+                            &mut ctx,
+                            &site,
+                            &ins,
+                            &spec,
+                            ["output0", "output1"],
+                        )?
+                        .to_vec()
                     }
                     Head::Pose { kpt_shape } => {
                         let spec = blocks::pose::PoseSpec {
                             detect,
                             kpt_shape: *kpt_shape,
                         };
-                        blocks::pose::pose(&mut ctx, &site, &ins, &spec, "output0")?
+                        vec![blocks::pose::pose(&mut ctx, &site, &ins, &spec, "output0")?]
                     }
                     Head::Obb { ne } => {
                         let spec = blocks::obb::ObbSpec { detect, ne: *ne };
-                        blocks::obb::obb(&mut ctx, &site, &ins, &spec, "output0")?
+                        vec![blocks::obb::obb(&mut ctx, &site, &ins, &spec, "output0")?]
                     }
                 };
                 Feature {
-                    name: output.clone(),
+                    name: outputs[0].clone(),
                     c: nc + 4 + head.extra_channels(),
                     stride: 1,
                 }
             }
             LayerKind::Classify { nc, .. } => {
-                output = blocks::classify::classify(&mut ctx, &site, x, *nc, "output0")?;
+                outputs = vec![blocks::classify::classify(
+                    &mut ctx, &site, x, *nc, "output0",
+                )?];
                 Feature {
-                    name: output.clone(),
+                    name: outputs[0].clone(),
                     c: *nc,
                     stride: 1,
                 }
@@ -335,7 +339,7 @@ fn build(model: &YoloModel, opts: &ExportOptions, params: &mut dyn ParamSource) 
         };
         outs.push(y);
     }
-    if output.is_empty() {
+    if outputs.is_empty() {
         return Err(YoloError::Graph("the model has no head".into()));
     }
     let (nodes, initializers) = ctx.g.finish();
@@ -380,10 +384,37 @@ fn build(model: &YoloModel, opts: &ExportOptions, params: &mut dyn ParamSource) 
             },
         )
     };
+    let mut out_shapes = vec![out_shape];
+    if let Some(Head::Segment { nm, .. }) = cfg.head() {
+        // The prototypes `[B, nm, H/4, W/4]`; Ultralytics names the dynamic axes.
+        let nm = Dim::Fixed(*nm as u64);
+        out_shapes.push(if opts.dynamic {
+            let p = |s: &str| Dim::Param(s.into());
+            vec![p("batch"), nm, p("mask_height"), p("mask_width")]
+        } else {
+            vec![
+                Dim::Fixed(opts.batch as u64),
+                nm,
+                Dim::Fixed((h / 4) as u64),
+                Dim::Fixed((w / 4) as u64),
+            ]
+        });
+    }
+    if out_shapes.len() != outputs.len() {
+        return Err(YoloError::Graph(format!(
+            "the head made {} outputs, expected {}",
+            outputs.len(),
+            out_shapes.len()
+        )));
+    }
     let graph = Graph {
         name: "main_graph".into(),
         inputs: vec![ValueInfo::tensor("images", DType::F32, in_shape)],
-        outputs: vec![ValueInfo::tensor(output, DType::F32, out_shape)],
+        outputs: outputs
+            .into_iter()
+            .zip(out_shapes)
+            .map(|(name, shape)| ValueInfo::tensor(name, DType::F32, shape))
+            .collect(),
         initializers,
         nodes,
         ..Graph::default()

@@ -1,5 +1,5 @@
 //! Typed errors that name what is wrong: a missing or mis-shaped weight names the tensor and the
-//! expected shape; other tasks are refused by name; no input panics.
+//! expected shape; unknown head variants are refused by name; no input panics.
 
 mod common;
 
@@ -60,36 +60,35 @@ fn broken_config_is_an_error_not_a_panic() {
     assert!(err.contains("Focus"), "{err}");
 }
 
+/// Every task builds, so the only heads refused are variants of known ones (v10Detect,
+/// YOLOESegment, ...), by name, with the list of heads onnxide builds.
 #[test]
-fn other_tasks_are_refused_by_name() {
-    for (name, task) in [
-        ("fixtures/checkpoints/yolo11n-seg.pt", "segment"),
-        ("yolo11n-seg.yaml", "segment"),
-    ] {
-        let model = if name.ends_with(".pt") {
-            fixture(name).to_str().unwrap().to_string()
-        } else {
-            name.to_string()
-        };
-        let err = YoloModel::load(&model).unwrap_err();
+fn unknown_heads_are_refused_by_name() {
+    for head in ["v10Detect", "YOLOESegment"] {
+        let mut ck = checkpoint();
+        let yaml = ck.meta.yaml.as_mut().unwrap();
+        yaml["head"][12][2] = serde_json::json!(head);
+        let err = YoloModel::from_checkpoint(ck).unwrap_err();
         assert!(
-            matches!(&err, YoloError::UnsupportedTask { task: t, .. } if t == task),
-            "{name}: {err}"
+            matches!(&err, YoloError::UnsupportedHead { head: h, .. } if h == head),
+            "{head}: {err}"
         );
         let msg = err.to_string();
         assert!(
-            msg.contains(&format!("task '{task}' is not supported yet"))
-                && msg.contains("detect, pose, obb and classify"),
+            msg.contains(&format!("head '{head}' is not supported"))
+                && msg.contains("Detect, Segment, Pose, OBB and Classify"),
             "{msg}"
         );
     }
 }
 
-/// Pose and obb checkpoints and configs load; their embedded-NMS and half exports are still
-/// refused like detect's.
+/// Segment, pose and obb checkpoints and configs load; their embedded-NMS and half exports are
+/// still refused like detect's.
 #[test]
-fn pose_and_obb_load_but_nms_and_half_are_refused() {
+fn segment_pose_and_obb_load_but_nms_and_half_are_refused() {
     for name in [
+        "fixtures/checkpoints/yolo11n-seg.pt",
+        "yolo11n-seg.yaml",
         "fixtures/checkpoints/yolo11n-pose.pt",
         "fixtures/checkpoints/yolo11n-obb.pt",
         "yolo11n-pose.yaml",

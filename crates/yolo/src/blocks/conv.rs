@@ -126,6 +126,47 @@ pub fn conv2d(
     })
 }
 
+/// `nn.ConvTranspose2d(c1, c2, k, stride=k, padding=0, bias=True)` (Segment's proto upsample):
+/// weight `[c1, c2, k, k]` at `site.key.weight`, bias `site.key.bias`.
+pub fn conv_transpose2d(
+    ctx: &mut Ctx,
+    site: &Site,
+    x: &Feature,
+    c2: usize,
+    k: usize,
+) -> Result<Feature> {
+    let shape = vec![x.c, c2, k, k];
+    let w_name = format!("{}.weight", site.key);
+    let b_name = format!("{}.bias", site.key);
+    let fan_in = c2 * k * k;
+    let w = ctx
+        .params
+        .tensor(&w_name, &shape, Init::ConvWeight { fan_in })?;
+    let w = ctx
+        .g
+        .initializer(&w_name, Tensor::from_vec(shape, w).map_err(graph_err)?)?;
+    let b = ctx.params.tensor(&b_name, &[c2], Init::Constant(0.0))?;
+    let b = ctx
+        .g
+        .initializer(&b_name, Tensor::from_vec(vec![c2], b).map_err(graph_err)?)?;
+    let k = k as i64;
+    let attrs = vec![
+        attr_ints("dilations", &[1, 1]),
+        attr_int("group", 1),
+        attr_ints("kernel_shape", &[k, k]),
+        attr_ints("pads", &[0, 0, 0, 0]),
+        attr_ints("strides", &[k, k]),
+    ];
+    let y = ctx
+        .g
+        .node(&site.scope, "ConvTranspose", &[&x.name, &w, &b], attrs);
+    Ok(Feature {
+        name: y,
+        c: c2,
+        stride: x.stride / (k as u32).max(1),
+    })
+}
+
 pub fn gcd(a: usize, b: usize) -> usize {
     if b == 0 {
         a

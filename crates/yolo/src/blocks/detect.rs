@@ -5,9 +5,10 @@
 //! `make_anchors` does, in float32) and are computed in the graph from the feature map shapes
 //! for `dynamic`, as Ultralytics does.
 //!
-//! The pieces Pose and OBB share with Detect are public here: the cv2/cv3 branches
+//! The pieces Segment, Pose and OBB share with Detect are public here: the cv2/cv3 branches
 //! ([`detect_branches`]), an extra per-level branch such as their `cv4` ([`extra_branch`]), the DFL
-//! with the anchors ([`dfl_and_anchors`]) and the xywh decode ([`dist2bbox`]).
+//! with the anchors ([`dfl_and_anchors`]) and the xywh decode ([`dist2bbox`]); Segment's output
+//! is Detect's with its `cv4` appended ([`detect_with_extra`]).
 
 use super::conv::{conv, conv2d, dwconv, ConvSpec};
 use super::{Ctx, Feature};
@@ -49,18 +50,42 @@ pub fn detect(
     spec: &DetectSpec,
     output: &str,
 ) -> Result<String> {
+    detect_with_extra(ctx, site, xs, spec, None, output)
+}
+
+/// A per-level branch whose raw values Detect's output carries after the scores (Segment's mask
+/// coefficients): built by [`extra_branch`].
+pub struct Extra<'a> {
+    /// The ModuleList's attribute name (`cv4`).
+    pub name: &'a str,
+    pub hidden: usize,
+    pub out: usize,
+}
+
+/// Detect, with `extra`'s raw output appended after the scores when given: output
+/// `[B, 4 + nc (+ extra.out), A]`.
+pub fn detect_with_extra(
+    ctx: &mut Ctx,
+    site: &Site,
+    xs: &[Feature],
+    spec: &DetectSpec,
+    extra: Option<Extra>,
+    output: &str,
+) -> Result<String> {
     let raw = detect_branches(ctx, site, xs, spec)?;
+    let extra = match extra {
+        Some(e) => Some(extra_branch(ctx, site, e.name, xs, e.hidden, e.out)?),
+        None => None,
+    };
     let s = site.scope.clone();
     let dec = dfl_and_anchors(ctx, site, xs, &raw, spec)?;
     let scores = ctx.g.node(&s, "Sigmoid", &[&raw.scores], vec![]);
     let box4 = dist2bbox(ctx, &s, &dec, spec.xyxy)?;
-    Ok(ctx.g.node_to(
-        &s,
-        "Concat",
-        &[&box4, &scores],
-        vec![attr_int("axis", 1)],
-        output,
-    ))
+    let mut parts = vec![box4.as_str(), scores.as_str()];
+    parts.extend(extra.as_deref());
+    Ok(ctx
+        .g
+        .node_to(&s, "Concat", &parts, vec![attr_int("axis", 1)], output))
 }
 
 /// The DFL over the box branch, and the anchors and strides (constants, or computed in the
@@ -91,7 +116,7 @@ pub fn dfl_and_anchors(
     })
 }
 
-/// A per-level branch like Pose's and OBB's `cv4`: Conv3×3(ch_i→hidden), Conv3×3(hidden→hidden),
+/// A per-level branch like Segment's, Pose's and OBB's `cv4`: Conv3×3(ch_i→hidden), Conv3×3(hidden→hidden),
 /// Conv2d 1×1(hidden→out, bias), each level viewed as `[B, out, H·W]` and concatenated along the
 /// anchors (torch exports that `cat` with `axis=2`).
 pub fn extra_branch(

@@ -8,6 +8,7 @@ pub mod conv;
 pub mod detect;
 pub mod obb;
 pub mod pose;
+pub mod segment;
 pub mod sppf;
 
 use crate::builder::{attr_int, GraphBuilder};
