@@ -10,7 +10,8 @@ Prints one JSON object:
   outputs        {name: shape} of OURS on the input
   max_abs        {output name: max |ours - theirs|} (when THEIRS is given)
   parts          with --layout: max |Δ| of output0 per channel group along axis 1
-                 (detect: box, scores; pose: + kpt_xy, kpt_v; obb: + angle)
+                 (detect: box, scores; pose: + kpt_xy, kpt_v; obb: + angle; segment: + mask_coef,
+                 and proto: max |Δ| of output1, the mask prototypes)
 The input is numpy.random.default_rng(seed).random(shape, dtype=float32), the fixtures' recipe.
 """
 import argparse
@@ -63,6 +64,8 @@ def parts(a, d):
         groups["kpt_v"] = [c for c in rest if (c - 4 - nc) % a.kpt_dim >= 2]
     elif a.layout == "obb":
         groups["angle"] = rest
+    elif a.layout == "segment":
+        groups["mask_coef"] = rest
     return {k: (float(d[:, v].max()) if v else 0.0) for k, v in groups.items()}
 
 
@@ -73,7 +76,7 @@ def main():
     ap.add_argument("--shape", required=True)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--reference-npy", help="compare OURS with this saved output0 instead of running THEIRS")
-    ap.add_argument("--layout", choices=["detect", "pose", "obb"], help="split output0's |Δ| by channel group")
+    ap.add_argument("--layout", choices=["detect", "segment", "pose", "obb"], help="split output0's |Δ| by channel group")
     ap.add_argument("--nc", type=int, default=80, help="classes (for --layout)")
     ap.add_argument("--kpt-dim", type=int, default=3, help="values per keypoint (pose --layout)")
     a = ap.parse_args()
@@ -116,6 +119,8 @@ def main():
         res["max_value"] = {k: float(np.abs(v).max()) for k, v in theirs.items()}
         if a.layout and ours["output0"].shape == theirs["output0"].shape:
             res["parts"] = parts(a, np.abs(ours["output0"].astype(np.float64) - theirs["output0"]))
+            if a.layout == "segment":
+                res["parts"]["proto"] = res["max_abs"].get("output1")
     if a.reference_npy:
         ref = np.load(a.reference_npy)
         o = next(iter(ours.values()))

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use onnxide_yolo::{count_parameters, export, ExportOptions, YoloModel};
+use onnxide_yolo::{count_parameters, export, random_checkpoint, ExportOptions, YoloModel};
 
 /// Ultralytics' fused parameter counts (`yolo export` summary), reference §1.
 const FUSED_PARAMS: [(&str, usize); 5] = [
@@ -108,6 +108,58 @@ fn pose_and_obb_scales_run_in_onnxruntime() {
         assert_eq!(
             m["outputs"]["output0"],
             serde_json::json!([1, no, 2100]),
+            "{name}"
+        );
+        assert_eq!(m["finite"], true, "{name}: non-finite outputs");
+    }
+}
+
+/// Ultralytics' parameter counts of the `-seg` configs (the `YOLO('*.yaml')` summary, unfused,
+/// reference §1).
+const SEG_PARAMS: [(&str, usize); 5] = [
+    ("yolo11n-seg.yaml", 2_876_848),
+    ("yolo11s-seg.yaml", 10_113_248),
+    ("yolo11m-seg.yaml", 22_420_896),
+    ("yolo11l-seg.yaml", 27_678_368),
+    ("yolo11x-seg.yaml", 62_142_656),
+];
+
+/// The segment configs at every scale: the unfused parameters onnxide asks for (BatchNorm
+/// buffers aside) add up to Ultralytics' parameter count, and each export passes the checker and runs in onnxruntime
+/// (one oracle process) with `output0 [1, 116, 2100]` and prototypes `output1 [1, 32, 80, 80]`,
+/// all finite.
+#[test]
+fn segment_scales_match_ultralytics_and_run_in_onnxruntime() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = vec!["--shape".to_string(), "1,3,320,320".into(), "--ours".into()];
+    for (name, expected) in SEG_PARAMS {
+        let ck = random_checkpoint(name, 0).unwrap();
+        let params: usize = ck
+            .tensors
+            .iter()
+            // Parameters, not BatchNorm buffers (running stats, batch counter).
+            .filter(|(n, _)| !n.contains(".bn.running_") && !n.ends_with("num_batches_tracked"))
+            .map(|(_, t)| t.numel())
+            .sum();
+        assert_eq!(params, expected, "{name}: parameters");
+        let model = YoloModel::from_builtin(name, 0).unwrap();
+        let path = export_to(&model, &opts_320(), dir.path(), &format!("{name}.onnx"));
+        args.push(path.to_str().unwrap().into());
+    }
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let r = oracle(&refs);
+    let models = r["models"].as_array().unwrap();
+    assert_eq!(models.len(), SEG_PARAMS.len());
+    for ((name, _), m) in SEG_PARAMS.iter().zip(models) {
+        assert_eq!(m["checker"], "ok", "{name}");
+        assert_eq!(
+            m["outputs"]["output0"],
+            serde_json::json!([1, 116, 2100]),
+            "{name}"
+        );
+        assert_eq!(
+            m["outputs"]["output1"],
+            serde_json::json!([1, 32, 80, 80]),
             "{name}"
         );
         assert_eq!(m["finite"], true, "{name}: non-finite outputs");

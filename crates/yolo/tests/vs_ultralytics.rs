@@ -1,6 +1,6 @@
-//! onnxide's export of each fixture checkpoint (detect, pose, obb) against Ultralytics' own ONNX
-//! export of it: same outputs (onnxruntime; max |Δ| ≤ 1e-3 on coordinates, ≤ 1e-4 on scores,
-//! keypoint visibilities and angles), same I/O names/dtypes/shapes/dim_params, no more nodes, op
+//! onnxide's export of each fixture checkpoint (detect, segment, pose, obb) against Ultralytics'
+//! own ONNX export of it: same outputs (onnxruntime; max |Δ| ≤ 1e-3 on coordinates, ≤ 1e-4 on
+//! scores, mask coefficients, mask prototypes, keypoint visibilities and angles), same I/O names/dtypes/shapes/dim_params, no more nodes, op
 //! types a subset, the same metadata (date aside), and a clean checker run.
 
 mod common;
@@ -21,10 +21,12 @@ fn model() -> &'static YoloModel {
 
 /// The fixture checkpoint of a task.
 fn task_model(task: &str) -> &'static YoloModel {
+    static SEGMENT: OnceLock<YoloModel> = OnceLock::new();
     static POSE: OnceLock<YoloModel> = OnceLock::new();
     static OBB: OnceLock<YoloModel> = OnceLock::new();
     match task {
         "detect" => model(),
+        "segment" => SEGMENT.get_or_init(|| load("yolo11n-seg.pt")),
         "pose" => POSE.get_or_init(|| load("yolo11n-pose.pt")),
         "obb" => OBB.get_or_init(|| load("yolo11n-obb.pt")),
         _ => panic!("no fixture model for {task}"),
@@ -192,12 +194,13 @@ fn fused_weights_are_bit_identical() {
     assert_eq!(compared, 175, "88 conv weights + 87 biases");
 }
 
-/// The same for the pose and obb heads: every `model.*` initializer of Ultralytics' export
-/// (including the `cv4` branch: 97 conv weights + 96 biases) is in ours, bit for bit, and ours
-/// has no other.
+/// The same for the segment, pose and obb heads: every `model.*` initializer of Ultralytics'
+/// export (including the `cv4` branch: 97 conv weights + 96 biases; segment also the proto's 3
+/// convs and its ConvTranspose upsample: 101 weights + 100 biases) is in ours, bit for bit, and
+/// ours has no other.
 #[test]
-fn pose_and_obb_fused_weights_are_bit_identical() {
-    for (task, expected) in [("pose", 193), ("obb", 193)] {
+fn segment_pose_and_obb_fused_weights_are_bit_identical() {
+    for (task, expected) in [("segment", 201), ("pose", 193), ("obb", 193)] {
         let theirs =
             onnxide_ir::load(fixture(&format!("fixtures/exports/{task}/default.onnx"))).unwrap();
         let ours = onnxide_yolo::export(task_model(task), &ExportOptions::default()).unwrap();
@@ -230,6 +233,25 @@ fn pose_and_obb_fused_weights_are_bit_identical() {
         }
         assert_eq!(weights(&ours).len(), expected, "{task}: weight count");
     }
+}
+
+#[test]
+fn segment_default_640() {
+    check_task(
+        "segment",
+        "default",
+        ExportOptions::default(),
+        "1,3,640,640",
+    );
+}
+
+#[test]
+fn segment_dynamic_run_at_batch_2() {
+    let opts = ExportOptions {
+        dynamic: true,
+        ..Default::default()
+    };
+    check_task("segment", "dynamic", opts, "2,3,96,160");
 }
 
 #[test]
@@ -306,12 +328,23 @@ fn check_against_dynamic(task: &str, opts: ExportOptions, input_shape: &str) {
         .iter()
         .map(|s| (shape[2] / s) * (shape[3] / s))
         .sum();
-    let no = if task == "pose" { 135 } else { 85 };
+    let no = match task {
+        "pose" => 135,
+        "segment" => 116,
+        _ => 85,
+    };
     assert_eq!(
         r["ours"]["outputs"][0]["shape"],
         serde_json::json!([shape[0], no, anchors]),
         "{what}: output shape"
     );
+    if task == "segment" {
+        assert_eq!(
+            r["ours"]["outputs"][1]["shape"],
+            serde_json::json!([shape[0], 32, shape[2] / 4, shape[3] / 4]),
+            "{what}: prototype shape"
+        );
+    }
     let their_ops = r["theirs"]["ops"].as_object().unwrap();
     for op in r["ours"]["ops"].as_object().unwrap().keys() {
         assert!(their_ops.contains_key(op), "{what}: op {op}");
@@ -319,8 +352,8 @@ fn check_against_dynamic(task: &str, opts: ExportOptions, input_shape: &str) {
 }
 
 #[test]
-fn pose_and_obb_static_variants_match_the_dynamic_export() {
-    for task in ["pose", "obb"] {
+fn segment_pose_and_obb_static_variants_match_the_dynamic_export() {
+    for task in ["segment", "pose", "obb"] {
         for opset in [11, 13, 17] {
             let opts = ExportOptions {
                 opset: Some(opset),
