@@ -52,7 +52,7 @@ fn assert_refused(args: &[&str], inputs: &[&str], dir: &Path, needle: &str) {
 fn bad_arguments_are_refused_without_output() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let cases: [(&[&str], &str); 10] = [
+    let cases: [(&[&str], &str); 11] = [
         (&["model=yolo11n.yaml", "imgz=640"], "did you mean 'imgsz'"),
         (&["model=yolo11n.yaml", "imgsz=abc"], "imgsz"),
         (&["model=yolo11n.yaml", "imgsz=1,2,3"], "imgsz"),
@@ -71,8 +71,12 @@ fn bad_arguments_are_refused_without_output() {
         ),
         (&["model=yolo11n.yaml", "opset=9"], "11..=22"),
         (
-            &["model=yolo11n-seg.yaml"],
-            "task 'segment' is not supported yet",
+            &["model=yolo11n-seg.yaml", "nms=True"],
+            "nms=True is not supported yet",
+        ),
+        (
+            &["model=yolo11n-seg.yaml", "half=True"],
+            "half=True is not supported yet",
         ),
         (&["model=nope.pt"], "not found"),
     ];
@@ -189,21 +193,42 @@ fn classify_checkpoint_exports_next_to_itself() {
     assert!(!stderr.contains("updating to"), "{stderr}");
 }
 
+/// A segment checkpoint exports next to itself with Ultralytics' two outputs (355 nodes, like
+/// Ultralytics' file); so does the built-in config; `nms=True` and `half=True` are still refused
+/// without output.
 #[test]
-fn other_tasks_are_refused_without_output() {
+fn segment_checkpoint_exports_next_to_itself() {
     let dir = tempfile::tempdir().unwrap();
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/checkpoints");
-    for (file, task) in [("yolo11n-seg.pt", "segment")] {
-        std::fs::copy(fixtures.join(file), dir.path().join(file)).unwrap();
-        let arg = format!("model={file}");
+    let seg =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/checkpoints/yolo11n-seg.pt");
+    std::fs::copy(&seg, dir.path().join("yolo11n-seg.pt")).unwrap();
+    let out = onnxide(dir.path(), &["model=yolo11n-seg.pt"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("yolo11n-seg.onnx") && stdout.contains("355 nodes"),
+        "{stdout}"
+    );
+    let onnx = onnxide_ir::load(dir.path().join("yolo11n-seg.onnx")).unwrap();
+    let outputs: Vec<&str> = onnx.graph.outputs.iter().map(|o| o.name.as_str()).collect();
+    assert_eq!(outputs, ["output0", "output1"]);
+    std::fs::remove_file(dir.path().join("yolo11n-seg.onnx")).unwrap();
+    for bad in ["nms=True", "half=True"] {
         assert_refused(
-            &[&arg],
-            &[file],
+            &["model=yolo11n-seg.pt", bad],
+            &["yolo11n-seg.pt"],
             dir.path(),
-            &format!("task '{task}' is not supported yet"),
+            &format!("{bad} is not supported yet"),
         );
-        std::fs::remove_file(dir.path().join(file)).unwrap();
     }
+    let out = onnxide(dir.path(), &["model=yolo11s-seg.yaml", "imgsz=320"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dir.path().join("yolo11s-seg.onnx").exists());
 }
 
 #[test]

@@ -10,8 +10,8 @@ use std::time::Instant;
 pub const ARGS_HELP: &str = "\
 Arguments (key=value, as in `yolo export`; Python-style booleans True/False/true/false):
   model=PATH      (required) yolo11n.pt / best.pt (Ultralytics checkpoint), a .safetensors written by
-                  onnxide, or a built-in config name yolo11{n,s,m,l,x}[-pose|-obb|-cls].yaml (seeded
-                  random weights); tasks: detect, pose, obb, classify
+                  onnxide, or a built-in config name yolo11{n,s,m,l,x}[-seg|-pose|-obb|-cls].yaml
+                  (seeded random weights); tasks: detect, segment, pose, obb, classify
   format=onnx     only onnx; close misspellings are corrected with a warning
   imgsz=640       input size: 640 or h,w (e.g. 384,640); rounded up to a multiple of the model's
                   max stride (32; classify models take any size)
