@@ -21,7 +21,9 @@ Arguments (key=value, as in `yolo export`; Python-style booleans True/False/true
   opset=None      ONNX opset, 11..=22 (None = 18)
   device=None     cpu or None: the export is device-independent
   half=False      FP16 export: not supported yet
-  nms=None        embedded NMS: not supported yet (nms=False gives the raw output, like None)
+  nms=None        True: embedded NMS (Ultralytics' NMSModel; conf 0.25, iou 0.7, max_det 300 baked
+                  in; output0 [B, 300, 6 + extras]; opset >= 11; not for classify; static shapes
+                  only for now); False/None give the raw output
 
 The output goes next to the model (dir/yolo11n.pt -> dir/yolo11n.onnx; yolo11n.yaml -> ./yolo11n.onnx).
 Examples:
@@ -437,15 +439,6 @@ pub(crate) fn refuse_unsupported(opts: &ExportOptions) -> Result<(), YoloError> 
             reason: "FP16 export comes in a later release; export FP32 (half=False)".into(),
         });
     }
-    if opts.nms == Some(true) {
-        return Err(YoloError::NotYetSupported {
-            key: "nms".into(),
-            value: "True".into(),
-            reason:
-                "the embedded NMS graph comes in a later release; export without it (nms=False)"
-                    .into(),
-        });
-    }
     Ok(())
 }
 
@@ -500,7 +493,6 @@ mod tests {
             vec!["model=a.pt", "format=tflite"],
             vec!["model=a.pt", "device=0"],
             vec!["model=a.pt", "half=True"],
-            vec!["model=a.pt", "nms=True"],
             vec!["model=a.pt", "opset=9"],
             vec!["model=a.pt", "dynamic=yes"],
             vec!["imgsz=640"],

@@ -333,6 +333,60 @@ impl GraphBuilder {
         Ok(self.node(scope, "Resize", &[x, &roi, &scales], attrs))
     }
 
+    /// Adds a node with an explicit name and explicit output names (the NMS tail, whose names
+    /// onnxslim rewrote and which no scope counter reproduces).
+    pub fn raw(
+        &mut self,
+        name: &str,
+        op: &str,
+        inputs: &[&str],
+        attrs: Vec<Attribute>,
+        outputs: &[&str],
+    ) {
+        let outs = outputs.iter().map(|s| s.to_string()).collect();
+        self.push(name.to_string(), op, inputs, attrs, outs);
+    }
+
+    /// Moves everything built so far one module down, as `NMSModel` wrapping the model as its
+    /// `model` attribute does: node and value names `/x` become `/model/x`, weights `k` become
+    /// `model.k`. `images` and the names in `keep` stay; `output0` becomes the name torch gives
+    /// the producing node's output (it is no longer a graph output). Returns the new name of
+    /// `output0`.
+    pub fn nest(&mut self, keep: &[&str]) -> String {
+        let rename = |x: &str| -> String {
+            if x.is_empty() || x == "images" || keep.contains(&x) {
+                x.to_string()
+            } else if x.starts_with('/') {
+                format!("/model{x}")
+            } else {
+                format!("model.{x}")
+            }
+        };
+        let mut output0 = String::new();
+        for n in &mut self.nodes {
+            n.name = rename(&n.name);
+            for i in &mut n.inputs {
+                *i = rename(i);
+            }
+            for o in &mut n.outputs {
+                if o == "output0" {
+                    *o = format!("{}_output_0", n.name);
+                    output0 = o.clone();
+                } else {
+                    *o = rename(o);
+                }
+            }
+        }
+        for t in &mut self.initializers {
+            t.name = rename(&t.name);
+        }
+        self.initializer_names = self.initializers.iter().map(|t| t.name.clone()).collect();
+        for v in self.constants.values_mut() {
+            *v = rename(v);
+        }
+        output0
+    }
+
     pub fn finish(self) -> (Vec<Node>, Vec<NamedTensor>) {
         (self.nodes, self.initializers)
     }

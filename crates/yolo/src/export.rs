@@ -18,6 +18,8 @@ pub const DEFAULT_OPSET: i64 = 18;
 /// Supported opsets.
 pub const MIN_OPSET: i64 = 11;
 pub const MAX_OPSET: i64 = 22;
+/// Minimum opset with `nms=True` (Ultralytics: 11; NonMaxSuppression, GatherND, ScatterND).
+pub const MIN_NMS_OPSET: i64 = 11;
 /// Largest accepted image side (keeps the anchor constants and the graph sane).
 pub const MAX_IMGSZ: usize = 8192;
 /// Largest accepted static batch.
@@ -37,7 +39,8 @@ pub struct ExportOptions {
     pub simplify: bool,
     /// `None` = default (18), recorded as `None` in metadata like Ultralytics.
     pub opset: Option<i64>,
-    /// `nms=True` is not implemented yet; `False`/`None` give the raw head output.
+    /// `True` wraps the model in Ultralytics' `NMSModel` (see [`crate::nms`]); `False`/`None`
+    /// give the raw head output.
     pub nms: Option<bool>,
     /// FP16 export: not implemented yet.
     pub half: bool,
@@ -199,6 +202,29 @@ fn check_options(cfg: &ModelConfig, opts: &ExportOptions) -> Result<()> {
     };
     crate::args::refuse_unsupported(opts)?;
     let opset = opts.opset();
+    if opts.nms == Some(true) {
+        if cfg.task == Task::Classify {
+            return Err(arg(
+                "nms",
+                "True".into(),
+                "'nms=True' is not valid for classification models.".into(),
+            ));
+        }
+        if opset < MIN_NMS_OPSET {
+            return Err(arg(
+                "opset",
+                opset.to_string(),
+                format!("ONNX export requires opset>={MIN_NMS_OPSET} for this model, but got opset={opset}"),
+            ));
+        }
+        if opts.dynamic {
+            return Err(YoloError::NotYetSupported {
+                key: "nms".into(),
+                value: "True".into(),
+                reason: "embedded NMS with dynamic=True is not implemented yet; export with static shapes (dynamic=False)".into(),
+            });
+        }
+    }
     if !(MIN_OPSET..=MAX_OPSET).contains(&opset) {
         return Err(arg(
             "opset",
@@ -240,6 +266,7 @@ fn build(model: &YoloModel, opts: &ExportOptions, params: &mut dyn ParamSource) 
     let cfg = &model.config;
     check_options(cfg, opts)?;
     let opset = opts.opset();
+    let nms = opts.nms == Some(true);
     let mut ctx = Ctx {
         g: GraphBuilder::new(opset),
         params,
@@ -287,7 +314,8 @@ fn build(model: &YoloModel, opts: &ExportOptions, params: &mut dyn ParamSource) 
                 let detect = blocks::detect::DetectSpec {
                     nc: *nc,
                     reg_max: *reg_max,
-                    xyxy: false,
+                    // NMSModel sets `Detect.xyxy = bool(nms)` (OBB keeps its xywhr boxes).
+                    xyxy: nms && !matches!(head, Head::Obb { .. }),
                 };
                 outputs = match head {
                     Head::Detect => vec![blocks::detect::detect(
@@ -342,14 +370,17 @@ fn build(model: &YoloModel, opts: &ExportOptions, params: &mut dyn ParamSource) 
     if outputs.is_empty() {
         return Err(YoloError::Graph("the model has no head".into()));
     }
-    let (nodes, initializers) = ctx.g.finish();
-
     let head_strides = cfg.head_strides();
     let (h, w) = opts.imgsz;
     let anchors: usize = head_strides
         .iter()
         .map(|&s| (h / s as usize) * (w / s as usize))
         .sum();
+    let mut nms_rows = None;
+    if nms {
+        nms_rows = Some(crate::nms::wrap(&mut ctx.g, cfg, opts, anchors)?);
+    }
+    let (nodes, initializers) = ctx.g.finish();
     let classify = cfg.task == Task::Classify;
     let no = cfg.output_channels();
     let (in_shape, out_shape) = if opts.dynamic {
@@ -383,6 +414,15 @@ fn build(model: &YoloModel, opts: &ExportOptions, params: &mut dyn ParamSource) 
                 vec![b, Dim::Fixed(no as u64), Dim::Fixed(anchors as u64)]
             },
         )
+    };
+    let out_shape = match nms_rows {
+        // NMSModel: `[B, max_det, 6 + extra]`.
+        Some((max_det, row)) => vec![
+            Dim::Fixed(opts.batch as u64),
+            Dim::Fixed(max_det as u64),
+            Dim::Fixed(row as u64),
+        ],
+        None => out_shape,
     };
     let mut out_shapes = vec![out_shape];
     if let Some(Head::Segment { nm, .. }) = cfg.head() {

@@ -34,6 +34,7 @@ pub mod config;
 mod error;
 pub mod export;
 pub mod metadata;
+pub mod nms;
 pub mod params;
 
 pub use args::{parse_args, round_imgsz, run_export, ExportRequest, ExportSummary, ARGS_HELP};
