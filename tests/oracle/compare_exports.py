@@ -12,7 +12,12 @@ Prints one JSON object:
   parts          with --layout: max |Δ| of output0 per channel group along axis 1
                  (detect: box, scores; pose: + kpt_xy, kpt_v; obb: + angle; segment: + mask_coef,
                  and proto: max |Δ| of output1, the mask prototypes)
-The input is numpy.random.default_rng(seed).random(shape, dtype=float32), the fixtures' recipe.
+  nms            with --nms: output0 is an embedded-NMS output [B, max_det, 6 + extras]; max |Δ| per column
+                 group (box, score, class, then the task's extras), rows paired as in
+                 crates/runtime/tests/models.rs (near-tie scores may swap rows), plus "rows" (detections
+                 per image, score > 0) and "class_mismatch" (paired rows whose class ids differ)
+The input is numpy.random.default_rng(seed).random(shape, dtype=float32), the fixtures' recipe, or with
+--image PATH a photo letterboxed like Ultralytics' predict for a static model (INTER_LINEAR, pad 114, RGB /255).
 """
 import argparse
 import collections
@@ -69,6 +74,63 @@ def parts(a, d):
     return {k: (float(d[:, v].max()) if v else 0.0) for k, v in groups.items()}
 
 
+def letterbox(path, shape):
+    import cv2
+
+    b, _, h, w = shape
+    im = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_COLOR)
+    h0, w0 = im.shape[:2]
+    r = min(h / h0, w / w0)
+    nw, nh = max(round(w0 * r), 1), max(round(h0 * r), 1)
+    dw, dh = (w - nw) / 2, (h - nh) / 2
+    if (nw, nh) != (w0, h0):
+        im = cv2.resize(im, (nw, nh), interpolation=cv2.INTER_LINEAR)
+    top, bottom = round(dh - 0.1), round(dh + 0.1)
+    left, right = round(dw - 0.1), round(dw + 0.1)
+    im = cv2.copyMakeBorder(im, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(114, 114, 114))
+    x = im[..., ::-1].transpose(2, 0, 1).astype(np.float32) / 255.0
+    return np.ascontiguousarray(np.repeat(x[None], b, axis=0))
+
+
+SCORE_TOL = 1e-4
+
+
+def nms_parts(a, ours, theirs):
+    """Max |Δ| per column group of an NMS output [B, N, C], rows paired like models.rs does."""
+    b, n, c = ours.shape
+    groups = {"box": [0, 1, 2, 3], "score": [4], "class": [5]}
+    rest = list(range(6, c))
+    if a.layout == "pose":
+        groups["kpt_xy"] = [k for k in rest if (k - 6) % a.kpt_dim < 2]
+        groups["kpt_v"] = [k for k in rest if (k - 6) % a.kpt_dim >= 2]
+    elif a.layout == "obb":
+        groups["angle"] = rest
+    elif a.layout == "segment":
+        groups["mask_coef"] = rest
+    worst = {k: 0.0 for k in groups}
+    rows, mismatch = [], 0
+    for bi in range(b):
+        o, t = ours[bi].astype(np.float64), theirs[bi].astype(np.float64)
+        rows.append(int((t[:, 4] > 0).sum()))
+        used = [False] * n
+        for i in range(n):
+            best = None
+            for j in range(max(0, i - 16), min(n, i + 17)):
+                if used[j] or abs(o[i, 4] - t[j, 4]) > SCORE_TOL:
+                    continue
+                d = float(np.abs(o[i] - t[j]).max())
+                if best is None or d < best[1]:
+                    best = (j, d)
+            j = i if best is None else best[0]
+            used[j] = True
+            d = np.abs(o[i] - t[j])
+            for k, cols in groups.items():
+                if cols:
+                    worst[k] = max(worst[k], float(d[cols].max()))
+            mismatch += int(o[i, 5] != t[j, 5])
+    return {"parts": worst, "rows": rows, "class_mismatch": mismatch}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--ours", required=True, nargs="+", help="several files: check and run each (no THEIRS)")
@@ -79,9 +141,14 @@ def main():
     ap.add_argument("--layout", choices=["detect", "segment", "pose", "obb"], help="split output0's |Δ| by channel group")
     ap.add_argument("--nc", type=int, default=80, help="classes (for --layout)")
     ap.add_argument("--kpt-dim", type=int, default=3, help="values per keypoint (pose --layout)")
+    ap.add_argument("--nms", action="store_true", help="output0 is an embedded-NMS output: pair rows (with --layout)")
+    ap.add_argument("--image", help="letterbox this photo to --shape instead of the seeded random input")
     a = ap.parse_args()
     shape = tuple(int(s) for s in a.shape.split(","))
-    x = np.random.default_rng(a.seed).random(shape, dtype=np.float32)
+    if a.image:
+        x = letterbox(a.image, shape)
+    else:
+        x = np.random.default_rng(a.seed).random(shape, dtype=np.float32)
     if len(a.ours) > 1:
         models = []
         for path in a.ours:
@@ -117,7 +184,12 @@ def main():
             for k in theirs if k in ours
         }
         res["max_value"] = {k: float(np.abs(v).max()) for k, v in theirs.items()}
-        if a.layout and ours["output0"].shape == theirs["output0"].shape:
+        if a.nms and a.layout and ours["output0"].shape == theirs["output0"].shape:
+            res["nms"] = nms_parts(a, ours["output0"], theirs["output0"])
+            res["parts"] = res["nms"]["parts"]
+            if a.layout == "segment":
+                res["parts"]["proto"] = res["max_abs"].get("output1")
+        elif a.layout and ours["output0"].shape == theirs["output0"].shape:
             res["parts"] = parts(a, np.abs(ours["output0"].astype(np.float64) - theirs["output0"]))
             if a.layout == "segment":
                 res["parts"]["proto"] = res["max_abs"].get("output1")

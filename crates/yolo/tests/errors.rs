@@ -82,10 +82,10 @@ fn unknown_heads_are_refused_by_name() {
     }
 }
 
-/// Segment, pose and obb checkpoints and configs load; their embedded-NMS and half exports are
-/// still refused like detect's.
+/// Segment, pose and obb checkpoints and configs load; segment and pose export with
+/// `nms=True` (like detect); obb's fast-NMS graph, and `half`, are still refused.
 #[test]
-fn segment_pose_and_obb_load_but_nms_and_half_are_refused() {
+fn segment_pose_and_obb_load_nms_for_all_but_obb_half_refused() {
     for name in [
         "fixtures/checkpoints/yolo11n-seg.pt",
         "yolo11n-seg.yaml",
@@ -100,23 +100,94 @@ fn segment_pose_and_obb_load_but_nms_and_half_are_refused() {
             name.to_string()
         };
         let model = YoloModel::load(&model).unwrap_or_else(|e| panic!("{name}: {e}"));
-        for opts in [
-            ExportOptions {
-                nms: Some(true),
-                ..Default::default()
-            },
-            ExportOptions {
-                half: true,
-                ..Default::default()
-            },
-        ] {
-            let err = export(&model, &opts).unwrap_err();
+        let nms = ExportOptions {
+            nms: Some(true),
+            ..Default::default()
+        };
+        let result = export(&model, &nms);
+        if name.contains("obb") {
+            let err = result.unwrap_err();
             assert!(
                 matches!(err, YoloError::NotYetSupported { .. }),
-                "{name} {opts:?}: {err}"
+                "{name}: {err}"
             );
+        } else {
+            let onnx = result.unwrap_or_else(|e| panic!("{name}: {e}"));
+            let want = if name.contains("seg") { 409 } else { 408 };
+            assert_eq!(onnx.graph.nodes.len(), want, "{name}");
         }
+        let half = ExportOptions {
+            half: true,
+            ..Default::default()
+        };
+        let err = export(&model, &half).unwrap_err();
+        assert!(
+            matches!(err, YoloError::NotYetSupported { .. }),
+            "{name}: {err}"
+        );
     }
+}
+
+/// `nms=True`: Ultralytics' refusals (classify, opset < 11) with its messages; dynamic is not
+/// implemented yet; a small image clamps max_det to the anchor count.
+#[test]
+fn nms_arguments() {
+    let cls = YoloModel::from_builtin("yolo11n-cls.yaml", 0).unwrap();
+    let nms = ExportOptions {
+        nms: Some(true),
+        ..Default::default()
+    };
+    let msg = export(&cls, &nms).unwrap_err().to_string();
+    assert!(
+        msg.contains("'nms=True' is not valid for classification models."),
+        "{msg}"
+    );
+    let det = YoloModel::from_builtin("yolo11n.yaml", 0).unwrap();
+    let msg = export(
+        &det,
+        &ExportOptions {
+            opset: Some(10),
+            ..nms.clone()
+        },
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        msg.contains("ONNX export requires opset>=11 for this model, but got opset=10"),
+        "{msg}"
+    );
+    let err = export(
+        &det,
+        &ExportOptions {
+            dynamic: true,
+            ..nms.clone()
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(err, YoloError::NotYetSupported { .. }), "{err}");
+    // 64x64: 64 + 16 + 4 = 84 anchors, fewer than max_det=300.
+    let onnx = export(
+        &det,
+        &ExportOptions {
+            imgsz: (64, 64),
+            batch: 3,
+            ..nms
+        },
+    )
+    .unwrap();
+    let shape: Vec<String> = onnx.graph.outputs[0]
+        .shape()
+        .unwrap()
+        .iter()
+        .map(|d| format!("{d:?}"))
+        .collect();
+    assert_eq!(shape.join(","), "Fixed(3),Fixed(84),Fixed(6)");
+    let meta = onnx
+        .metadata_props
+        .iter()
+        .find(|(k, _)| k == "args")
+        .unwrap();
+    assert!(meta.1.contains("'nms': True"), "{}", meta.1);
 }
 
 #[test]
@@ -133,7 +204,7 @@ fn classify_is_accepted_from_checkpoint_and_config() {
     assert_eq!(onnx.graph.nodes.len(), 144);
     let model = YoloModel::from_builtin("yolo11s-cls.yaml", 0).unwrap();
     assert!(export(&model, &ExportOptions::default()).is_ok());
-    // nms=True is refused for classify as for detect.
+    // nms=True is refused for classify, as Ultralytics does.
     let opts = ExportOptions {
         nms: Some(true),
         ..Default::default()
@@ -163,10 +234,6 @@ fn bad_options_are_errors() {
         },
         ExportOptions {
             half: true,
-            ..Default::default()
-        },
-        ExportOptions {
-            nms: Some(true),
             ..Default::default()
         },
     ] {

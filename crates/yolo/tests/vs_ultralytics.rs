@@ -38,6 +38,18 @@ fn check(variant: &str, opts: ExportOptions, input_shape: &str) {
 }
 
 fn check_task(task: &str, variant: &str, opts: ExportOptions, input_shape: &str) {
+    check_task_on(task, variant, opts, input_shape, None);
+}
+
+/// As [`check_task`], on `image` (letterboxed like Ultralytics' predict) when given instead of the
+/// seeded random input. `nms=True` exports are compared row by row (see compare_exports.py).
+fn check_task_on(
+    task: &str,
+    variant: &str,
+    opts: ExportOptions,
+    input_shape: &str,
+    image: Option<&str>,
+) {
     let theirs = fixture(&format!("fixtures/exports/{task}/{variant}.onnx"));
     let dir = tempfile::tempdir().unwrap();
     let opts = ExportOptions {
@@ -47,7 +59,7 @@ fn check_task(task: &str, variant: &str, opts: ExportOptions, input_shape: &str)
     let model = task_model(task);
     let ours = export_to(model, &opts, dir.path(), &format!("{variant}.onnx"));
     let nc = model.names().len().to_string();
-    let r = oracle(&[
+    let mut args = vec![
         "--ours",
         ours.to_str().unwrap(),
         "--theirs",
@@ -58,8 +70,28 @@ fn check_task(task: &str, variant: &str, opts: ExportOptions, input_shape: &str)
         task,
         "--nc",
         &nc,
-    ]);
-    let variant = &format!("{task}/{variant}");
+    ];
+    let nms = opts.nms == Some(true);
+    if nms {
+        args.push("--nms");
+    }
+    if let Some(image) = image {
+        args.extend(["--image", image]);
+    }
+    let r = oracle(&args);
+    let variant = &match image {
+        Some(image) => format!("{task}/{variant} on {image}"),
+        None => format!("{task}/{variant}"),
+    };
+    if nms {
+        eprintln!("{variant}: {}", r["nms"]);
+        assert_eq!(r["nms"]["class_mismatch"], 0, "{variant}: class ids");
+        let rows = r["nms"]["rows"].as_array().expect("rows per image");
+        assert!(
+            rows.iter().all(|n| n.as_u64() > Some(0)),
+            "{variant}: the input must give detections for the comparison to mean anything"
+        );
+    }
     let (o, t) = (&r["ours"], &r["theirs"]);
     let delta = max_abs(&r);
     eprintln!(
@@ -372,5 +404,44 @@ fn segment_pose_and_obb_static_variants_match_the_dynamic_export() {
             ..Default::default()
         };
         check_against_dynamic(task, opts, "1,3,320,320");
+    }
+}
+
+fn nms_opts() -> ExportOptions {
+    ExportOptions {
+        nms: Some(true),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn nms_detect() {
+    check_task("detect", "nms", nms_opts(), "1,3,640,640");
+}
+
+#[test]
+fn nms_segment() {
+    check_task("segment", "nms", nms_opts(), "1,3,640,640");
+}
+
+#[test]
+fn nms_pose() {
+    check_task("pose", "nms", nms_opts(), "1,3,640,640");
+}
+
+/// The two real photos (letterboxed to 640), when present: many more candidates above conf, so
+/// NonMaxSuppression has real work and ties.
+#[test]
+fn nms_on_photos() {
+    let data = std::path::Path::new("/work/shared/data");
+    for photo in ["bus.jpg", "zidane.jpg"] {
+        let path = data.join(photo);
+        if !path.exists() {
+            eprintln!("skipping {}: not present", path.display());
+            continue;
+        }
+        for task in ["detect", "segment", "pose"] {
+            check_task_on(task, "nms", nms_opts(), "1,3,640,640", path.to_str());
+        }
     }
 }
