@@ -66,12 +66,12 @@ fn bad_arguments_are_refused_without_output() {
             "half=True is not supported yet",
         ),
         (
-            &["model=yolo11n.yaml", "nms=True"],
-            "nms=True is not supported yet",
+            &["model=yolo11n-cls.yaml", "nms=True"],
+            "'nms=True' is not valid for classification models.",
         ),
         (&["model=yolo11n.yaml", "opset=9"], "11..=22"),
         (
-            &["model=yolo11n-seg.yaml", "nms=True"],
+            &["model=yolo11n-obb.yaml", "nms=True"],
             "nms=True is not supported yet",
         ),
         (
@@ -144,7 +144,8 @@ fn checkpoint_exports_next_to_itself() {
 }
 
 /// Pose and obb checkpoints export from the command line with the Ultralytics layout of output0
-/// (4 box + 80 scores + 51 keypoint values, or + 1 angle); their `nms=True` is still refused.
+/// (4 box + 80 scores + 51 keypoint values, or + 1 angle); pose's `nms=True` gives
+/// Ultralytics' 408-node graph, obb's is still refused.
 #[test]
 fn pose_and_obb_checkpoints_export() {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/checkpoints");
@@ -163,11 +164,21 @@ fn pose_and_obb_checkpoints_export() {
         );
         assert!(dir.path().join(format!("{file}.onnx")).exists());
         let nms = onnxide(dir.path(), &[&arg, "nms=True"]);
-        assert!(!nms.status.success(), "{file}: nms=True succeeded");
-        assert!(
-            String::from_utf8_lossy(&nms.stderr).contains("nms=True is not supported yet"),
-            "{file}"
-        );
+        if file.ends_with("obb") {
+            assert!(!nms.status.success(), "{file}: nms=True succeeded");
+            assert!(
+                String::from_utf8_lossy(&nms.stderr).contains("nms=True is not supported yet"),
+                "{file}"
+            );
+        } else {
+            let stdout = String::from_utf8_lossy(&nms.stdout);
+            assert!(
+                nms.status.success(),
+                "{file}: {}",
+                String::from_utf8_lossy(&nms.stderr)
+            );
+            assert!(stdout.contains("408 nodes"), "{file}: {stdout}");
+        }
     }
 }
 
@@ -194,8 +205,8 @@ fn classify_checkpoint_exports_next_to_itself() {
 }
 
 /// A segment checkpoint exports next to itself with Ultralytics' two outputs (355 nodes, like
-/// Ultralytics' file); so does the built-in config; `nms=True` and `half=True` are still refused
-/// without output.
+/// Ultralytics' file); so does the built-in config; `nms=True` gives Ultralytics' 409-node graph
+/// (`output0 [1, 300, 38]` and the prototypes); `half=True` is still refused without output.
 #[test]
 fn segment_checkpoint_exports_next_to_itself() {
     let dir = tempfile::tempdir().unwrap();
@@ -214,7 +225,19 @@ fn segment_checkpoint_exports_next_to_itself() {
     let outputs: Vec<&str> = onnx.graph.outputs.iter().map(|o| o.name.as_str()).collect();
     assert_eq!(outputs, ["output0", "output1"]);
     std::fs::remove_file(dir.path().join("yolo11n-seg.onnx")).unwrap();
-    for bad in ["nms=True", "half=True"] {
+    let out = onnxide(dir.path(), &["model=yolo11n-seg.pt", "nms=True"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("409 nodes"), "{stdout}");
+    let onnx = onnxide_ir::load(dir.path().join("yolo11n-seg.onnx")).unwrap();
+    let outputs: Vec<&str> = onnx.graph.outputs.iter().map(|o| o.name.as_str()).collect();
+    assert_eq!(outputs, ["output0", "output1"]);
+    std::fs::remove_file(dir.path().join("yolo11n-seg.onnx")).unwrap();
+    for bad in ["half=True"] {
         assert_refused(
             &["model=yolo11n-seg.pt", bad],
             &["yolo11n-seg.pt"],
