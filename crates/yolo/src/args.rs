@@ -22,8 +22,8 @@ Arguments (key=value, as in `yolo export`; Python-style booleans True/False/true
   device=None     cpu or None: the export is device-independent
   half=False      FP16 export: not supported yet
   nms=None        True: embedded NMS (Ultralytics' NMSModel; conf 0.25, iou 0.7, max_det 300 baked
-                  in; output0 [B, 300, 6 + extras]; opset >= 11; not for classify; static shapes
-                  only for now); False/None give the raw output
+                  in; output0 [B, 300, 6 + extras]; opset >= 11, obb >= 14; not for classify;
+                  static shapes only for now); False/None give the raw output
 
 The output goes next to the model (dir/yolo11n.pt -> dir/yolo11n.onnx; yolo11n.yaml -> ./yolo11n.onnx).
 Examples:

@@ -217,6 +217,15 @@ fn check_options(cfg: &ModelConfig, opts: &ExportOptions) -> Result<()> {
                 format!("ONNX export requires opset>={MIN_NMS_OPSET} for this model, but got opset={opset}"),
             ));
         }
+        if matches!(cfg.head(), Some(Head::Obb { .. })) && opset < 14 {
+            // Ultralytics drops `Trilu` below 14 (a different graph, not built here).
+            return Err(YoloError::NotYetSupported {
+                key: "opset".into(),
+                value: opset.to_string(),
+                reason: "OBB with nms=True is built for opset 14 and later (Trilu); use opset>=14"
+                    .into(),
+            });
+        }
         if opts.dynamic {
             return Err(YoloError::NotYetSupported {
                 key: "nms".into(),
