@@ -71,8 +71,8 @@ fn bad_arguments_are_refused_without_output() {
         ),
         (&["model=yolo11n.yaml", "opset=9"], "11..=22"),
         (
-            &["model=yolo11n-obb.yaml", "nms=True"],
-            "nms=True is not supported yet",
+            &["model=yolo11n-obb.yaml", "nms=True", "opset=13"],
+            "opset=13 is not supported yet",
         ),
         (
             &["model=yolo11n-seg.yaml", "half=True"],
@@ -144,12 +144,15 @@ fn checkpoint_exports_next_to_itself() {
 }
 
 /// Pose and obb checkpoints export from the command line with the Ultralytics layout of output0
-/// (4 box + 80 scores + 51 keypoint values, or + 1 angle); pose's `nms=True` gives
-/// Ultralytics' 408-node graph, obb's is still refused.
+/// (4 box + 80 scores + 51 keypoint values, or + 1 angle); `nms=True` gives Ultralytics'
+/// 408-node (pose) and 494-node (obb, fast-NMS) graphs.
 #[test]
 fn pose_and_obb_checkpoints_export() {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/checkpoints");
-    for (file, nodes) in [("yolo11n-pose", "354 nodes"), ("yolo11n-obb", "356 nodes")] {
+    for (file, nodes, nms_nodes) in [
+        ("yolo11n-pose", "354 nodes", "408 nodes"),
+        ("yolo11n-obb", "356 nodes", "494 nodes"),
+    ] {
         let dir = tempfile::tempdir().unwrap();
         let pt = format!("{file}.pt");
         std::fs::copy(fixtures.join(&pt), dir.path().join(&pt)).unwrap();
@@ -164,21 +167,13 @@ fn pose_and_obb_checkpoints_export() {
         );
         assert!(dir.path().join(format!("{file}.onnx")).exists());
         let nms = onnxide(dir.path(), &[&arg, "nms=True"]);
-        if file.ends_with("obb") {
-            assert!(!nms.status.success(), "{file}: nms=True succeeded");
-            assert!(
-                String::from_utf8_lossy(&nms.stderr).contains("nms=True is not supported yet"),
-                "{file}"
-            );
-        } else {
-            let stdout = String::from_utf8_lossy(&nms.stdout);
-            assert!(
-                nms.status.success(),
-                "{file}: {}",
-                String::from_utf8_lossy(&nms.stderr)
-            );
-            assert!(stdout.contains("408 nodes"), "{file}: {stdout}");
-        }
+        let stdout = String::from_utf8_lossy(&nms.stdout);
+        assert!(
+            nms.status.success(),
+            "{file}: {}",
+            String::from_utf8_lossy(&nms.stderr)
+        );
+        assert!(stdout.contains(nms_nodes), "{file}: {stdout}");
     }
 }
 
@@ -237,14 +232,12 @@ fn segment_checkpoint_exports_next_to_itself() {
     let outputs: Vec<&str> = onnx.graph.outputs.iter().map(|o| o.name.as_str()).collect();
     assert_eq!(outputs, ["output0", "output1"]);
     std::fs::remove_file(dir.path().join("yolo11n-seg.onnx")).unwrap();
-    for bad in ["half=True"] {
-        assert_refused(
-            &["model=yolo11n-seg.pt", bad],
-            &["yolo11n-seg.pt"],
-            dir.path(),
-            &format!("{bad} is not supported yet"),
-        );
-    }
+    assert_refused(
+        &["model=yolo11n-seg.pt", "half=True"],
+        &["yolo11n-seg.pt"],
+        dir.path(),
+        "half=True is not supported yet",
+    );
     let out = onnxide(dir.path(), &["model=yolo11s-seg.yaml", "imgsz=320"]);
     assert!(
         out.status.success(),

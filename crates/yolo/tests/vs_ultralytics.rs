@@ -429,6 +429,11 @@ fn nms_pose() {
     check_task("pose", "nms", nms_opts(), "1,3,640,640");
 }
 
+#[test]
+fn nms_obb() {
+    check_task("obb", "nms", nms_opts(), "1,3,640,640");
+}
+
 /// The two real photos (letterboxed to 640), when present: many more candidates above conf, so
 /// NonMaxSuppression has real work and ties.
 #[test]
@@ -440,7 +445,7 @@ fn nms_on_photos() {
             eprintln!("skipping {}: not present", path.display());
             continue;
         }
-        for task in ["detect", "segment", "pose"] {
+        for task in ["detect", "segment", "pose", "obb"] {
             check_task_on(task, "nms", nms_opts(), "1,3,640,640", path.to_str());
         }
     }
