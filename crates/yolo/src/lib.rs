@@ -24,7 +24,8 @@
 //!
 //! Modules: [`config`] (yaml → layers, Ultralytics' scaling rules), [`params`] (weights,
 //! Conv+BN fusion, seeded random init), [`builder`] (graph builder with torch-style names),
-//! [`blocks`] (one module per block family), [`mod@export`] (entry point), [`metadata`]
+//! [`blocks`] (one module per block family), [`nms`] (the `nms=True` tail: Ultralytics'
+//! `NMSModel`), [`mod@export`] (entry point), [`metadata`]
 //! (`metadata_props`), [`args`] (`key=value` arguments as the CLI takes them).
 
 pub mod args;
