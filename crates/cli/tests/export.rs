@@ -52,7 +52,7 @@ fn assert_refused(args: &[&str], inputs: &[&str], dir: &Path, needle: &str) {
 fn bad_arguments_are_refused_without_output() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let cases: [(&[&str], &str); 11] = [
+    let cases: [(&[&str], &str); 9] = [
         (&["model=yolo11n.yaml", "imgz=640"], "did you mean 'imgsz'"),
         (&["model=yolo11n.yaml", "imgsz=abc"], "imgsz"),
         (&["model=yolo11n.yaml", "imgsz=1,2,3"], "imgsz"),
@@ -62,10 +62,6 @@ fn bad_arguments_are_refused_without_output() {
         ),
         (&["model=yolo11n.yaml", "device=0"], "device-independent"),
         (
-            &["model=yolo11n.yaml", "half=True"],
-            "half=True is not supported yet",
-        ),
-        (
             &["model=yolo11n.yaml", "nms=True"],
             "nms=True is not supported yet",
         ),
@@ -73,10 +69,6 @@ fn bad_arguments_are_refused_without_output() {
         (
             &["model=yolo11n-seg.yaml", "nms=True"],
             "nms=True is not supported yet",
-        ),
-        (
-            &["model=yolo11n-seg.yaml", "half=True"],
-            "half=True is not supported yet",
         ),
         (&["model=nope.pt"], "not found"),
     ];
@@ -194,8 +186,8 @@ fn classify_checkpoint_exports_next_to_itself() {
 }
 
 /// A segment checkpoint exports next to itself with Ultralytics' two outputs (355 nodes, like
-/// Ultralytics' file); so does the built-in config; `nms=True` and `half=True` are still refused
-/// without output.
+/// Ultralytics' file); so does the built-in config; `nms=True` is still refused without output;
+/// `half=True` exports (float32 I/O, FP16 weights).
 #[test]
 fn segment_checkpoint_exports_next_to_itself() {
     let dir = tempfile::tempdir().unwrap();
@@ -214,14 +206,39 @@ fn segment_checkpoint_exports_next_to_itself() {
     let outputs: Vec<&str> = onnx.graph.outputs.iter().map(|o| o.name.as_str()).collect();
     assert_eq!(outputs, ["output0", "output1"]);
     std::fs::remove_file(dir.path().join("yolo11n-seg.onnx")).unwrap();
-    for bad in ["nms=True", "half=True"] {
-        assert_refused(
-            &["model=yolo11n-seg.pt", bad],
-            &["yolo11n-seg.pt"],
-            dir.path(),
-            &format!("{bad} is not supported yet"),
-        );
-    }
+    assert_refused(
+        &["model=yolo11n-seg.pt", "nms=True"],
+        &["yolo11n-seg.pt"],
+        dir.path(),
+        "nms=True is not supported yet",
+    );
+    let out = onnxide(dir.path(), &["model=yolo11n-seg.pt", "half=True"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // Ultralytics' converter adds graph_input_cast0, graph_output_cast0 and graph_output_cast1.
+    assert!(stdout.contains("358 nodes"), "{stdout}");
+    let onnx = onnxide_ir::load(dir.path().join("yolo11n-seg.onnx")).unwrap();
+    let casts: Vec<&str> = onnx
+        .graph
+        .nodes
+        .iter()
+        .filter(|n| n.op_type == "Cast")
+        .map(|n| n.name.as_str())
+        .collect();
+    assert_eq!(
+        casts,
+        [
+            "graph_input_cast0",
+            "graph_output_cast0",
+            "graph_output_cast1"
+        ]
+    );
+    assert_eq!(
+        onnx.metadata("args").map(|a| a.contains("'quantize': 16")),
+        Some(true)
+    );
+    std::fs::remove_file(dir.path().join("yolo11n-seg.onnx")).unwrap();
     let out = onnxide(dir.path(), &["model=yolo11s-seg.yaml", "imgsz=320"]);
     assert!(
         out.status.success(),

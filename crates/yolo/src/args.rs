@@ -20,7 +20,8 @@ Arguments (key=value, as in `yolo export`; Python-style booleans True/False/true
   simplify=True   accepted (the graph is always emitted simplified, as onnxslim leaves it)
   opset=None      ONNX opset, 11..=22 (None = 18)
   device=None     cpu or None: the export is device-independent
-  half=False      FP16 export: not supported yet
+  half=False      FP16 weights and activations (float32 I/O with Cast nodes), as Ultralytics
+                  exports on the CPU (quantize=16 in the metadata)
   nms=None        embedded NMS: not supported yet (nms=False gives the raw output, like None)
 
 The output goes next to the model (dir/yolo11n.pt -> dir/yolo11n.onnx; yolo11n.yaml -> ./yolo11n.onnx).
@@ -430,13 +431,6 @@ pub fn run_export(req: &ExportRequest) -> Result<ExportSummary> {
 
 /// The export arguments this release accepts but cannot honour yet: a clear error.
 pub(crate) fn refuse_unsupported(opts: &ExportOptions) -> Result<(), YoloError> {
-    if opts.half {
-        return Err(YoloError::NotYetSupported {
-            key: "half".into(),
-            value: "True".into(),
-            reason: "FP16 export comes in a later release; export FP32 (half=False)".into(),
-        });
-    }
     if opts.nms == Some(true) {
         return Err(YoloError::NotYetSupported {
             key: "nms".into(),
@@ -499,7 +493,6 @@ mod tests {
             vec!["model=a.pt", "imgsz=-5"],
             vec!["model=a.pt", "format=tflite"],
             vec!["model=a.pt", "device=0"],
-            vec!["model=a.pt", "half=True"],
             vec!["model=a.pt", "nms=True"],
             vec!["model=a.pt", "opset=9"],
             vec!["model=a.pt", "dynamic=yes"],

@@ -82,10 +82,10 @@ fn unknown_heads_are_refused_by_name() {
     }
 }
 
-/// Segment, pose and obb checkpoints and configs load; their embedded-NMS and half exports are
-/// still refused like detect's.
+/// Segment, pose and obb checkpoints and configs load; their embedded-NMS exports are still
+/// refused like detect's; their half exports build (FP16 initializers, float32 I/O).
 #[test]
-fn segment_pose_and_obb_load_but_nms_and_half_are_refused() {
+fn segment_pose_and_obb_load_but_nms_is_refused_and_half_builds() {
     for name in [
         "fixtures/checkpoints/yolo11n-seg.pt",
         "yolo11n-seg.yaml",
@@ -100,22 +100,31 @@ fn segment_pose_and_obb_load_but_nms_and_half_are_refused() {
             name.to_string()
         };
         let model = YoloModel::load(&model).unwrap_or_else(|e| panic!("{name}: {e}"));
-        for opts in [
-            ExportOptions {
-                nms: Some(true),
-                ..Default::default()
-            },
-            ExportOptions {
-                half: true,
-                ..Default::default()
-            },
-        ] {
-            let err = export(&model, &opts).unwrap_err();
-            assert!(
-                matches!(err, YoloError::NotYetSupported { .. }),
-                "{name} {opts:?}: {err}"
-            );
-        }
+        let opts = ExportOptions {
+            nms: Some(true),
+            ..Default::default()
+        };
+        let err = export(&model, &opts).unwrap_err();
+        assert!(
+            matches!(err, YoloError::NotYetSupported { .. }),
+            "{name} {opts:?}: {err}"
+        );
+        let opts = ExportOptions {
+            half: true,
+            ..Default::default()
+        };
+        let onnx = export(&model, &opts).unwrap_or_else(|e| panic!("{name} half: {e}"));
+        assert!(onnx
+            .graph
+            .inputs
+            .iter()
+            .chain(&onnx.graph.outputs)
+            .all(|v| v.elem_type() == Some(onnxide_ir::DType::F32)));
+        assert!(onnx
+            .graph
+            .initializers
+            .iter()
+            .any(|t| t.tensor.dtype() == onnxide_ir::DType::F16));
     }
 }
 
@@ -159,10 +168,6 @@ fn bad_options_are_errors() {
         },
         ExportOptions {
             opset: Some(23),
-            ..Default::default()
-        },
-        ExportOptions {
-            half: true,
             ..Default::default()
         },
         ExportOptions {
