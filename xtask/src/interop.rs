@@ -12,7 +12,7 @@ use crate::python::{repo_root, script};
 use anyhow::{bail, Context, Result};
 use onnxide_yolo::{export, ExportOptions, YoloModel};
 
-const IMAGES: [&str; 2] = ["/work/shared/data/bus.jpg", "/work/shared/data/zidane.jpg"];
+const IMAGES: [&str; 2] = ["fixtures/images/bus.jpg", "fixtures/images/zidane.jpg"];
 
 pub fn run(args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {

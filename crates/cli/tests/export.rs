@@ -52,7 +52,7 @@ fn assert_refused(args: &[&str], inputs: &[&str], dir: &Path, needle: &str) {
 fn bad_arguments_are_refused_without_output() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let cases: [(&[&str], &str); 11] = [
+    let cases: [(&[&str], &str); 10] = [
         (&["model=yolo11n.yaml", "imgz=640"], "did you mean 'imgsz'"),
         (&["model=yolo11n.yaml", "imgsz=abc"], "imgsz"),
         (&["model=yolo11n.yaml", "imgsz=1,2,3"], "imgsz"),
@@ -62,7 +62,7 @@ fn bad_arguments_are_refused_without_output() {
         ),
         (&["model=yolo11n.yaml", "device=0"], "device-independent"),
         (
-            &["model=yolo11n.yaml", "half=True"],
+            &["model=yolo11n.yaml", "half=True", "nms=True"],
             "half=True is not supported yet",
         ),
         (
@@ -73,10 +73,6 @@ fn bad_arguments_are_refused_without_output() {
         (
             &["model=yolo11n-obb.yaml", "nms=True", "opset=13"],
             "opset=13 is not supported yet",
-        ),
-        (
-            &["model=yolo11n-seg.yaml", "half=True"],
-            "half=True is not supported yet",
         ),
         (&["model=nope.pt"], "not found"),
     ];
@@ -201,7 +197,7 @@ fn classify_checkpoint_exports_next_to_itself() {
 
 /// A segment checkpoint exports next to itself with Ultralytics' two outputs (355 nodes, like
 /// Ultralytics' file); so does the built-in config; `nms=True` gives Ultralytics' 409-node graph
-/// (`output0 [1, 300, 38]` and the prototypes); `half=True` is still refused without output.
+/// (`output0 [1, 300, 38]` and the prototypes); `half=True` exports (float32 I/O, FP16 weights).
 #[test]
 fn segment_checkpoint_exports_next_to_itself() {
     let dir = tempfile::tempdir().unwrap();
@@ -232,12 +228,33 @@ fn segment_checkpoint_exports_next_to_itself() {
     let outputs: Vec<&str> = onnx.graph.outputs.iter().map(|o| o.name.as_str()).collect();
     assert_eq!(outputs, ["output0", "output1"]);
     std::fs::remove_file(dir.path().join("yolo11n-seg.onnx")).unwrap();
-    assert_refused(
-        &["model=yolo11n-seg.pt", "half=True"],
-        &["yolo11n-seg.pt"],
-        dir.path(),
-        "half=True is not supported yet",
+    let out = onnxide(dir.path(), &["model=yolo11n-seg.pt", "half=True"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // Ultralytics' converter adds graph_input_cast0, graph_output_cast0 and graph_output_cast1.
+    assert!(stdout.contains("358 nodes"), "{stdout}");
+    let onnx = onnxide_ir::load(dir.path().join("yolo11n-seg.onnx")).unwrap();
+    let casts: Vec<&str> = onnx
+        .graph
+        .nodes
+        .iter()
+        .filter(|n| n.op_type == "Cast")
+        .map(|n| n.name.as_str())
+        .collect();
+    assert_eq!(
+        casts,
+        [
+            "graph_input_cast0",
+            "graph_output_cast0",
+            "graph_output_cast1"
+        ]
     );
+    assert_eq!(
+        onnx.metadata("args").map(|a| a.contains("'quantize': 16")),
+        Some(true)
+    );
+    std::fs::remove_file(dir.path().join("yolo11n-seg.onnx")).unwrap();
     let out = onnxide(dir.path(), &["model=yolo11s-seg.yaml", "imgsz=320"]);
     assert!(
         out.status.success(),

@@ -20,7 +20,8 @@ Arguments (key=value, as in `yolo export`; Python-style booleans True/False/true
   simplify=True   accepted (the graph is always emitted simplified, as onnxslim leaves it)
   opset=None      ONNX opset, 11..=22 (None = 18)
   device=None     cpu or None: the export is device-independent
-  half=False      FP16 export: not supported yet
+  half=False      FP16 weights and activations (float32 I/O with Cast nodes), as Ultralytics
+                  exports on the CPU (quantize=16 in the metadata)
   nms=None        True: embedded NMS (Ultralytics' NMSModel; conf 0.25, iou 0.7, max_det 300 baked
                   in; output0 [B, 300, 6 + extras]; opset >= 11, obb >= 14; not for classify;
                   static shapes only for now); False/None give the raw output
@@ -432,11 +433,12 @@ pub fn run_export(req: &ExportRequest) -> Result<ExportSummary> {
 
 /// The export arguments this release accepts but cannot honour yet: a clear error.
 pub(crate) fn refuse_unsupported(opts: &ExportOptions) -> Result<(), YoloError> {
-    if opts.half {
+    if opts.half && opts.nms == Some(true) {
         return Err(YoloError::NotYetSupported {
             key: "half".into(),
             value: "True".into(),
-            reason: "FP16 export comes in a later release; export FP32 (half=False)".into(),
+            reason: "half=True together with nms=True is not supported yet; export one of them"
+                .into(),
         });
     }
     Ok(())
@@ -492,7 +494,7 @@ mod tests {
             vec!["model=a.pt", "imgsz=-5"],
             vec!["model=a.pt", "format=tflite"],
             vec!["model=a.pt", "device=0"],
-            vec!["model=a.pt", "half=True"],
+            vec!["model=a.pt", "half=True", "nms=True"],
             vec!["model=a.pt", "opset=9"],
             vec!["model=a.pt", "dynamic=yes"],
             vec!["imgsz=640"],

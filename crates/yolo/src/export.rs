@@ -42,7 +42,8 @@ pub struct ExportOptions {
     /// `True` wraps the model in Ultralytics' `NMSModel` (see [`crate::nms`]); `False`/`None`
     /// give the raw head output.
     pub nms: Option<bool>,
-    /// FP16 export: not implemented yet.
+    /// FP16 export as Ultralytics does it on the CPU: the fp32 graph, then
+    /// `convert_float_to_float16(keep_io_types=True)` ([`crate::half`]); the I/O stays float32.
     pub half: bool,
     /// Metadata `date`; `None` = now.
     pub date: Option<String>,
@@ -473,7 +474,7 @@ fn build(model: &YoloModel, opts: &ExportOptions, params: &mut dyn ParamSource) 
         data: model.data.as_deref(),
         max_stride: cfg.max_stride(),
     };
-    Ok(Model {
+    let mut onnx = Model {
         ir_version: ir_version_for(opset),
         opset_imports: vec![OpsetImport {
             domain: String::new(),
@@ -484,7 +485,11 @@ fn build(model: &YoloModel, opts: &ExportOptions, params: &mut dyn ParamSource) 
         graph,
         metadata_props: metadata(cfg, opts, &meta),
         ..Model::default()
-    })
+    };
+    if opts.half {
+        crate::half::to_float16(&mut onnx)?;
+    }
+    Ok(onnx)
 }
 
 /// Parameters of the exported model: the elements of every Conv weight and bias (what
