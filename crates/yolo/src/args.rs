@@ -24,7 +24,8 @@ Arguments (key=value, as in `yolo export`; Python-style booleans True/False/true
                   exports on the CPU (quantize=16 in the metadata)
   nms=None        True: embedded NMS (Ultralytics' NMSModel; conf 0.25, iou 0.7, max_det 300 baked
                   in; output0 [B, 300, 6 + extras]; opset >= 11, obb >= 14; not for classify;
-                  static shapes only for now); False/None give the raw output
+                  with dynamic=True (not obb) images beyond batch=N get zero rows, so set the
+                  largest batch); False/None give the raw output
 
 The output goes next to the model (dir/yolo11n.pt -> dir/yolo11n.onnx; yolo11n.yaml -> ./yolo11n.onnx).
 Examples:
@@ -382,6 +383,11 @@ pub fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<ExportRequest> {
     if opts.nms == Some(false) {
         // Ultralytics: nms=False asks for an NMS-free (one-to-one) head, which YOLO11 has not.
         warnings.push("This model has no one-to-one head; using one-to-many outputs.".into());
+    }
+    if opts.nms == Some(true) && opts.dynamic && opts.batch == 1 {
+        // NMSModel unrolls its loop `batch` times: a bigger input batch gets zero rows.
+        warnings
+            .push("'dynamic=True' export requires a maximum batch size, e.g. 'batch=16'.".into());
     }
     let model = model.ok_or_else(|| YoloError::Argument {
         key: "model".into(),

@@ -227,11 +227,11 @@ fn check_options(cfg: &ModelConfig, opts: &ExportOptions) -> Result<()> {
                     .into(),
             });
         }
-        if opts.dynamic {
+        if opts.dynamic && matches!(cfg.head(), Some(Head::Obb { .. })) {
             return Err(YoloError::NotYetSupported {
                 key: "nms".into(),
                 value: "True".into(),
-                reason: "embedded NMS with dynamic=True is not implemented yet; export with static shapes (dynamic=False)".into(),
+                reason: "OBB with nms=True and dynamic=True is not implemented yet; export OBB with static shapes (dynamic=False)".into(),
             });
         }
     }
@@ -428,7 +428,11 @@ fn build(model: &YoloModel, opts: &ExportOptions, params: &mut dyn ParamSource) 
     let out_shape = match nms_rows {
         // NMSModel: `[B, max_det, 6 + extra]`.
         Some((max_det, row)) => vec![
-            Dim::Fixed(opts.batch as u64),
+            if opts.dynamic {
+                Dim::Param("batch".into())
+            } else {
+                Dim::Fixed(opts.batch as u64)
+            },
             Dim::Fixed(max_det as u64),
             Dim::Fixed(row as u64),
         ],

@@ -4,8 +4,14 @@
 //! Detect, Segment and Pose use ONNX `NonMaxSuppression` ([`nms_tail`]); OBB uses Ultralytics'
 //! fast-NMS over probiou ([`obb_tail`]: TopK padding to `max_det * 5`, `Trilu`, no
 //! `NonMaxSuppression`), generated from Ultralytics' file by `xtask/fixtures/gen_obb_nms.py`. The
-//! loop over the batch is unrolled. Node and value names follow the torch counters of Ultralytics' file (for image `i`
-//! every op of the loop body advances its counter by a fixed stride, measured on batch 1 and 2).
+//! loop over the batch is unrolled. Node and value names follow the torch counters of
+//! Ultralytics' file (for image `i` every op of the loop body advances its counter by a fixed
+//! stride, measured on batch 1 and 2).
+//!
+//! With `dynamic=True` (not OBB) the image side comes from the input's shape (Shape, ReduceMax),
+//! a smaller input batch is padded with zero images up to `batch` and the output is sliced back
+//! to the input batch, following Ultralytics' batch-2 file (its batch-1 file drops the padding,
+//! which is a no-op there: same outputs, and ours stays smaller than theirs).
 
 use crate::builder::{attr_int, attr_ints, attr_str, graph_err, GraphBuilder};
 use crate::error::Result;
@@ -26,6 +32,9 @@ pub struct NmsSpec {
     pub anchors: usize,
     /// Input (height, width): boxes are normalised by the larger side.
     pub imgsz: (usize, usize),
+    /// `dynamic=True`: the side is computed from the input's shape, a smaller input batch is
+    /// padded with zeros to `batch`, and the output is sliced back to the input batch.
+    pub dynamic: bool,
 }
 
 impl NmsSpec {
@@ -54,6 +63,54 @@ fn out(op: &str, k: usize) -> String {
 
 struct Tail<'a> {
     g: &'a mut GraphBuilder,
+}
+
+/// Torch's counter for image `i` of the unrolled loop: `base + stride * i + k`. The dynamic graph
+/// has extra root-scope ops before the loop (and some per image that onnxslim folds away).
+#[derive(Clone, Copy)]
+struct Ctr(usize, usize);
+
+impl Ctr {
+    fn at(self, i: usize, k: usize) -> usize {
+        self.0 + self.1 * i + k
+    }
+}
+
+/// Per-op counters (Gather, Shape, Unsqueeze, Slice, Concat, Add, Sub) of the loop body.
+struct Ctrs {
+    gather: Ctr,
+    shape: Ctr,
+    unsqueeze: Ctr,
+    slice: Ctr,
+    concat: Ctr,
+    add: Ctr,
+    sub: Ctr,
+}
+
+impl Ctrs {
+    fn new(dynamic: bool) -> Self {
+        if dynamic {
+            Ctrs {
+                gather: Ctr(6, 14),
+                shape: Ctr(7, 8),
+                unsqueeze: Ctr(6, 8),
+                slice: Ctr(1, 6),
+                concat: Ctr(3, 9),
+                add: Ctr(3, 1),
+                sub: Ctr(2, 2),
+            }
+        } else {
+            Ctrs {
+                gather: Ctr(0, 13),
+                shape: Ctr(0, 5),
+                unsqueeze: Ctr(0, 8),
+                slice: Ctr(0, 4),
+                concat: Ctr(0, 8),
+                add: Ctr(0, 1),
+                sub: Ctr(0, 2),
+            }
+        }
+    }
 }
 
 impl Tail<'_> {
@@ -159,6 +216,33 @@ pub fn nms_tail(g: &mut GraphBuilder, head: &str, spec: &NmsSpec) -> Result<()> 
     let max_det = spec.max_det() as i64;
     let b = spec.batch;
 
+    let c = Ctrs::new(spec.dynamic);
+    let zero = t.i64_scalar(0)?;
+    let f32_code = i64::from(DType::F32.onnx_code());
+    // Dynamic: the larger input side, and the input batch (the output is sliced back to it).
+    let dyn_in = if spec.dynamic {
+        let s = t.n("/Shape_6", "Shape", &["images"], "/Shape_6_output_0");
+        let hw = t.slice("/Slice_3", &s, 2, i64::MAX, 0, Some(1))?;
+        let m = t.na(
+            "/ReduceMax_1",
+            "ReduceMax",
+            &[&hw],
+            vec![attr_int("keepdims", 0)],
+            "/ReduceMax_1_output_0",
+        );
+        let side = t.na(
+            "/Cast",
+            "Cast",
+            &[&m],
+            vec![attr_int("to", f32_code)],
+            "/Cast_output_0",
+        );
+        let hs = t.n("/Shape", "Shape", &[head], "/Shape_output_0");
+        let nb = t.gather(0, &hs, &zero, 0);
+        Some((side, nb))
+    } else {
+        None
+    };
     let tr = t.na(
         "/Transpose",
         "Transpose",
@@ -166,6 +250,62 @@ pub fn nms_tail(g: &mut GraphBuilder, head: &str, spec: &NmsSpec) -> Result<()> 
         vec![attr_ints("perm", &[0, 2, 1])],
         "/Transpose_output_0",
     );
+    let (tr, side, out_batch) = match dyn_in {
+        Some((side, nb)) => {
+            // Pad a smaller input batch with zero images up to `batch` (Ultralytics' NMSModel).
+            let ts = t.n("/Shape_1", "Shape", &[&tr], "/Shape_1_output_0");
+            let one = t.i64_scalar(1)?;
+            let n_in = t.gather(2, &ts, &zero, 0);
+            let a = t.gather(3, &ts, &one, 0);
+            let nb1 = t.squeeze(
+                "Unsqueeze",
+                &nm("Unsqueeze", 6 + 8 * b),
+                &nb,
+                &[0],
+                &out("Unsqueeze", 6 + 8 * b),
+            )?;
+            let bb = t.i64_scalar(b as i64)?;
+            let missing = t.n("/Sub_1", "Sub", &[&bb, &n_in], "/Sub_1_output_0");
+            let a1 = t.squeeze(
+                "Unsqueeze",
+                "/Unsqueeze_1",
+                &a,
+                &[0],
+                "/Unsqueeze_1_output_0",
+            )?;
+            let missing = t.n("/Clip", "Clip", &[&missing, &zero, ""], "/Clip_output_0");
+            let m1 = t.squeeze(
+                "Unsqueeze",
+                "/Unsqueeze",
+                &missing,
+                &[0],
+                "/Unsqueeze_output_0",
+            )?;
+            let no = t.i64s(&[4 + nc + extra])?;
+            let zs = t.na(
+                "/Concat",
+                "Concat",
+                &[&m1, &a1, &no],
+                vec![attr_int("axis", 0)],
+                "/Concat_output_0",
+            );
+            let zeros = t.n(
+                "/ConstantOfShape",
+                "ConstantOfShape",
+                &[&zs],
+                "/ConstantOfShape_output_0",
+            );
+            let tr = t.na(
+                "/Concat_1",
+                "Concat",
+                &[&tr, &zeros],
+                vec![attr_int("axis", 0)],
+                "/Concat_1_output_0",
+            );
+            (tr, side, Some(nb1))
+        }
+        None => (tr, String::new(), None),
+    };
     let boxes = t.slice("/Slice", &tr, 0, 4, 2, None)?;
     let scores = t.slice("/Slice_1", &tr, 4, 4 + nc, 2, None)?;
     let extras = if extra > 0 {
@@ -199,19 +339,51 @@ pub fn nms_tail(g: &mut GraphBuilder, head: &str, spec: &NmsSpec) -> Result<()> 
         "/ArgMax_output_0",
     );
     let conf = t.f32_scalar(CONF)?;
-    let side = t.f32_scalar(spec.imgsz.0.max(spec.imgsz.1) as f32)?;
+    let side = if spec.dynamic {
+        side
+    } else {
+        t.f32_scalar(spec.imgsz.0.max(spec.imgsz.1) as f32)?
+    };
     let mult = t.f32_scalar(1.0 / spec.nc.max(1) as f32)?;
     let max_boxes = t.i64s(&[i64::MAX])?;
     let iou = t.g.const_f32("", vec![1], vec![IOU])?;
-    let mut acc = t.g.const_f32(
-        "",
-        vec![b, spec.max_det(), spec.row()],
-        vec![0.0; b * spec.max_det() * spec.row()],
-    )?;
+    let mut acc = if spec.dynamic {
+        // Zeros `[B', max_det, row]` for the padded batch B'.
+        let s = t.n("/Shape_4", "Shape", &[&tr], "/Shape_4_output_0");
+        let n = t.gather(4, &s, &zero, 0);
+        let n = t.squeeze(
+            "Unsqueeze",
+            "/Unsqueeze_4",
+            &n,
+            &[0],
+            "/Unsqueeze_4_output_0",
+        )?;
+        let md = t.i64s(&[max_det])?;
+        let rw = t.i64s(&[row])?;
+        let shape = t.na(
+            "/Concat_2",
+            "Concat",
+            &[&n, &md, &rw],
+            vec![attr_int("axis", 0)],
+            "/Concat_2_output_0",
+        );
+        t.n(
+            "/ConstantOfShape_1",
+            "ConstantOfShape",
+            &[&shape],
+            "/ConstantOfShape_1_output_0",
+        )
+    } else {
+        t.g.const_f32(
+            "",
+            vec![b, spec.max_det(), spec.row()],
+            vec![0.0; b * spec.max_det() * spec.row()],
+        )?
+    };
     for i in 0..b {
         let ii = t.i64_scalar(i as i64)?;
         // Per-image counters: torch's op counters advance by a fixed stride per iteration.
-        let gk = 13 * i;
+        let gk = c.gather.at(i, 0);
         let bx = t.gather(gk, &boxes, &ii, 0);
         let ex = extras.as_ref().map(|e| t.gather(gk + 3, e, &ii, 0));
         let cl = t.gather(gk + 1, &cls, &ii, 0);
@@ -249,11 +421,16 @@ pub fn nms_tail(g: &mut GraphBuilder, head: &str, spec: &NmsSpec) -> Result<()> 
         let cl = gnd(&mut t, 2, &cl);
         let ex = ex.map(|e| gnd(&mut t, 3, &e));
         let div = t.n(&nm("Div", i), "Div", &[&bx, &side], &out("Div", i));
-        let shape = t.n(&nm("Shape", 5 * i), "Shape", &[&cl], &out("Shape", 5 * i));
+        let shape = t.n(
+            &nm("Shape", c.shape.at(i, 0)),
+            "Shape",
+            &[&cl],
+            &out("Shape", c.shape.at(i, 0)),
+        );
         // onnxslim merged two Unsqueezes (scores [1, 1, N]) and renamed the result.
         let sc3 = t.squeeze(
             "Unsqueeze",
-            &format!("{}_output_0", nm("Unsqueeze", 8 * i + 3)),
+            &format!("{}_output_0", nm("Unsqueeze", c.unsqueeze.at(i, 3))),
             &sc,
             &[1, 0],
             &out("Cast", 7 * i + 3),
@@ -261,19 +438,18 @@ pub fn nms_tail(g: &mut GraphBuilder, head: &str, spec: &NmsSpec) -> Result<()> 
         let cls_col_name = format!("{}_output_0", nm("Reshape", 9 * i));
         let cls_col = t.reshape(&cls_col_name, &cl, &[-1, 1], &cls_col_name)?;
         let nbox = t.n(&nm("Mul", 4 * i), "Mul", &[&div, &mult], &out("Mul", 4 * i));
-        let zero = t.i64_scalar(0)?;
         let n = t.gather(gk + 4, &shape, &zero, 0);
         let n1 = t.squeeze(
             "Unsqueeze",
-            &nm("Unsqueeze", 8 * i),
+            &nm("Unsqueeze", c.unsqueeze.at(i, 0)),
             &n,
             &[0],
-            &out("Unsqueeze", 8 * i),
+            &out("Unsqueeze", c.unsqueeze.at(i, 0)),
         )?;
-        let nbox4 = t.slice(&nm("Slice", 3 + 4 * i), &nbox, 0, 4, 1, Some(1))?;
+        let nbox4 = t.slice(&nm("Slice", c.slice.at(i, 3)), &nbox, 0, 4, 1, Some(1))?;
         let four = t.i64s(&[4])?;
         let expand_shape = t.na(
-            &nm("Concat", 1 + 8 * i),
+            &nm("Concat", c.concat.at(i, 1)),
             "Concat",
             &[&n1, &four],
             vec![attr_int("axis", 0)],
@@ -300,7 +476,7 @@ pub fn nms_tail(g: &mut GraphBuilder, head: &str, spec: &NmsSpec) -> Result<()> 
             &nm("Cast", 1 + 7 * i),
             "Cast",
             &[&ex4],
-            vec![attr_int("to", i64::from(DType::F32.onnx_code()))],
+            vec![attr_int("to", f32_code)],
             &out("Cast", 1 + 7 * i),
         );
         let off = t.n(
@@ -310,14 +486,14 @@ pub fn nms_tail(g: &mut GraphBuilder, head: &str, spec: &NmsSpec) -> Result<()> 
             &out("Mul", 2 + 4 * i),
         );
         let offbox = t.n(
-            &nm("Add", i),
+            &nm("Add", c.add.at(i, 0)),
             "Add",
             &[&nbox4, &off],
-            &out("Concat", 2 + 8 * i),
+            &out("Concat", c.concat.at(i, 2)),
         );
         let box3 = t.squeeze(
             "Unsqueeze",
-            &nm("Unsqueeze", 2 + 8 * i),
+            &nm("Unsqueeze", c.unsqueeze.at(i, 2)),
             &offbox,
             &[0],
             &out("Cast", 2 + 7 * i),
@@ -331,7 +507,14 @@ pub fn nms_tail(g: &mut GraphBuilder, head: &str, spec: &NmsSpec) -> Result<()> 
         let two = t.i64s(&[2])?;
         let col = t.gather(gk + 5, &sel, &two, 1);
         let keep = t.squeeze("Squeeze", &nm("Squeeze", i), &col, &[1], &out("Squeeze", i))?;
-        let keep = t.slice(&nm("Slice", 5 + 4 * i), &keep, 0, max_det, 0, Some(1))?;
+        let keep = t.slice(
+            &nm("Slice", c.slice.at(i, 5)),
+            &keep,
+            0,
+            max_det,
+            0,
+            Some(1),
+        )?;
         let kb = t.gather(gk + 6, &bx, &keep, 0);
         let ks = t.gather(gk + 7, &sc, &keep, 0);
         let kc = t.gather(gk + 8, &cl, &keep, 0);
@@ -352,23 +535,23 @@ pub fn nms_tail(g: &mut GraphBuilder, head: &str, spec: &NmsSpec) -> Result<()> 
             &nm("Cast", 4 + 7 * i),
             "Cast",
             &[&kc],
-            vec![attr_int("to", i64::from(DType::F32.onnx_code()))],
+            vec![attr_int("to", f32_code)],
             &out("Cast", 4 + 7 * i),
         );
         let mut parts = vec![kb.as_str(), ks.as_str(), kc.as_str()];
         parts.extend(ke.as_deref());
         let dets = t.na(
-            &nm("Concat", 3 + 8 * i),
+            &nm("Concat", c.concat.at(i, 3)),
             "Concat",
             &parts,
             vec![attr_int("axis", -1)],
-            &out("Concat", 3 + 8 * i),
+            &out("Concat", c.concat.at(i, 3)),
         );
         let dshape = t.n(
-            &nm("Shape", 2 + 5 * i),
+            &nm("Shape", c.shape.at(i, 2)),
             "Shape",
             &[&dets],
-            &out("Shape", 2 + 5 * i),
+            &out("Shape", c.shape.at(i, 2)),
         );
         let flat = t.reshape(
             &nm("Reshape", 4 + 9 * i),
@@ -378,7 +561,12 @@ pub fn nms_tail(g: &mut GraphBuilder, head: &str, spec: &NmsSpec) -> Result<()> 
         )?;
         let kept = t.gather(gk + 11, &dshape, &zero, 0);
         let md = t.i64_scalar(max_det)?;
-        let missing = t.n(&nm("Sub", 2 * i), "Sub", &[&md, &kept], &out("Sub", 2 * i));
+        let missing = t.n(
+            &nm("Sub", c.sub.at(i, 0)),
+            "Sub",
+            &[&md, &kept],
+            &out("Sub", c.sub.at(i, 0)),
+        );
         let rowc = t.i64_scalar(row)?;
         let padn = t.n(
             &nm("Mul", 3 + 4 * i),
@@ -388,18 +576,18 @@ pub fn nms_tail(g: &mut GraphBuilder, head: &str, spec: &NmsSpec) -> Result<()> 
         );
         let padn = t.squeeze(
             "Unsqueeze",
-            &nm("Unsqueeze", 5 + 8 * i),
+            &nm("Unsqueeze", c.unsqueeze.at(i, 5)),
             &padn,
             &[0],
-            &out("Unsqueeze", 5 + 8 * i),
+            &out("Unsqueeze", c.unsqueeze.at(i, 5)),
         )?;
         let z1 = t.i64s(&[0])?;
         let pads = t.na(
-            &nm("Concat", 5 + 8 * i),
+            &nm("Concat", c.concat.at(i, 5)),
             "Concat",
             &[&z1, &padn],
             vec![attr_int("axis", 0)],
-            &out("Concat", 6 + 8 * i),
+            &out("Concat", c.concat.at(i, 6)),
         );
         let pads = t.reshape(
             &nm("Reshape", 5 + 9 * i),
@@ -407,7 +595,14 @@ pub fn nms_tail(g: &mut GraphBuilder, head: &str, spec: &NmsSpec) -> Result<()> 
             &[-1, 2],
             &out("Reshape", 5 + 9 * i),
         )?;
-        let pads = t.slice(&nm("Slice", 6 + 4 * i), &pads, -1, -i64::MAX, 0, Some(-1))?;
+        let pads = t.slice(
+            &nm("Slice", c.slice.at(i, 6)),
+            &pads,
+            -1,
+            -i64::MAX,
+            0,
+            Some(-1),
+        )?;
         let pads = t.reshape(
             &format!("{}_output_0", nm("Transpose", 5 + 5 * i)),
             &pads,
@@ -431,12 +626,22 @@ pub fn nms_tail(g: &mut GraphBuilder, head: &str, spec: &NmsSpec) -> Result<()> 
             "",
             Tensor::from_vec(vec![1, 1], vec![i as i64]).map_err(graph_err)?,
         )?;
-        let dst = if i + 1 == b {
+        let dst = if i + 1 == b && out_batch.is_none() {
             "output0".to_string()
         } else {
             out("ScatterND", i)
         };
         acc = t.n(&nm("ScatterND", i), "ScatterND", &[&acc, &at, &rows], &dst);
+    }
+    if let Some(nb) = out_batch {
+        // Back to the input batch (rows beyond `batch` stay zero).
+        let (z, one) = (t.i64s(&[0])?, t.i64s(&[1])?);
+        t.n(
+            &nm("Slice", 3 + 6 * b),
+            "Slice",
+            &[&acc, &z, &nb, &z, &one],
+            "output0",
+        );
     }
     Ok(())
 }
@@ -458,6 +663,7 @@ pub fn wrap(
         extra: cfg.output_channels() - 4 - nc,
         anchors,
         imgsz: opts.imgsz,
+        dynamic: opts.dynamic,
     };
     match cfg.head() {
         Some(crate::config::Head::Obb { .. }) => obb_tail(g, &head, &spec)?,

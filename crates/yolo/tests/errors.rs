@@ -157,8 +157,8 @@ fn segment_pose_and_obb_export_nms_and_half() {
     }
 }
 
-/// `nms=True`: Ultralytics' refusals (classify, opset < 11) with its messages; dynamic is not
-/// implemented yet; a small image clamps max_det to the anchor count.
+/// `nms=True`: Ultralytics' refusals (classify, opset < 11) with its messages; dynamic works
+/// except for OBB; a small image clamps max_det to the anchor count.
 #[test]
 fn nms_arguments() {
     let cls = YoloModel::from_builtin("yolo11n-cls.yaml", 0).unwrap();
@@ -185,15 +185,23 @@ fn nms_arguments() {
         msg.contains("ONNX export requires opset>=11 for this model, but got opset=10"),
         "{msg}"
     );
-    let err = export(
-        &det,
-        &ExportOptions {
-            dynamic: true,
-            ..nms.clone()
-        },
-    )
-    .unwrap_err();
+    // dynamic=True works for detect (see vs_ultralytics.rs); OBB's fast-NMS is static only.
+    let dyn_nms = ExportOptions {
+        dynamic: true,
+        ..nms.clone()
+    };
+    let onnx = export(&det, &dyn_nms).unwrap();
+    let dims: Vec<String> = onnx.graph.outputs[0]
+        .shape()
+        .unwrap()
+        .iter()
+        .map(|d| format!("{d:?}"))
+        .collect();
+    assert_eq!(dims.join(","), "Param(\"batch\"),Fixed(300),Fixed(6)");
+    let obb = YoloModel::from_builtin("yolo11n-obb.yaml", 0).unwrap();
+    let err = export(&obb, &dyn_nms).unwrap_err();
     assert!(matches!(err, YoloError::NotYetSupported { .. }), "{err}");
+    assert!(err.to_string().contains("dynamic=True"), "{err}");
     // 64x64: 64 + 16 + 4 = 84 anchors, fewer than max_det=300.
     let onnx = export(
         &det,
