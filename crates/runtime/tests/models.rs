@@ -198,7 +198,7 @@ fn check_export(key: &str, entry: &serde_json::Value, tmp: &Path) -> Result<Resu
         .first()
         .map(|(_, t)| t.shape().get(1).copied().unwrap_or(0))
         .unwrap_or(0);
-    let nms = key.ends_with("/nms");
+    let nms = key.ends_with("/nms") || key.ends_with("/nms_dynamic");
     let nkpt_vals = if task == "pose" { 51 } else { 0 };
     let extras = match task.as_str() {
         "segment" => 32,

@@ -434,6 +434,36 @@ fn nms_obb() {
     check_task("obb", "nms", nms_opts(), "1,3,640,640");
 }
 
+/// `nms=True, dynamic=True, batch=2` (Ultralytics' `fixtures/exports/<task>/nms_dynamic.onnx`):
+/// the image side from the input shape, a smaller input batch padded to 2 and sliced back; run
+/// at two sizes and at batch 2.
+fn check_nms_dynamic(task: &str) {
+    let opts = ExportOptions {
+        nms: Some(true),
+        dynamic: true,
+        batch: 2,
+        ..Default::default()
+    };
+    for shape in ["1,3,640,640", "1,3,480,640", "2,3,640,640"] {
+        check_task(task, "nms_dynamic", opts.clone(), shape);
+    }
+}
+
+#[test]
+fn nms_dynamic_detect() {
+    check_nms_dynamic("detect");
+}
+
+#[test]
+fn nms_dynamic_segment() {
+    check_nms_dynamic("segment");
+}
+
+#[test]
+fn nms_dynamic_pose() {
+    check_nms_dynamic("pose");
+}
+
 /// The two real photos of `fixtures/images` (letterboxed to 640): many more candidates above
 /// conf, so NonMaxSuppression has real work and ties.
 #[test]
