@@ -52,7 +52,7 @@ fn assert_refused(args: &[&str], inputs: &[&str], dir: &Path, needle: &str) {
 fn bad_arguments_are_refused_without_output() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let cases: [(&[&str], &str); 10] = [
+    let cases: [(&[&str], &str); 11] = [
         (&["model=yolo11n.yaml", "imgz=640"], "did you mean 'imgsz'"),
         (&["model=yolo11n.yaml", "imgsz=abc"], "imgsz"),
         (&["model=yolo11n.yaml", "imgsz=1,2,3"], "imgsz"),
@@ -73,6 +73,15 @@ fn bad_arguments_are_refused_without_output() {
         (
             &["model=yolo11n-obb.yaml", "nms=True", "opset=13"],
             "opset=13 is not supported yet",
+        ),
+        (
+            &[
+                "model=yolo11n-obb.yaml",
+                "nms=True",
+                "dynamic=True",
+                "batch=2",
+            ],
+            "OBB with nms=True and dynamic=True is not implemented yet",
         ),
         (&["model=nope.pt"], "not found"),
     ];
@@ -171,6 +180,32 @@ fn pose_and_obb_checkpoints_export() {
         );
         assert!(stdout.contains(nms_nodes), "{file}: {stdout}");
     }
+}
+
+/// `nms=True dynamic=True`: Ultralytics' warning without a maximum batch (batch=1); with batch=2
+/// the loop is unrolled twice (498 nodes) and no warning.
+#[test]
+fn nms_dynamic_exports() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = onnxide(
+        dir.path(),
+        &["model=yolo11n.yaml", "nms=True", "dynamic=True"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("'dynamic=True' export requires a maximum batch size, e.g. 'batch=16'."),
+        "{stderr}"
+    );
+    let out = onnxide(
+        dir.path(),
+        &["model=yolo11n.yaml", "nms=True", "dynamic=True", "batch=2"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("maximum batch size"), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("498 nodes"), "{stdout}");
 }
 
 #[test]
