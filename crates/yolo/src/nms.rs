@@ -220,6 +220,10 @@ pub fn nms_tail(g: &mut GraphBuilder, head: &str, spec: &NmsSpec) -> Result<()> 
     let zero = t.i64_scalar(0)?;
     let f32_code = i64::from(DType::F32.onnx_code());
     // Dynamic: the larger input side, and the input batch (the output is sliced back to it).
+    // Opset < 12 has no integer Clip: torch clips the batch padding as float (two more Casts,
+    // which shift the Cast counter).
+    let int_clip = t.g.opset() >= 12;
+    let co = if spec.dynamic && !int_clip { 2 } else { 0 };
     let dyn_in = if spec.dynamic {
         let s = t.n("/Shape_6", "Shape", &["images"], "/Shape_6_output_0");
         let hw = t.slice("/Slice_3", &s, 2, i64::MAX, 0, Some(1))?;
@@ -231,11 +235,11 @@ pub fn nms_tail(g: &mut GraphBuilder, head: &str, spec: &NmsSpec) -> Result<()> 
             "/ReduceMax_1_output_0",
         );
         let side = t.na(
-            "/Cast",
+            &nm("Cast", co),
             "Cast",
             &[&m],
             vec![attr_int("to", f32_code)],
-            "/Cast_output_0",
+            &out("Cast", co),
         );
         let hs = t.n("/Shape", "Shape", &[head], "/Shape_output_0");
         let nb = t.gather(0, &hs, &zero, 0);
@@ -273,7 +277,26 @@ pub fn nms_tail(g: &mut GraphBuilder, head: &str, spec: &NmsSpec) -> Result<()> 
                 &[0],
                 "/Unsqueeze_1_output_0",
             )?;
-            let missing = t.n("/Clip", "Clip", &[&missing, &zero, ""], "/Clip_output_0");
+            let missing = if int_clip {
+                t.n("/Clip", "Clip", &[&missing, &zero, ""], "/Clip_output_0")
+            } else {
+                let f = t.na(
+                    "/Cast",
+                    "Cast",
+                    &[&missing],
+                    vec![attr_int("to", f32_code)],
+                    "/Cast_output_0",
+                );
+                let fz = t.f32_scalar(0.0)?;
+                let c = t.n("/Clip", "Clip", &[&f, &fz, ""], "/Clip_output_0");
+                t.na(
+                    "/Cast_1",
+                    "Cast",
+                    &[&c],
+                    vec![attr_int("to", i64::from(DType::I64.onnx_code()))],
+                    "/Cast_1_output_0",
+                )
+            };
             let m1 = t.squeeze(
                 "Unsqueeze",
                 "/Unsqueeze",
@@ -433,7 +456,7 @@ pub fn nms_tail(g: &mut GraphBuilder, head: &str, spec: &NmsSpec) -> Result<()> 
             &format!("{}_output_0", nm("Unsqueeze", c.unsqueeze.at(i, 3))),
             &sc,
             &[1, 0],
-            &out("Cast", 7 * i + 3),
+            &out("Cast", co + 7 * i + 3),
         )?;
         let cls_col_name = format!("{}_output_0", nm("Reshape", 9 * i));
         let cls_col = t.reshape(&cls_col_name, &cl, &[-1, 1], &cls_col_name)?;
@@ -473,11 +496,11 @@ pub fn nms_tail(g: &mut GraphBuilder, head: &str, spec: &NmsSpec) -> Result<()> 
             &out("Expand", 2 * i),
         );
         let exf = t.na(
-            &nm("Cast", 1 + 7 * i),
+            &nm("Cast", co + 1 + 7 * i),
             "Cast",
             &[&ex4],
             vec![attr_int("to", f32_code)],
-            &out("Cast", 1 + 7 * i),
+            &out("Cast", co + 1 + 7 * i),
         );
         let off = t.n(
             &nm("Mul", 2 + 4 * i),
@@ -496,7 +519,7 @@ pub fn nms_tail(g: &mut GraphBuilder, head: &str, spec: &NmsSpec) -> Result<()> 
             &nm("Unsqueeze", c.unsqueeze.at(i, 2)),
             &offbox,
             &[0],
-            &out("Cast", 2 + 7 * i),
+            &out("Cast", co + 2 + 7 * i),
         )?;
         let sel = t.n(
             &nm("NonMaxSuppression", i),
@@ -532,11 +555,11 @@ pub fn nms_tail(g: &mut GraphBuilder, head: &str, spec: &NmsSpec) -> Result<()> 
             &out("Reshape", 3 + 9 * i),
         )?;
         let kc = t.na(
-            &nm("Cast", 4 + 7 * i),
+            &nm("Cast", co + 4 + 7 * i),
             "Cast",
             &[&kc],
             vec![attr_int("to", f32_code)],
-            &out("Cast", 4 + 7 * i),
+            &out("Cast", co + 4 + 7 * i),
         );
         let mut parts = vec![kb.as_str(), ks.as_str(), kc.as_str()];
         parts.extend(ke.as_deref());
@@ -607,7 +630,7 @@ pub fn nms_tail(g: &mut GraphBuilder, head: &str, spec: &NmsSpec) -> Result<()> 
             &format!("{}_output_0", nm("Transpose", 5 + 5 * i)),
             &pads,
             &[-1],
-            &out("Cast", 6 + 7 * i),
+            &out("Cast", co + 6 + 7 * i),
         )?;
         let padded = t.na(
             &nm("Pad", i),

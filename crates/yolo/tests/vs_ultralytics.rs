@@ -464,6 +464,44 @@ fn nms_dynamic_pose() {
     check_nms_dynamic("pose");
 }
 
+/// Opset 11 has no integer `Clip`: the batch padding is clipped as float (as torch does). Checked
+/// against our opset-18 export (itself equal to Ultralytics'; an Ultralytics opset-11 file gave
+/// |Δ| 0 too, 501 vs 543 nodes).
+#[test]
+fn nms_dynamic_opset11() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = ExportOptions {
+        nms: Some(true),
+        dynamic: true,
+        batch: 2,
+        date: Some(PINNED_DATE.into()),
+        ..Default::default()
+    };
+    let op11 = ExportOptions {
+        opset: Some(11),
+        ..base.clone()
+    };
+    let a = export_to(model(), &op11, dir.path(), "op11.onnx");
+    let b = export_to(model(), &base, dir.path(), "op18.onnx");
+    for shape in ["1,3,480,640", "2,3,640,640"] {
+        let r = oracle(&[
+            "--ours",
+            a.to_str().unwrap(),
+            "--theirs",
+            b.to_str().unwrap(),
+            "--shape",
+            shape,
+            "--layout",
+            "detect",
+            "--nms",
+        ]);
+        assert_eq!(r["checker"], "ok", "{shape}");
+        assert_eq!(r["nms"]["class_mismatch"], 0, "{shape}");
+        let delta = max_abs(&r);
+        assert!(delta <= 1e-4, "{shape}: max |Δ| {delta}");
+    }
+}
+
 /// The two real photos of `fixtures/images` (letterboxed to 640): many more candidates above
 /// conf, so NonMaxSuppression has real work and ties.
 #[test]
