@@ -17,7 +17,7 @@ Prints one JSON object:
                  crates/runtime/tests/models.rs (near-tie scores may swap rows), plus "rows" (detections
                  per image, score > 0) and "class_mismatch" (paired rows whose class ids differ)
 The input is numpy.random.default_rng(seed).random(shape, dtype=float32), the fixtures' recipe, or with
---image PATH a photo letterboxed like Ultralytics' predict for a static model (INTER_LINEAR, pad 114, RGB /255).
+--image PATH a letterboxed photo (uint8 RGB .npy from xtask/fixtures/letterbox_images.py) instead of the seeded input.
 """
 import argparse
 import collections
@@ -75,20 +75,13 @@ def parts(a, d):
 
 
 def letterbox(path, shape):
-    import cv2
-
+    """The network input for a photo letterboxed to the input size: a ``.npy`` of uint8 RGB [h, w, 3] made by
+    xtask/fixtures/letterbox_images.py (no image decoder needed), repeated over the batch."""
     b, _, h, w = shape
-    im = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_COLOR)
-    h0, w0 = im.shape[:2]
-    r = min(h / h0, w / w0)
-    nw, nh = max(round(w0 * r), 1), max(round(h0 * r), 1)
-    dw, dh = (w - nw) / 2, (h - nh) / 2
-    if (nw, nh) != (w0, h0):
-        im = cv2.resize(im, (nw, nh), interpolation=cv2.INTER_LINEAR)
-    top, bottom = round(dh - 0.1), round(dh + 0.1)
-    left, right = round(dw - 0.1), round(dw + 0.1)
-    im = cv2.copyMakeBorder(im, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(114, 114, 114))
-    x = im[..., ::-1].transpose(2, 0, 1).astype(np.float32) / 255.0
+    im = np.load(path)
+    if im.dtype != np.uint8 or im.shape != (h, w, 3):
+        raise SystemExit(f"compare_exports.py: error: {path}: expected uint8 [{h}, {w}, 3] (letterboxed RGB), got {im.dtype} {list(im.shape)}")
+    x = im.transpose(2, 0, 1).astype(np.float32) / 255.0
     return np.ascontiguousarray(np.repeat(x[None], b, axis=0))
 
 

@@ -55,6 +55,7 @@ fn run(args: &[String]) -> Result<()> {
             python::script("xtask/fixtures/make_fixtures.py", rest)?;
             if rest.is_empty() {
                 python::script("xtask/fixtures/make_zoo.py", &[])?;
+                python::script("xtask/fixtures/letterbox_images.py", &[])?;
             }
             Ok(())
         }

@@ -502,12 +502,13 @@ fn nms_dynamic_opset11() {
     }
 }
 
-/// The two real photos of `fixtures/images` (letterboxed to 640): many more candidates above
-/// conf, so NonMaxSuppression has real work and ties.
+/// The two real photos of `fixtures/images`, letterboxed to 640 (`*_640.npy`, made by
+/// `xtask/fixtures/letterbox_images.py`): many more candidates above conf, so NonMaxSuppression
+/// has real work and ties.
 #[test]
 fn nms_on_photos() {
-    for photo in ["bus.jpg", "zidane.jpg"] {
-        let path = fixture(&format!("fixtures/images/{photo}"));
+    for photo in ["bus", "zidane"] {
+        let path = fixture(&format!("fixtures/images/{photo}_640.npy"));
         for task in ["detect", "segment", "pose", "obb"] {
             check_task_on(task, "nms", nms_opts(), "1,3,640,640", path.to_str());
         }
