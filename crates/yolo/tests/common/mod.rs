@@ -58,3 +58,29 @@ pub fn max_abs(report: &Value) -> f64 {
         .map(|v| v.as_f64().expect("outputs have the same shape"))
         .fold(0.0, f64::max)
 }
+
+/// The structural half of "the same export as Ultralytics'": the oracle's reports of ours (`o`)
+/// and theirs (`t`) have the same I/O, opset, IR version and metadata; ours has no more nodes
+/// and no op type theirs lacks; and, for static exports (`same_names`), the same node names.
+pub fn assert_same_structure(variant: &str, o: &Value, t: &Value, same_names: bool) {
+    assert_eq!(o["inputs"], t["inputs"], "{variant}: inputs");
+    assert_eq!(o["outputs"], t["outputs"], "{variant}: outputs");
+    assert!(
+        o["nodes"].as_u64() <= t["nodes"].as_u64(),
+        "{variant}: node count"
+    );
+    let their_ops = t["ops"].as_object().expect("oracle report has ops");
+    for op in o["ops"].as_object().expect("oracle report has ops").keys() {
+        assert!(
+            their_ops.contains_key(op),
+            "{variant}: op {op} not in Ultralytics' export"
+        );
+    }
+    assert_eq!(o["opset"], t["opset"], "{variant}: opset");
+    assert_eq!(o["ir_version"], t["ir_version"], "{variant}: ir_version");
+    assert_eq!(o["metadata"], t["metadata"], "{variant}: metadata_props");
+    if same_names {
+        // Node names follow torch's scopes and counters: identical to Ultralytics' file.
+        assert_eq!(o["node_names"], t["node_names"], "{variant}: node names");
+    }
+}
