@@ -206,110 +206,96 @@ fn detect_half_static_noise() {
     check_noise(&r, "detect/half", &[("box", 10.0), ("scores", 0.08)]);
 }
 
+/// The half export of a task's fixture checkpoint, static (at 640) and dynamic (at `dynamic_shape`),
+/// against onnxruntime's converter run on our fp32 export: the same graph, and outputs within
+/// f16 noise of fp32 (`bounds`: max |Δ| per output part). Returns the two reports.
+fn check_task_half(
+    file: &str,
+    layout: &str,
+    outputs: usize,
+    dynamic_shape: &str,
+    bounds: &[(&str, f64)],
+) -> Vec<Value> {
+    let model = load(file);
+    [false, true]
+        .into_iter()
+        .map(|dynamic| {
+            let opts = ExportOptions {
+                dynamic,
+                ..Default::default()
+            };
+            let shape = if dynamic {
+                dynamic_shape
+            } else {
+                "1,3,640,640"
+            };
+            let what = format!("{layout}/half dynamic={dynamic}");
+            let r = reference(&model, &opts, shape, layout, None);
+            check_structure(&r, &what, outputs);
+            check_noise(&r, &what, bounds);
+            r
+        })
+        .collect()
+}
+
 #[test]
 fn segment_half() {
-    let model = load("yolo11n-seg.pt");
-    for dynamic in [false, true] {
-        let opts = ExportOptions {
-            dynamic,
-            ..Default::default()
-        };
-        let shape = if dynamic {
-            "2,3,480,640"
-        } else {
-            "1,3,640,640"
-        };
-        let what = format!("segment/half dynamic={dynamic}");
-        let r = reference(&model, &opts, shape, "segment", None);
-        check_structure(&r, &what, 2);
-        check_noise(
-            &r,
-            &what,
-            &[
-                ("box", 40.0),
-                ("scores", 0.2),
-                ("mask_coef", 0.6),
-                ("proto", 1.3),
-            ],
-        );
-    }
+    check_task_half(
+        "yolo11n-seg.pt",
+        "segment",
+        2,
+        "2,3,480,640",
+        &[
+            ("box", 40.0),
+            ("scores", 0.2),
+            ("mask_coef", 0.6),
+            ("proto", 1.3),
+        ],
+    );
 }
 
 #[test]
 fn pose_half() {
-    let model = load("yolo11n-pose.pt");
-    for dynamic in [false, true] {
-        let opts = ExportOptions {
-            dynamic,
-            ..Default::default()
-        };
-        let shape = if dynamic {
-            "2,3,480,640"
-        } else {
-            "1,3,640,640"
-        };
-        let what = format!("pose/half dynamic={dynamic}");
-        let r = reference(&model, &opts, shape, "pose", None);
-        check_structure(&r, &what, 1);
-        check_noise(
-            &r,
-            &what,
-            &[
-                ("box", 15.0),
-                ("scores", 0.13),
-                ("kpt_xy", 20.0),
-                ("kpt_v", 0.07),
-            ],
-        );
-    }
+    check_task_half(
+        "yolo11n-pose.pt",
+        "pose",
+        1,
+        "2,3,480,640",
+        &[
+            ("box", 15.0),
+            ("scores", 0.13),
+            ("kpt_xy", 20.0),
+            ("kpt_v", 0.07),
+        ],
+    );
 }
 
 #[test]
 fn obb_half() {
-    let model = load("yolo11n-obb.pt");
-    for dynamic in [false, true] {
-        let opts = ExportOptions {
-            dynamic,
-            ..Default::default()
-        };
-        let shape = if dynamic {
-            "2,3,480,640"
-        } else {
-            "1,3,640,640"
-        };
-        let what = format!("obb/half dynamic={dynamic}");
-        let r = reference(&model, &opts, shape, "obb", None);
-        check_structure(&r, &what, 1);
-        check_noise(
-            &r,
-            &what,
-            &[("box", 4.0), ("scores", 0.04), ("angle", 0.06)],
-        );
-    }
+    check_task_half(
+        "yolo11n-obb.pt",
+        "obb",
+        1,
+        "2,3,480,640",
+        &[("box", 4.0), ("scores", 0.04), ("angle", 0.06)],
+    );
 }
 
 #[test]
 fn classify_half() {
-    let model = load("yolo11n-cls.pt");
-    for dynamic in [false, true] {
-        let opts = ExportOptions {
-            dynamic,
-            ..Default::default()
-        };
-        let shape = if dynamic {
-            "2,3,224,224"
-        } else {
-            "1,3,640,640"
-        };
-        let what = format!("classify/half dynamic={dynamic}");
-        let r = reference(&model, &opts, shape, "classify", None);
-        check_structure(&r, &what, 1);
+    let reports = check_task_half(
+        "yolo11n-cls.pt",
+        "classify",
+        1,
+        "2,3,224,224",
+        &[("output0", 2e-5)],
+    );
+    for r in reports {
         // No Resize: every float initializer is FLOAT16.
         assert!(
             r["init_dtypes"].get("float32").is_none(),
-            "{what}: {}",
+            "classify/half: {}",
             r["init_dtypes"]
         );
-        check_noise(&r, &what, &[("output0", 2e-5)]);
     }
 }
