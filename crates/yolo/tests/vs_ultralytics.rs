@@ -187,23 +187,7 @@ fn opset_17() {
 fn fused_weights_are_bit_identical() {
     let theirs = onnxide_ir::load(fixture("fixtures/exports/detect/default.onnx")).unwrap();
     let ours = onnxide_yolo::export(model(), &ExportOptions::default()).unwrap();
-    let mut compared = 0;
-    for t in &ours.graph.initializers {
-        if !t.name.starts_with("model.") {
-            continue;
-        }
-        let Some(u) = theirs.graph.initializer(&t.name) else {
-            panic!("Ultralytics' export has no initializer {}", t.name)
-        };
-        let (a, b) = (
-            t.tensor.as_slice::<f32>().unwrap(),
-            u.tensor.as_slice::<f32>().unwrap(),
-        );
-        assert_eq!(t.tensor.shape(), u.tensor.shape(), "{}", t.name);
-        let same = a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
-        assert!(same, "{} differs", t.name);
-        compared += 1;
-    }
+    let compared = assert_weights_bit_identical("detect", &ours, &theirs);
     assert_eq!(compared, 175, "88 conv weights + 87 biases");
 }
 
@@ -229,21 +213,7 @@ fn segment_pose_and_obb_fused_weights_are_bit_identical() {
             names
         };
         assert_eq!(weights(&ours), weights(&theirs), "{task}: weight names");
-        for t in ours
-            .graph
-            .initializers
-            .iter()
-            .filter(|t| t.name.starts_with("model."))
-        {
-            let u = theirs.graph.initializer(&t.name).unwrap();
-            assert_eq!(t.tensor.shape(), u.tensor.shape(), "{task}: {}", t.name);
-            let (a, b) = (
-                t.tensor.as_slice::<f32>().unwrap(),
-                u.tensor.as_slice::<f32>().unwrap(),
-            );
-            let same = a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
-            assert!(same, "{task}: {} differs", t.name);
-        }
+        assert_weights_bit_identical(task, &ours, &theirs);
         assert_eq!(weights(&ours).len(), expected, "{task}: weight count");
     }
 }

@@ -99,23 +99,7 @@ fn imgsz_300_matches_the_dynamic_export_at_300() {
 fn fused_weights_are_bit_identical() {
     let theirs = onnxide_ir::load(fixture("fixtures/exports/classify/default.onnx")).unwrap();
     let ours = onnxide_yolo::export(model(), &ExportOptions::default()).unwrap();
-    let mut compared = 0;
-    for t in &ours.graph.initializers {
-        if !t.name.starts_with("model.") {
-            continue;
-        }
-        let Some(u) = theirs.graph.initializer(&t.name) else {
-            panic!("Ultralytics' export has no initializer {}", t.name)
-        };
-        let (a, b) = (
-            t.tensor.as_slice::<f32>().unwrap(),
-            u.tensor.as_slice::<f32>().unwrap(),
-        );
-        assert_eq!(t.tensor.shape(), u.tensor.shape(), "{}", t.name);
-        let same = a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
-        assert!(same, "{} differs", t.name);
-        compared += 1;
-    }
+    let compared = assert_weights_bit_identical("classify", &ours, &theirs);
     assert_eq!(
         compared, 80,
         "39 conv weights + 39 biases + the linear weight and bias"

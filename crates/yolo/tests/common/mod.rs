@@ -84,3 +84,32 @@ pub fn assert_same_structure(variant: &str, o: &Value, t: &Value, same_names: bo
         assert_eq!(o["node_names"], t["node_names"], "{variant}: node names");
     }
 }
+
+/// Every `model.*` initializer of `ours` (the fused weights) is in `theirs` with the same shape
+/// and the same f32 bits; returns how many were compared.
+pub fn assert_weights_bit_identical(
+    what: &str,
+    ours: &onnxide_ir::Model,
+    theirs: &onnxide_ir::Model,
+) -> usize {
+    let mut compared = 0;
+    for t in ours
+        .graph
+        .initializers
+        .iter()
+        .filter(|t| t.name.starts_with("model."))
+    {
+        let Some(u) = theirs.graph.initializer(&t.name) else {
+            panic!("{what}: Ultralytics' export has no initializer {}", t.name)
+        };
+        assert_eq!(t.tensor.shape(), u.tensor.shape(), "{what}: {}", t.name);
+        let (a, b) = (
+            t.tensor.as_slice::<f32>().expect("f32 weights"),
+            u.tensor.as_slice::<f32>().expect("f32 weights"),
+        );
+        let same = a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
+        assert!(same, "{what}: {} differs", t.name);
+        compared += 1;
+    }
+    compared
+}
