@@ -35,6 +35,8 @@ pub enum IrError {
     Cycle(Vec<String>),
     #[error("the model does not pass the checker:\n  {}", .0.join("\n  "))]
     Check(Vec<String>),
+    #[error("pass '{pass}' broke the graph:\n  {}", problems.join("\n  "))]
+    Pass { pass: String, problems: Vec<String> },
     #[error("{}: {reason}", path.display())]
     Npy { path: PathBuf, reason: String },
     #[error("shape inference: node {node}: {reason}")]

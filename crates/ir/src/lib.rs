@@ -2,8 +2,9 @@
 //!
 //! [`Model`] / [`Graph`] / [`Node`] mirror ONNX's structure with owned Rust types; [`Tensor`]
 //! holds data for every ONNX element type. [`load`] and [`save`] convert to and from `.onnx`
-//! files (external data included); [`topo`], [`check`] and [`infer`] are the graph utilities
-//! every pass and tool builds on.
+//! files (external data included). [`rewrite`] is the layer every graph rewrite stands on
+//! (index, patches, passes, pass manager, node builders); [`topo`], [`check`] and [`infer`] are
+//! the graph utilities built beside it.
 
 #[cfg(not(target_endian = "little"))]
 compile_error!("onnxide reads and writes ONNX raw data as little-endian in place");
@@ -16,6 +17,7 @@ pub mod infer;
 mod io;
 mod model;
 pub mod npy;
+pub mod rewrite;
 mod tensor;
 pub mod topo;
 

@@ -44,6 +44,17 @@ pub struct NamedTensor {
     pub tensor: Tensor,
 }
 
+impl NamedTensor {
+    /// A named tensor without a doc string.
+    pub fn new(name: impl Into<String>, tensor: Tensor) -> NamedTensor {
+        NamedTensor {
+            name: name.into(),
+            doc_string: String::new(),
+            tensor,
+        }
+    }
+}
+
 /// Element types that have a typed [`TensorData`] variant.
 pub trait Element: Copy + Default + Send + Sync + 'static {
     const DTYPE: DType;

@@ -1,29 +1,20 @@
 //! Topological order of a graph's nodes.
 
+pub use crate::rewrite::node_reads;
+use crate::rewrite::GraphIndex;
 use crate::{Graph, IrError, Node};
-use std::collections::HashMap;
 
 /// Node indices in an order where every node comes after the producers of its inputs.
 /// Ties keep file order, so an already sorted graph is left as it is.
 pub fn order(graph: &Graph) -> Result<Vec<usize>, IrError> {
-    let producer: HashMap<&str, usize> = graph
-        .nodes
-        .iter()
-        .enumerate()
-        .flat_map(|(i, n)| {
-            n.outputs
-                .iter()
-                .filter(|o| !o.is_empty())
-                .map(move |o| (o.as_str(), i))
-        })
-        .collect();
+    let index = GraphIndex::new(graph);
     let deps: Vec<Vec<usize>> = graph
         .nodes
         .iter()
         .enumerate()
         .map(|(i, n)| {
             let mut d: Vec<usize> = node_reads(n)
-                .filter_map(|name| producer.get(name).copied())
+                .filter_map(|name| index.producer(name))
                 .filter(|&p| p != i)
                 .collect();
             d.sort_unstable();
@@ -72,50 +63,6 @@ pub fn sort(graph: &mut Graph) -> Result<(), IrError> {
         .collect();
     graph.nodes = order.into_iter().filter_map(|i| old[i].take()).collect();
     Ok(())
-}
-
-/// Every value a node reads, including values its subgraphs capture from the outer scope.
-pub fn node_reads(node: &Node) -> impl Iterator<Item = &str> {
-    let mut names: Vec<&str> = node
-        .inputs
-        .iter()
-        .map(String::as_str)
-        .filter(|s| !s.is_empty())
-        .collect();
-    for a in &node.attributes {
-        match &a.value {
-            crate::AttrValue::Graph(g) => names.extend(subgraph_captures(g)),
-            crate::AttrValue::Graphs(gs) => {
-                gs.iter().for_each(|g| names.extend(subgraph_captures(g)))
-            }
-            _ => {}
-        }
-    }
-    names.into_iter()
-}
-
-/// Names a subgraph reads that it does not define itself.
-fn subgraph_captures(g: &Graph) -> Vec<&str> {
-    let mut defined: std::collections::HashSet<&str> =
-        g.inputs.iter().map(|v| v.name.as_str()).collect();
-    defined.extend(g.initializers.iter().map(|t| t.name.as_str()));
-    for n in &g.nodes {
-        defined.extend(n.outputs.iter().map(String::as_str));
-    }
-    let mut out = Vec::new();
-    for n in &g.nodes {
-        for r in node_reads(n) {
-            if !defined.contains(r) {
-                out.push(r);
-            }
-        }
-    }
-    for o in &g.outputs {
-        if !defined.contains(o.name.as_str()) {
-            out.push(o.name.as_str());
-        }
-    }
-    out
 }
 
 #[cfg(test)]
