@@ -52,7 +52,7 @@ impl Session {
     pub fn new(model: &Model, options: &SessionOptions) -> Result<Session, RuntimeError> {
         // Fusions rewrite a copy of the model; `optimize = false` plans the graph as given.
         let optimized = if options.optimize {
-            crate::optimize::run(model)
+            crate::optimize::run(model)?
         } else {
             None
         };

@@ -7,7 +7,8 @@
 //! nodes), shared when their contents are equal, as onnxslim leaves them.
 
 use crate::error::{Result, YoloError};
-use onnxide_ir::{AttrValue, Attribute, DType, NamedTensor, Node, Tensor};
+use onnxide_ir::rewrite::{self, TensorKey};
+use onnxide_ir::{AttrValue, Attribute, NamedTensor, Node, Tensor};
 use std::collections::{HashMap, HashSet};
 
 /// Where a module sits: its torch export scope and its `state_dict` key prefix.
@@ -79,29 +80,26 @@ impl Site {
     }
 }
 
+// Attribute shorthands for the blocks, on onnxide-ir's one set of builders.
+
 pub fn attr(name: &str, value: AttrValue) -> Attribute {
-    Attribute {
-        name: name.into(),
-        value,
-        doc_string: String::new(),
-        ref_attr_name: String::new(),
-    }
+    rewrite::attr(name, value)
 }
 
 pub fn attr_int(name: &str, v: i64) -> Attribute {
-    attr(name, AttrValue::Int(v))
+    rewrite::attr(name, v)
 }
 
 pub fn attr_ints(name: &str, v: &[i64]) -> Attribute {
-    attr(name, AttrValue::Ints(v.to_vec()))
+    rewrite::attr(name, v)
 }
 
 pub fn attr_float(name: &str, v: f32) -> Attribute {
-    attr(name, AttrValue::Float(v))
+    rewrite::attr(name, v)
 }
 
 pub fn attr_str(name: &str, v: &str) -> Attribute {
-    attr(name, AttrValue::String(v.as_bytes().to_vec()))
+    rewrite::attr(name, v)
 }
 
 /// Accumulates nodes and initializers for one graph.
@@ -113,7 +111,7 @@ pub struct GraphBuilder {
     /// Next suffix per `scope/op`.
     counters: HashMap<String, usize>,
     /// Constant contents -> initializer name, so equal constants are stored once.
-    constants: HashMap<(DType, Vec<usize>, Vec<u8>), String>,
+    constants: HashMap<TensorKey, String>,
 }
 
 impl GraphBuilder {
@@ -209,14 +207,12 @@ impl GraphBuilder {
         attrs: Vec<Attribute>,
         outputs: Vec<String>,
     ) {
-        self.nodes.push(Node {
-            name,
-            op_type: op.into(),
-            inputs: inputs.iter().map(|s| s.to_string()).collect(),
-            outputs,
-            attributes: attrs,
-            ..Node::default()
-        });
+        let node = rewrite::node(op)
+            .name(name)
+            .inputs(inputs.iter().copied())
+            .outputs(outputs)
+            .attributes(attrs);
+        self.nodes.push(node.build());
     }
 
     /// Adds a named initializer (a weight). Names must be unique.
@@ -226,19 +222,14 @@ impl GraphBuilder {
                 "initializer '{name}' defined twice"
             )));
         }
-        self.initializers.push(NamedTensor {
-            name: name.into(),
-            doc_string: String::new(),
-            tensor,
-        });
+        self.initializers.push(NamedTensor::new(name, tensor));
         Ok(name.into())
     }
 
     /// A constant initializer, shared with any earlier constant of equal dtype, shape and
     /// contents; new ones are named like torch's folded constants (`/model.23/Constant_3_output_0`).
     pub fn constant(&mut self, scope: &str, tensor: Tensor) -> Result<String> {
-        let bytes = tensor.to_raw_bytes().unwrap_or_default();
-        let key = (tensor.dtype(), tensor.shape().to_vec(), bytes);
+        let key = TensorKey::new(&tensor);
         if let Some(name) = self.constants.get(&key) {
             return Ok(name.clone());
         }

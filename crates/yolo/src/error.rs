@@ -70,6 +70,9 @@ pub enum YoloError {
     /// Writing the output failed.
     #[error(transparent)]
     Ir(#[from] onnxide_ir::IrError),
+    /// The float16 conversion (`half=True`) failed.
+    #[error(transparent)]
+    Convert(#[from] onnxide_convert::ConvertError),
 }
 
 pub type Result<T, E = YoloError> = std::result::Result<T, E>;

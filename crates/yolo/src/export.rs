@@ -43,7 +43,7 @@ pub struct ExportOptions {
     /// give the raw head output.
     pub nms: Option<bool>,
     /// FP16 export as Ultralytics does it on the CPU: the fp32 graph, then
-    /// `convert_float_to_float16(keep_io_types=True)` ([`crate::half`]); the I/O stays float32.
+    /// `convert_float_to_float16(keep_io_types=True)` ([`onnxide_convert::float16`]); the I/O stays float32.
     pub half: bool,
     /// Metadata `date`; `None` = now.
     pub date: Option<String>,
@@ -491,7 +491,7 @@ fn build(model: &YoloModel, opts: &ExportOptions, params: &mut dyn ParamSource) 
         ..Model::default()
     };
     if opts.half {
-        crate::half::to_float16(&mut onnx)?;
+        onnxide_convert::float16::to_float16(&mut onnx)?;
     }
     Ok(onnx)
 }

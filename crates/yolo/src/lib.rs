@@ -34,7 +34,6 @@ pub mod builder;
 pub mod config;
 mod error;
 pub mod export;
-pub mod half;
 pub mod metadata;
 pub mod nms;
 pub mod params;

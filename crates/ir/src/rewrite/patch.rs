@@ -22,6 +22,7 @@ pub struct Patch {
     initializers_added: Vec<NamedTensor>,
     initializers_replaced: BTreeMap<String, Tensor>,
     initializers_removed: BTreeSet<String>,
+    keep_orphans: bool,
 }
 
 /// What [`Patch::apply`] changed.
@@ -58,6 +59,12 @@ impl Patch {
             && self.initializers_added.is_empty()
             && self.initializers_replaced.is_empty()
             && self.initializers_removed.is_empty()
+    }
+
+    /// Leaves nodes and initializers the patch orphans in place, for passes that must mirror
+    /// another tool's result exactly (onnxruntime keeps them).
+    pub fn keep_orphans(&mut self) {
+        self.keep_orphans = true;
     }
 
     /// Appends `node` after the existing nodes (callers sort afterwards if order matters).
@@ -139,7 +146,9 @@ impl Patch {
             }
         }
         graph.initializers.extend(self.initializers_added);
-        summary.nodes_dead = drop_orphans(graph, &used_before);
+        if !self.keep_orphans {
+            summary.nodes_dead = drop_orphans(graph, &used_before);
+        }
         summary
     }
 }
@@ -294,6 +303,17 @@ mod tests {
             (1, 1, 1)
         );
         assert_eq!(s.nodes_dead, 0);
+    }
+
+    #[test]
+    fn orphans_can_be_kept() {
+        let mut g = chain();
+        let mut p = Patch::new();
+        p.rewire("z", "y");
+        p.keep_orphans();
+        assert_eq!(p.apply(&mut g).nodes_dead, 0);
+        assert_eq!(names(&g), ["a", "b", "c"]);
+        assert_eq!(g.initializers.len(), 1);
     }
 
     #[test]

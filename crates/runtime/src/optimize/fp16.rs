@@ -31,7 +31,11 @@
 //! Initializers widened by a Cast become f32 initializers (exact), so that the fusion pass
 //! sees constant f32 weights.
 
-use onnxide_ir::{AttrValue, Attribute, DType, Model, NamedTensor, Node, Tensor};
+use onnxide_ir::rewrite::{
+    cast, has_subgraph, is_onnx_op as is_onnx, node, GraphIndex, Pass, PassReport, Patch,
+    UniqueNames,
+};
+use onnxide_ir::{DType, Graph, IrError, Model, NamedTensor, Node, Tensor};
 use std::collections::{HashMap, HashSet};
 
 /// Prefix of the values this pass creates (onnxruntime's own, for easy comparison).
@@ -59,10 +63,23 @@ const F16_KERNELS: &[&str] = &[
     "Size",
 ];
 
+/// The pass (see the module docs). Reports `f16_in_f32`, the number of nodes moved to f32.
+pub(super) struct F16InF32;
+
+impl Pass for F16InF32 {
+    fn name(&self) -> &'static str {
+        "f16-in-f32"
+    }
+
+    fn run(&mut self, model: &mut Model) -> Result<PassReport, IrError> {
+        Ok(PassReport::new().with("f16_in_f32", compute_f16_in_f32(model)))
+    }
+}
+
 /// Rewrites `model` (see the module docs); returns the number of nodes that run in f32.
 /// All or nothing: a graph where type inference leaves some value's element type unknown is
 /// left as it is (each op then computes in f32 and rounds its output to f16).
-pub(super) fn compute_f16_in_f32(model: &mut Model) -> usize {
+fn compute_f16_in_f32(model: &mut Model) -> usize {
     let mut rewritten = model.clone();
     let count = rewrite(&mut rewritten);
     if count > 0 {
@@ -104,63 +121,17 @@ fn rewrite(model: &mut Model) -> usize {
         return 0;
     }
 
-    // Rule 1: Softmax expansion.
-    let mut expanded = Vec::new();
-    graph.nodes.retain(|n| {
-        let expand = is_onnx(n, "Softmax")
-            && opset >= 13
-            && n.inputs.first().is_some_and(|x| is_f16(&types, x));
-        if expand {
-            expanded.push(n.clone());
-        }
-        !expand
-    });
-    // CastLike has no kernel either: its body is a Cast to the second input's type, which no
-    // longer reads that input (so the input no longer needs rounding for it).
-    let mut cast_likes = Vec::new();
-    graph.nodes.retain(|n| {
-        let target = n.inputs.get(1).and_then(|t| types.get(t));
-        match (is_onnx(n, "CastLike"), target) {
-            (true, Some(&to)) => {
-                let mut c = cast(&n.name, &n.inputs[0], &n.outputs[0], to);
-                c.attributes.extend(
-                    n.attributes
-                        .iter()
-                        .filter(|a| a.name == "saturate")
-                        .cloned(),
-                );
-                cast_likes.push(c);
-                false
-            }
-            _ => true,
-        }
-    });
-    for (i, sm) in expanded.iter().enumerate() {
-        let body = softmax_body(sm, i, opset, &mut graph.initializers);
-        for n in &body {
-            for o in &n.outputs {
-                types.insert(o.clone(), DType::F16);
-            }
-        }
-        graph.nodes.extend(body);
-    }
-    graph.nodes.extend(cast_likes);
+    expand_functions(graph, &mut types, opset);
 
     let graph_outputs: HashSet<String> = graph.outputs.iter().map(|v| v.name.clone()).collect();
     // Values written by a node (Constant outputs count as initializers, as onnxruntime loads them).
-    let producer: HashMap<String, usize> = graph
-        .nodes
-        .iter()
-        .enumerate()
-        .filter(|(_, n)| !is_onnx(n, "Constant"))
-        .flat_map(|(i, n)| n.outputs.iter().map(move |o| (o.clone(), i)))
-        .collect();
-    let mut readers: HashMap<String, Vec<usize>> = HashMap::new();
-    for (i, n) in graph.nodes.iter().enumerate() {
-        for v in n.inputs.iter().filter(|v| !v.is_empty()) {
-            readers.entry(v.clone()).or_default().push(i);
-        }
-    }
+    let index = GraphIndex::new(graph);
+    let nodes = &graph.nodes;
+    let producer = |v: &str| {
+        index
+            .producer(v)
+            .filter(|&p| !is_onnx(&nodes[p], "Constant"))
+    };
 
     // Rule 2: which nodes have an f16 kernel, then the isolated ones lose it, in node order.
     let mut kernel: Vec<bool> = graph
@@ -175,7 +146,7 @@ fn rewrite(model: &mut Model) -> usize {
         let n = &graph.nodes[i];
         if !kernel[i]
             || !touches_f16(&types, n)
-            || !n.inputs.iter().any(|v| producer.contains_key(v))
+            || !n.inputs.iter().any(|v| producer(v).is_some())
             || n.outputs.iter().any(|o| graph_outputs.contains(o))
             || has_subgraph(n)
             || is_onnx(n, "Cast")
@@ -191,14 +162,13 @@ fn rewrite(model: &mut Model) -> usize {
         let (false, Some(output)) = (inputs.is_empty(), output) else {
             continue;
         };
-        let producers_f32 = inputs.iter().all(|v| {
-            producer
-                .get(*v)
-                .is_none_or(|&p| needs_f32(&kernel, p, &graph.nodes))
-        });
-        let readers_f32 = readers
-            .get(output)
-            .is_none_or(|r| r.iter().all(|&c| needs_f32(&kernel, c, &graph.nodes)));
+        let producers_f32 = inputs
+            .iter()
+            .all(|v| producer(v).is_none_or(|p| needs_f32(&kernel, p, &graph.nodes)));
+        let readers_f32 = index
+            .consumers(output)
+            .iter()
+            .all(|&c| needs_f32(&kernel, c, &graph.nodes));
         if producers_f32 && readers_f32 {
             kernel[i] = false;
         }
@@ -219,14 +189,14 @@ fn rewrite(model: &mut Model) -> usize {
     let in_f32: HashSet<usize> = f32_nodes.iter().copied().collect();
     let mut names = UniqueNames::new(graph);
     let mut widened: HashMap<String, String> = HashMap::new();
-    let mut inserted: Vec<Node> = Vec::new();
+    let mut patch = Patch::new();
     let mut new_f32: Vec<String> = Vec::new();
     for i in order.into_iter().filter(|i| in_f32.contains(i)) {
-        let node = &mut graph.nodes[i];
+        let mut node = graph.nodes[i].clone();
         for v in node.inputs.iter_mut().filter(|v| is_f16(&types, v)) {
             let wide = widened.entry(v.clone()).or_insert_with(|| {
                 let name = names.fresh(&format!("{PREFIX}{v}"));
-                inserted.push(cast(&name, v, &name, DType::F32));
+                patch.add_node(cast(&name, v, &name, DType::F32));
                 name
             });
             new_f32.push(wide.clone());
@@ -235,13 +205,15 @@ fn rewrite(model: &mut Model) -> usize {
         for o in node.outputs.iter_mut().filter(|o| is_f16(&types, o)) {
             let name = names.fresh(&format!("{PREFIX}{o}"));
             new_f32.push(name.clone());
-            inserted.push(cast(&name, &name, o, DType::F16));
+            patch.add_node(cast(&name, &name, o, DType::F16));
             *o = name;
         }
+        patch.replace_node(i, node);
     }
     types.extend(new_f32.into_iter().map(|v| (v, DType::F32)));
     let first_inserted = graph.nodes.len();
-    graph.nodes.extend(inserted);
+    patch.keep_orphans();
+    patch.apply(graph);
 
     // Rule 4: Cast pairs that undo each other are removed, the file's Casts first, then ours.
     remove_duplicate_casts(graph, &types, first_inserted, &graph_outputs);
@@ -252,32 +224,7 @@ fn rewrite(model: &mut Model) -> usize {
     count
 }
 
-/// Value names not used anywhere in the graph yet.
-struct UniqueNames(HashSet<String>);
-
-impl UniqueNames {
-    fn new(graph: &onnxide_ir::Graph) -> UniqueNames {
-        let mut used: HashSet<String> = graph.initializers.iter().map(|t| t.name.clone()).collect();
-        used.extend(graph.inputs.iter().map(|v| v.name.clone()));
-        for n in &graph.nodes {
-            used.extend(n.inputs.iter().chain(&n.outputs).cloned());
-        }
-        UniqueNames(used)
-    }
-
-    fn fresh(&mut self, base: &str) -> String {
-        let mut name = base.to_string();
-        let mut k = 0;
-        while self.0.contains(&name) {
-            name = format!("{base}_token_{k}");
-            k += 1;
-        }
-        self.0.insert(name.clone());
-        name
-    }
-}
-
-fn graph_inputs_and_outputs(graph: &onnxide_ir::Graph) -> HashSet<String> {
+fn graph_inputs_and_outputs(graph: &Graph) -> HashSet<String> {
     graph
         .inputs
         .iter()
@@ -292,7 +239,7 @@ fn graph_inputs_and_outputs(graph: &onnxide_ir::Graph) -> HashSet<String> {
 /// `c` itself goes when only Casts read it; a lossy pair (the file's narrowing Cast followed
 /// by a lossy Cast back) is left alone.
 fn remove_duplicate_casts(
-    graph: &mut onnxide_ir::Graph,
+    graph: &mut Graph,
     types: &HashMap<String, DType>,
     first_inserted: usize,
     graph_outputs: &HashSet<String>,
@@ -359,7 +306,7 @@ fn remove_duplicate_casts(
     });
 }
 
-fn rename_reads(graph: &mut onnxide_ir::Graph, removed: &[bool], from: &str, to: &str) {
+fn rename_reads(graph: &mut Graph, removed: &[bool], from: &str, to: &str) {
     for (n, _) in graph.nodes.iter_mut().zip(removed).filter(|(_, &r)| !r) {
         for v in n.inputs.iter_mut().filter(|v| *v == from) {
             *v = to.to_string();
@@ -410,48 +357,31 @@ fn unsafe_cast(src: DType, dst: DType, inserted: bool) -> bool {
 
 /// `Cast(initializer → f32)` becomes an f32 initializer (the same values: widening is
 /// exact), so that later passes see constant f32 weights.
-fn fold_initializer_casts(graph: &mut onnxide_ir::Graph, io: &HashSet<String>) {
-    let inits: HashMap<String, usize> = graph
-        .initializers
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (t.name.clone(), i))
-        .collect();
-    let mut folded = Vec::new();
-    graph.nodes.retain(|n| {
+fn fold_initializer_casts(graph: &mut Graph, io: &HashSet<String>) {
+    let index = GraphIndex::new(graph);
+    let mut patch = Patch::new();
+    for (i, n) in graph.nodes.iter().enumerate() {
         let widening =
             is_onnx(n, "Cast") && n.attr_int("to") == Some(i64::from(DType::F32.onnx_code()));
         let source = n
             .inputs
             .first()
             .filter(|v| !io.contains(*v))
-            .and_then(|v| inits.get(v))
-            .filter(|&&i| {
-                let dtype = graph.initializers[i].tensor.dtype();
-                matches!(dtype, DType::F16 | DType::BF16 | DType::F32)
-            });
-        match (widening, source, n.outputs.first()) {
-            (true, Some(&i), Some(out)) if !io.contains(out) => {
-                match to_f32(&graph.initializers[i].tensor) {
-                    Some(tensor) => {
-                        folded.push(NamedTensor {
-                            name: out.clone(),
-                            doc_string: String::new(),
-                            tensor,
-                        });
-                        false
-                    }
-                    None => true,
-                }
+            .and_then(|v| index.initializer(v))
+            .map(|i| &graph.initializers[i].tensor)
+            .filter(|t| matches!(t.dtype(), DType::F16 | DType::BF16 | DType::F32));
+        if let (true, Some(source), Some(out)) = (widening, source, n.outputs.first()) {
+            if io.contains(out) {
+                continue;
             }
-            _ => true,
+            if let Some(tensor) = to_f32(source) {
+                patch.remove_node(i);
+                patch.add_initializer(NamedTensor::new(out.clone(), tensor));
+            }
         }
-    });
-    graph.initializers.extend(folded);
-}
-
-fn is_onnx(node: &Node, op: &str) -> bool {
-    node.op_type == op && onnxide_ir::normalize_domain(&node.domain).is_empty()
+    }
+    // The f16 source initializers that only these Casts read are dropped with them.
+    patch.apply(graph);
 }
 
 fn has_f16_kernel(node: &Node, opset: i64) -> bool {
@@ -470,43 +400,72 @@ fn considered_inputs(node: &Node) -> &'static [usize] {
     }
 }
 
-fn has_subgraph(node: &Node) -> bool {
-    node.attributes
-        .iter()
-        .any(|a| matches!(a.value, AttrValue::Graph(_) | AttrValue::Graphs(_)))
-}
-
 fn to_f32(t: &Tensor) -> Option<Tensor> {
     let values: Vec<f32> = t.to_f64_vec()?.into_iter().map(|v| v as f32).collect();
     Tensor::from_vec(t.shape().to_vec(), values).ok()
 }
 
-fn cast(name: &str, input: &str, output: &str, to: DType) -> Node {
-    Node {
-        name: name.to_string(),
-        op_type: "Cast".into(),
-        inputs: vec![input.to_string()],
-        outputs: vec![output.to_string()],
-        attributes: vec![Attribute {
-            name: "to".into(),
-            value: AttrValue::Int(i64::from(to.onnx_code())),
-            doc_string: String::new(),
-            ref_attr_name: String::new(),
-        }],
-        ..Node::default()
+/// Rule 1: Softmax (opset ≥ 13) on f16 becomes its function body, CastLike a Cast; both are
+/// appended after the other nodes (Softmax bodies first), as onnxruntime inlines them.
+fn expand_functions(graph: &mut Graph, types: &mut HashMap<String, DType>, opset: i64) {
+    let mut patch = Patch::new();
+    let mut softmaxes = Vec::new();
+    let mut cast_likes = Vec::new();
+    for (i, n) in graph.nodes.iter().enumerate() {
+        if is_onnx(n, "Softmax")
+            && opset >= 13
+            && n.inputs.first().is_some_and(|x| is_f16(types, x))
+        {
+            softmaxes.push(i);
+        }
+        // CastLike has no kernel either: its body is a Cast to the second input's type, which
+        // no longer reads that input (so the input no longer needs rounding for it).
+        let target = n.inputs.get(1).and_then(|t| types.get(t));
+        if let (true, Some(&to)) = (is_onnx(n, "CastLike"), target) {
+            let mut c = cast(&n.name, &n.inputs[0], &n.outputs[0], to);
+            c.attributes.extend(
+                n.attributes
+                    .iter()
+                    .filter(|a| a.name == "saturate")
+                    .cloned(),
+            );
+            cast_likes.push((i, c));
+        }
     }
+    for (k, &i) in softmaxes.iter().enumerate() {
+        let (body, axes) = softmax_body(&graph.nodes[i], k, opset);
+        for n in &body {
+            for o in &n.outputs {
+                types.insert(o.clone(), DType::F16);
+            }
+        }
+        patch.remove_node(i);
+        patch.add_initializer(axes);
+        body.into_iter().for_each(|n| patch.add_node(n));
+    }
+    for (i, c) in cast_likes {
+        patch.remove_node(i);
+        patch.add_node(c);
+    }
+    // onnxruntime keeps a node whose only reader was a CastLike's type input.
+    patch.keep_orphans();
+    patch.apply(graph);
 }
 
-/// Softmax's ONNX function body (opset 13+): ReduceMax, Sub, Exp, ReduceSum, Div.
-fn softmax_body(sm: &Node, index: usize, opset: i64, inits: &mut Vec<NamedTensor>) -> Vec<Node> {
+fn is_f16(types: &HashMap<String, DType>, v: &str) -> bool {
+    types.get(v) == Some(&DType::F16)
+}
+
+/// Softmax's ONNX function body (opset 13+): ReduceMax, Sub, Exp, ReduceSum, Div, and the
+/// initializer holding its axis.
+fn softmax_body(sm: &Node, index: usize, opset: i64) -> (Vec<Node>, NamedTensor) {
     let axis = sm.attr_int("axis").unwrap_or(-1);
     let p = format!("{PREFIX}softmax{index}");
     let axes = format!("{p}_axes");
-    inits.push(NamedTensor {
-        name: axes.clone(),
-        doc_string: String::new(),
-        tensor: Tensor::from_vec(vec![1], vec![axis]).expect("one value"),
-    });
+    let axes_tensor = NamedTensor::new(
+        axes.clone(),
+        Tensor::from_vec(vec![1], vec![axis]).expect("one value"),
+    );
     let x = sm.inputs[0].clone();
     let (max, sub, exp, sum) = (
         format!("{p}_max"),
@@ -514,46 +473,30 @@ fn softmax_body(sm: &Node, index: usize, opset: i64, inits: &mut Vec<NamedTensor
         format!("{p}_exp"),
         format!("{p}_sum"),
     );
-    let keepdims = || Attribute {
-        name: "keepdims".into(),
-        value: AttrValue::Int(1),
-        doc_string: String::new(),
-        ref_attr_name: String::new(),
-    };
-    let node = |op: &str, inputs: Vec<String>, output: &str, attributes: Vec<Attribute>| Node {
-        name: format!("{p}_{op}"),
-        op_type: op.into(),
-        inputs,
-        outputs: vec![output.to_string()],
-        attributes,
-        ..Node::default()
-    };
+    let step = |op: &str| node(op).name(format!("{p}_{op}"));
     let reduce_max = if opset >= 18 {
-        node(
-            "ReduceMax",
-            vec![x.clone(), axes.clone()],
-            &max,
-            vec![keepdims()],
-        )
+        step("ReduceMax")
+            .inputs([x.clone(), axes.clone()])
+            .attr("keepdims", 1i64)
     } else {
-        let axes_attr = Attribute {
-            name: "axes".into(),
-            value: AttrValue::Ints(vec![axis]),
-            doc_string: String::new(),
-            ref_attr_name: String::new(),
-        };
-        node(
-            "ReduceMax",
-            vec![x.clone()],
-            &max,
-            vec![keepdims(), axes_attr],
-        )
+        step("ReduceMax")
+            .input(x.clone())
+            .attr("keepdims", 1i64)
+            .attr("axes", vec![axis])
     };
-    vec![
-        reduce_max,
-        node("Sub", vec![x, max.clone()], &sub, vec![]),
-        node("Exp", vec![sub], &exp, vec![]),
-        node("ReduceSum", vec![exp.clone(), axes], &sum, vec![keepdims()]),
-        node("Div", vec![exp, sum], &sm.outputs[0], vec![]),
-    ]
+    let body = vec![
+        reduce_max.output(max.clone()).build(),
+        step("Sub").inputs([x, max]).output(sub.clone()).build(),
+        step("Exp").input(sub).output(exp.clone()).build(),
+        step("ReduceSum")
+            .inputs([exp.clone(), axes])
+            .output(sum.clone())
+            .attr("keepdims", 1i64)
+            .build(),
+        step("Div")
+            .inputs([exp, sum])
+            .output(sm.outputs[0].clone())
+            .build(),
+    ];
+    (body, axes_tensor)
 }

@@ -6,20 +6,33 @@
 //! whose shape inference proves different from the conv output is left as an `Add`; one of
 //! unknown shape is fused and checked at run time (broadcast-added after the conv if needed).
 
-use super::OptimizeReport;
 use crate::fast::DOMAIN;
-use onnxide_ir::{AttrValue, Attribute, DType, Dim, Model, Node};
-use std::collections::{HashMap, HashSet};
+use onnxide_ir::rewrite::{attr, is_onnx_op, GraphIndex, Pass, PassReport, Patch};
+use onnxide_ir::{DType, Dim, Graph, IrError, Model, Node};
+use std::collections::HashSet;
 
-fn is_onnx(node: &Node, op: &str) -> bool {
-    node.op_type == op && onnxide_ir::normalize_domain(&node.domain).is_empty()
+/// The pass (see the module docs). Reports `conv_silu` and `residual_add`.
+pub(super) struct FuseConvSilu;
+
+impl Pass for FuseConvSilu {
+    fn name(&self) -> &'static str {
+        "fuse-conv-silu"
+    }
+
+    fn run(&mut self, model: &mut Model) -> Result<PassReport, IrError> {
+        Ok(fuse_conv_silu(model))
+    }
 }
 
-/// Node indices of one fusion: conv, sigmoid, mul, and the residual add with its other operand.
-type Fusion = (usize, usize, usize, Option<(usize, String)>);
+/// One fusion: conv, sigmoid, mul, and the residual add with its other operand.
+struct Fusion {
+    conv: usize,
+    sigmoid: usize,
+    mul: usize,
+    residual: Option<(usize, String)>,
+}
 
-pub(super) fn fuse_conv_silu(model: &mut Model) -> OptimizeReport {
-    let mut report = OptimizeReport::default();
+fn fuse_conv_silu(model: &mut Model) -> PassReport {
     let inferred = onnxide_ir::infer::infer(model).ok();
     let static_shape = |name: &str| -> Option<Vec<u64>> {
         inferred
@@ -32,148 +45,127 @@ pub(super) fn fuse_conv_silu(model: &mut Model) -> OptimizeReport {
             })
             .collect()
     };
-    let graph = &mut model.graph;
-    // Initializers that are constant for the plan (not overridable graph inputs).
-    let inputs: HashSet<&str> = graph.inputs.iter().map(|v| v.name.as_str()).collect();
-    let f32_init: HashMap<&str, usize> = graph
-        .initializers
-        .iter()
-        .filter(|i| i.tensor.dtype() == DType::F32 && !inputs.contains(i.name.as_str()))
-        .map(|i| (i.name.as_str(), i.tensor.rank()))
-        .collect();
-    let mut producer: HashMap<&str, usize> = HashMap::new();
-    let mut readers: HashMap<&str, Vec<usize>> = HashMap::new();
-    for (i, n) in graph.nodes.iter().enumerate() {
-        for o in n.outputs.iter().filter(|o| !o.is_empty()) {
-            producer.insert(o, i);
-        }
-        for r in onnxide_ir::topo::node_reads(n) {
-            let v = readers.entry(r).or_default();
-            if !v.contains(&i) {
-                v.push(i);
-            }
-        }
-    }
-    let outputs: HashSet<&str> = graph.outputs.iter().map(|v| v.name.as_str()).collect();
-    let only_reader = |name: &str, node: usize| -> bool {
-        !outputs.contains(name) && readers.get(name).is_some_and(|r| r == &[node])
-    };
-
-    // (conv, sigmoid, mul, add?) index tuples, then the rewrite.
+    let graph = &model.graph;
+    let index = GraphIndex::new(graph);
     let mut fusions: Vec<Fusion> = Vec::new();
     let mut used: HashSet<usize> = HashSet::new();
     for (si, sig) in graph.nodes.iter().enumerate() {
-        if !is_onnx(sig, "Sigmoid") || sig.inputs.len() != 1 || sig.outputs.len() != 1 {
-            continue;
+        if let Some(f) = find_fusion(graph, &index, si, sig, &used, &static_shape) {
+            used.extend([f.conv, f.sigmoid, f.mul]);
+            used.extend(f.residual.as_ref().map(|(ai, _)| *ai));
+            fusions.push(f);
         }
-        let c_out = sig.inputs[0].as_str();
-        let Some(&ci) = producer.get(c_out) else {
-            continue;
-        };
-        let conv = &graph.nodes[ci];
-        if !is_onnx(conv, "Conv") || conv.outputs.len() != 1 || used.contains(&ci) {
-            continue;
-        }
-        let w_ok = conv.inputs.get(1).and_then(|w| f32_init.get(w.as_str())) == Some(&4);
-        let b_ok = match conv.inputs.get(2).map(String::as_str) {
-            None | Some("") => true,
-            Some(b) => f32_init.get(b) == Some(&1),
-        };
-        if !w_ok || !b_ok || conv.inputs.len() > 3 {
-            continue;
-        }
-        let s_out = sig.outputs[0].as_str();
-        let Some(mi) = readers
-            .get(s_out)
-            .and_then(|r| (r.len() == 1).then(|| r[0]))
-        else {
-            continue;
-        };
-        let mul = &graph.nodes[mi];
-        let pair_ok = is_onnx(mul, "Mul")
-            && mul.inputs.len() == 2
-            && mul.outputs.len() == 1
-            && ((mul.inputs[0] == c_out && mul.inputs[1] == s_out)
-                || (mul.inputs[0] == s_out && mul.inputs[1] == c_out));
-        if !pair_ok || outputs.contains(s_out) || outputs.contains(c_out) {
-            continue;
-        }
-        let mut conv_readers = readers.get(c_out).cloned().unwrap_or_default();
-        conv_readers.sort_unstable();
-        let mut want = vec![si, mi];
-        want.sort_unstable();
-        if conv_readers != want || !only_reader(s_out, mi) {
-            continue;
-        }
-        // A following residual Add, when its other operand has exactly this shape.
-        let m_out = mul.outputs[0].as_str();
-        let mut add = None;
-        if let Some(&[ai]) = readers.get(m_out).map(Vec::as_slice) {
-            let a = &graph.nodes[ai];
-            if is_onnx(a, "Add")
-                && a.inputs.len() == 2
-                && a.outputs.len() == 1
-                && !outputs.contains(m_out)
-                && a.inputs[0] != a.inputs[1]
-                && !used.contains(&ai)
-            {
-                let other = if a.inputs[0] == m_out {
-                    &a.inputs[1]
-                } else {
-                    &a.inputs[0]
-                };
-                // Equal static shapes fuse into the epilogue; when either is dynamic the
-                // kernel checks at run time and broadcast-adds after the conv if they differ.
-                let (ys, rs) = (static_shape(m_out), static_shape(other));
-                if ys.is_none() || rs.is_none() || ys == rs {
-                    add = Some((ai, other.clone()));
-                }
-            }
-        }
-        used.extend([ci, si, mi]);
-        if let Some((ai, _)) = &add {
-            used.insert(*ai);
-        }
-        fusions.push((ci, si, mi, add));
     }
-
-    let mut remove: HashSet<usize> = HashSet::new();
-    for (ci, si, mi, add) in fusions {
-        let out = match &add {
-            Some((ai, _)) => graph.nodes[*ai].outputs[0].clone(),
-            None => graph.nodes[mi].outputs[0].clone(),
-        };
-        let conv = &mut graph.nodes[ci];
+    let mut report = PassReport::new();
+    if fusions.is_empty() {
+        return report;
+    }
+    let mut patch = Patch::new();
+    for f in fusions {
+        let last = f.residual.as_ref().map_or(f.mul, |(ai, _)| *ai);
+        let mut conv = graph.nodes[f.conv].clone();
         conv.domain = DOMAIN.to_string();
         conv.op_type = "FusedConv".to_string();
-        conv.attributes.push(Attribute {
-            name: "activation".into(),
-            value: AttrValue::String(b"Silu".to_vec()),
-            doc_string: String::new(),
-            ref_attr_name: String::new(),
-        });
-        conv.outputs = vec![out];
-        report.conv_silu += 1;
-        if let Some((ai, r)) = add {
+        conv.attributes.push(attr("activation", "Silu"));
+        conv.outputs = vec![graph.nodes[last].outputs[0].clone()];
+        report.add("conv_silu", 1);
+        if let Some((ai, r)) = f.residual {
             conv.inputs.resize(3, String::new());
             conv.inputs.push(r);
-            remove.insert(ai);
-            report.residual_add += 1;
+            patch.remove_node(ai);
+            report.add("residual_add", 1);
         }
-        remove.extend([si, mi]);
+        patch.replace_node(f.conv, conv);
+        patch.remove_node(f.sigmoid);
+        patch.remove_node(f.mul);
     }
-    if !remove.is_empty() {
-        let mut i = 0;
-        graph.nodes.retain(|_| {
-            i += 1;
-            !remove.contains(&(i - 1))
+    patch.apply(&mut model.graph);
+    if !model.opset_imports.iter().any(|o| o.domain == DOMAIN) {
+        model.opset_imports.push(onnxide_ir::OpsetImport {
+            domain: DOMAIN.to_string(),
+            version: 1,
         });
-        if !model.opset_imports.iter().any(|o| o.domain == DOMAIN) {
-            model.opset_imports.push(onnxide_ir::OpsetImport {
-                domain: DOMAIN.to_string(),
-                version: 1,
-            });
-        }
     }
     report
+}
+
+/// The fusion whose Sigmoid is node `si`, if every condition holds.
+fn find_fusion(
+    graph: &Graph,
+    index: &GraphIndex,
+    si: usize,
+    sig: &Node,
+    used: &HashSet<usize>,
+    static_shape: &dyn Fn(&str) -> Option<Vec<u64>>,
+) -> Option<Fusion> {
+    if !is_onnx_op(sig, "Sigmoid") || sig.inputs.len() != 1 || sig.outputs.len() != 1 {
+        return None;
+    }
+    let c_out = sig.inputs[0].as_str();
+    let ci = index.producer(c_out)?;
+    let conv = &graph.nodes[ci];
+    if !is_onnx_op(conv, "Conv") || conv.outputs.len() != 1 || used.contains(&ci) {
+        return None;
+    }
+    // Constant f32 weights (rank 4) and bias (rank 1): not overridable graph inputs.
+    let f32_const_rank = |name: &str| {
+        let t = &graph.initializers[index.initializer(name)?].tensor;
+        (index.is_constant(name) && t.dtype() == DType::F32).then(|| t.rank())
+    };
+    let w_ok = conv.inputs.get(1).and_then(|w| f32_const_rank(w)) == Some(4);
+    let b_ok = match conv.inputs.get(2).map(String::as_str) {
+        None | Some("") => true,
+        Some(b) => f32_const_rank(b) == Some(1),
+    };
+    if !w_ok || !b_ok || conv.inputs.len() > 3 {
+        return None;
+    }
+    let s_out = sig.outputs[0].as_str();
+    let mi = index.sole_consumer(s_out)?;
+    let mul = &graph.nodes[mi];
+    let pair_ok = is_onnx_op(mul, "Mul")
+        && mul.inputs.len() == 2
+        && mul.outputs.len() == 1
+        && ((mul.inputs[0] == c_out && mul.inputs[1] == s_out)
+            || (mul.inputs[0] == s_out && mul.inputs[1] == c_out));
+    let mut want = [si, mi];
+    want.sort_unstable();
+    if !pair_ok || index.is_graph_output(c_out) || index.consumers(c_out) != want {
+        return None;
+    }
+    let residual = find_residual(graph, index, &mul.outputs[0], used, static_shape);
+    Some(Fusion {
+        conv: ci,
+        sigmoid: si,
+        mul: mi,
+        residual,
+    })
+}
+
+/// A residual `Add` reading the SiLU output `m_out`, when its other operand has the same shape
+/// (or either shape is only known at run time, where the kernel checks it).
+fn find_residual(
+    graph: &Graph,
+    index: &GraphIndex,
+    m_out: &str,
+    used: &HashSet<usize>,
+    static_shape: &dyn Fn(&str) -> Option<Vec<u64>>,
+) -> Option<(usize, String)> {
+    let ai = index.sole_consumer(m_out)?;
+    let a = &graph.nodes[ai];
+    if !is_onnx_op(a, "Add")
+        || a.inputs.len() != 2
+        || a.outputs.len() != 1
+        || a.inputs[0] == a.inputs[1]
+        || used.contains(&ai)
+    {
+        return None;
+    }
+    let other = if a.inputs[0] == m_out {
+        &a.inputs[1]
+    } else {
+        &a.inputs[0]
+    };
+    let (ys, rs) = (static_shape(m_out), static_shape(other));
+    (ys.is_none() || rs.is_none() || ys == rs).then(|| (ai, other.clone()))
 }

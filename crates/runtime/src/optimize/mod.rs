@@ -1,10 +1,16 @@
 //! IR passes run by [`crate::Session::new`] before planning when `SessionOptions::optimize`
-//! is on. They rewrite a copy of the model; the caller's model is never changed, and with
-//! `optimize = false` the original graph runs on the reference kernels.
+//! is on, on `onnxide_ir::rewrite`'s pass manager (to a fixed point). They rewrite a copy of
+//! the model; the caller's model is never changed, and with `optimize = false` the original
+//! graph runs on the reference kernels.
+//!
+//! Passes, in order: `fp16` (float16 graphs computed in f32 where onnxruntime's CPU provider
+//! computes them in f32), `fuse` (Conv → Sigmoid → Mul (→ residual Add) ⇒ FusedConv).
 
 mod fp16;
 mod fuse;
 
+use crate::RuntimeError;
+use onnxide_ir::rewrite::PassManager;
 use onnxide_ir::Model;
 
 /// What the passes did (node counts), for logs and tests.
@@ -19,12 +25,18 @@ pub struct OptimizeReport {
 }
 
 /// Runs the passes on a copy of `model`; `None` when nothing changed.
-pub(crate) fn run(model: &Model) -> Option<(Model, OptimizeReport)> {
+pub(crate) fn run(model: &Model) -> Result<Option<(Model, OptimizeReport)>, RuntimeError> {
     let mut m = model.clone();
-    let f16_in_f32 = fp16::compute_f16_in_f32(&mut m);
+    let mut passes = PassManager::new()
+        .with(fp16::F16InF32)
+        .with(fuse::FuseConvSilu);
+    let run = passes
+        .run(&mut m)
+        .map_err(|e| RuntimeError::Graph(e.to_string()))?;
     let report = OptimizeReport {
-        f16_in_f32,
-        ..fuse::fuse_conv_silu(&mut m)
+        conv_silu: run.count("fuse-conv-silu", "conv_silu"),
+        residual_add: run.count("fuse-conv-silu", "residual_add"),
+        f16_in_f32: run.count("f16-in-f32", "f16_in_f32"),
     };
-    (report != OptimizeReport::default()).then_some((m, report))
+    Ok((report != OptimizeReport::default()).then_some((m, report)))
 }
