@@ -432,3 +432,106 @@ impl CastsAround {
         renamed
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use onnxide_ir::rewrite::node;
+    use onnxide_ir::{Dim, Graph, OpsetImport};
+
+    /// images -> Mul(w) -> Resize(scales) -> output0.
+    fn model() -> Model {
+        let f = |n: &str, d: Vec<u64>| {
+            ValueInfo::tensor(n, DType::F32, d.into_iter().map(Dim::Fixed).collect())
+        };
+        let t =
+            |n: &str, v: Vec<f32>| NamedTensor::new(n, Tensor::from_vec(vec![v.len()], v).unwrap());
+        Model {
+            ir_version: 8,
+            opset_imports: vec![OpsetImport {
+                domain: String::new(),
+                version: 18,
+            }],
+            graph: Graph {
+                inputs: vec![f("images", vec![1, 1, 2, 2])],
+                outputs: vec![f("output0", vec![1, 1, 4, 4])],
+                initializers: vec![t("w", vec![1e-9]), t("scales", vec![1.0, 1.0, 2.0, 2.0])],
+                nodes: vec![
+                    node("Mul")
+                        .name("mul")
+                        .inputs(["images", "w"])
+                        .output("m")
+                        .build(),
+                    node("Resize")
+                        .name("resize")
+                        .inputs(["m", "", "scales"])
+                        .output("output0")
+                        .attr("mode", "nearest")
+                        .build(),
+                ],
+                ..Graph::default()
+            },
+            ..Model::default()
+        }
+    }
+
+    #[test]
+    fn io_stays_float32_behind_casts_appended_last() {
+        let mut m = model();
+        to_float16(&mut m).unwrap();
+        let names: Vec<&str> = m.graph.nodes.iter().map(|n| n.name.as_str()).collect();
+        // The scales initializer stays float32, so Resize needs no Cast in front of it.
+        assert_eq!(
+            names,
+            ["mul", "resize", "graph_input_cast0", "graph_output_cast0"]
+        );
+        assert_eq!(m.graph.nodes[0].inputs, ["graph_input_cast_0", "w"]);
+        assert_eq!(m.graph.nodes[1].outputs, ["graph_output_cast_0"]);
+        assert_eq!(m.graph.inputs[0].elem_type(), Some(DType::F32));
+        assert_eq!(m.graph.outputs[0].elem_type(), Some(DType::F32));
+    }
+
+    #[test]
+    fn weights_become_float16_but_resize_scales_stay_float32() {
+        let mut m = model();
+        to_float16(&mut m).unwrap();
+        let w = m.graph.initializer("w").unwrap();
+        // Below float16's smallest subnormal: raised to it, as the converter does.
+        assert_eq!(
+            w.tensor.as_slice::<f16>().unwrap(),
+            &[f16::from_f32(MIN_POSITIVE)]
+        );
+        assert_eq!(
+            m.graph.initializer("scales").unwrap().tensor.dtype(),
+            DType::F32
+        );
+    }
+
+    #[test]
+    fn the_pass_converts_once() {
+        let mut m = model();
+        let mut pass = Float16::default();
+        assert!(pass.run(&mut m).unwrap().get("casts_added") == 2);
+        let once = m.clone();
+        assert!(!pass.run(&mut m).unwrap().changed());
+        assert_eq!(m, once);
+    }
+
+    #[test]
+    fn subgraphs_are_refused_with_the_node() {
+        let mut m = model();
+        m.graph.nodes.push(
+            node("If")
+                .name("branch")
+                .input("images")
+                .output("o")
+                .attr("then_branch", Graph::default())
+                .build(),
+        );
+        let err = to_float16(&mut m).unwrap_err().to_string();
+        assert!(
+            err.contains("If 'branch'") && err.contains("subgraphs"),
+            "{err}"
+        );
+    }
+}
