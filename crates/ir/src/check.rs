@@ -8,32 +8,12 @@
 //! it); `ir_version` is new enough for the imported opsets; initializers are graph inputs
 //! below IR 4; the main graph's inputs and outputs are named and typed.
 
+use crate::rewrite::GraphIndex;
 use crate::{normalize_domain, AttrValue, Graph, IrError, Model, ValueType};
-use std::collections::{HashMap, HashSet};
-
-/// What [`check_with`] checks beyond validity of each value.
-#[derive(Clone, Debug)]
-pub struct CheckOptions {
-    /// Nodes must come after the producers of their inputs (ONNX requires it; a rewrite may
-    /// leave the order to a final [`crate::topo::sort`]).
-    pub topological_order: bool,
-}
-
-impl Default for CheckOptions {
-    fn default() -> Self {
-        CheckOptions {
-            topological_order: true,
-        }
-    }
-}
+use std::collections::HashSet;
 
 /// Checks `model` and returns every problem found.
 pub fn check(model: &Model) -> Result<(), IrError> {
-    check_with(model, &CheckOptions::default())
-}
-
-/// [`check`] with options.
-pub fn check_with(model: &Model, options: &CheckOptions) -> Result<(), IrError> {
     let mut problems = Vec::new();
     check_versions(model, &mut problems);
     let domains: HashSet<&str> = model
@@ -44,7 +24,6 @@ pub fn check_with(model: &Model, options: &CheckOptions) -> Result<(), IrError> 
     let ctx = Ctx {
         domains: &domains,
         ir_version: model.ir_version,
-        topological_order: options.topological_order,
     };
     check_io_types(&model.graph, &mut problems);
     check_graph(&model.graph, &HashSet::new(), &ctx, "", &mut problems);
@@ -58,7 +37,6 @@ pub fn check_with(model: &Model, options: &CheckOptions) -> Result<(), IrError> 
 struct Ctx<'a> {
     domains: &'a HashSet<&'a str>,
     ir_version: i64,
-    topological_order: bool,
 }
 
 /// The lowest IR version that may import `ai.onnx` opset `v` (ONNX's release table).
@@ -157,13 +135,7 @@ fn check_graph(
         local.insert(&t.name);
     }
     defined.extend(local.iter().map(|s| s.to_string()));
-    let producer: HashMap<&str, usize> = g
-        .nodes
-        .iter()
-        .enumerate()
-        .flat_map(|(i, n)| n.outputs.iter().map(move |o| (o.as_str(), i)))
-        .filter(|(o, _)| !o.is_empty())
-        .collect();
+    let index = GraphIndex::new(g);
     let mut unsorted_reported = false;
     for (idx, node) in g.nodes.iter().enumerate() {
         let label = node.label();
@@ -184,9 +156,9 @@ fn check_graph(
             if defined.contains(input) {
                 continue;
             }
-            match producer.get(input.as_str()) {
-                Some(&p) if p >= idx => {
-                    if !unsorted_reported && ctx.topological_order {
+            match index.producer(input) {
+                Some(p) if p >= idx => {
+                    if !unsorted_reported {
                         unsorted_reported = true;
                         problems.push(format!(
                             "{at}nodes are not topologically sorted: node {label} reads '{input}' \
@@ -223,7 +195,7 @@ fn check_graph(
         }
     }
     for o in &g.outputs {
-        if !defined.contains(&o.name) && !producer.contains_key(o.name.as_str()) {
+        if !defined.contains(&o.name) && index.producer(&o.name).is_none() {
             problems.push(format!(
                 "{at}graph output '{}' is not produced by any node, input or initializer",
                 o.name

@@ -7,7 +7,7 @@
 //!   remove initializers), applied at once; nodes the patch leaves without readers are dropped.
 //! - [`Pass`] and [`PassManager`]: a pass rewrites a model and says what it changed; the manager
 //!   runs a list of passes to a fixed point, checks the graph after each pass in debug builds and
-//!   records per-pass counts and time.
+//!   records per-pass counts and time; [`structural_problems`] is that check.
 //! - [`NodeBuilder`], [`attr`] and [`cast`]: the one set of node and attribute constructors.
 //! - [`NodeKey`] / [`AttrKey`]: bit-exact, hashable forms of nodes and attribute values, so that
 //!   common-subexpression elimination can key on (op, domain, inputs, attributes).
@@ -21,6 +21,7 @@ mod key;
 mod manager;
 mod names;
 mod patch;
+mod verify;
 
 pub use build::{attr, cast, node, NodeBuilder};
 pub use index::{node_reads, GraphIndex};
@@ -28,6 +29,7 @@ pub use key::{AttrKey, NodeKey, TensorKey};
 pub use manager::{Pass, PassManager, PassReport, PassStats, RunReport};
 pub use names::UniqueNames;
 pub use patch::{Patch, PatchSummary};
+pub use verify::structural_problems;
 
 /// `node` is `op` in the default ONNX domain.
 pub fn is_onnx_op(node: &crate::Node, op: &str) -> bool {

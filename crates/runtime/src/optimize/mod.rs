@@ -26,10 +26,19 @@ pub struct OptimizeReport {
 
 /// Runs the passes on a copy of `model`; `None` when nothing changed.
 pub(crate) fn run(model: &Model) -> Result<Option<(Model, OptimizeReport)>, RuntimeError> {
+    run_checked(model, cfg!(debug_assertions))
+}
+
+/// [`run`], with the manager's check after each pass on or off.
+fn run_checked(
+    model: &Model,
+    verify: bool,
+) -> Result<Option<(Model, OptimizeReport)>, RuntimeError> {
     let mut m = model.clone();
     let mut passes = PassManager::new()
         .with(fp16::F16InF32)
-        .with(fuse::FuseConvSilu);
+        .with(fuse::FuseConvSilu)
+        .verify(verify);
     let run = passes
         .run(&mut m)
         .map_err(|e| RuntimeError::Graph(e.to_string()))?;
@@ -39,4 +48,35 @@ pub(crate) fn run(model: &Model) -> Result<Option<(Model, OptimizeReport)>, Runt
         f16_in_f32: run.count("f16-in-f32", "f16_in_f32"),
     };
     Ok((report != OptimizeReport::default()).then_some((m, report)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(path: &str) -> Model {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/exports");
+        onnxide_ir::load(root.join(path)).expect("fixture export")
+    }
+
+    /// Release test runs skip the manager's per-pass check; this runs it on real exports.
+    #[test]
+    fn passes_keep_yolo_exports_well_formed() {
+        for (path, conv_silu, f16) in [
+            ("detect/default.onnx", true, false),
+            ("detect/half.onnx", true, true),
+            ("segment/dynamic.onnx", true, false),
+        ] {
+            let (m, report) = run_checked(&fixture(path), true)
+                .unwrap_or_else(|e| panic!("{path}: {e}"))
+                .expect("changed");
+            assert_eq!(report.conv_silu > 0, conv_silu, "{path}: {report:?}");
+            assert_eq!(report.f16_in_f32 > 0, f16, "{path}: {report:?}");
+            assert!(
+                onnxide_ir::rewrite::structural_problems(&m).is_empty(),
+                "{path}"
+            );
+            onnxide_ir::topo::order(&m.graph).unwrap_or_else(|e| panic!("{path}: {e}"));
+        }
+    }
 }
