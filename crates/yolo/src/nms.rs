@@ -17,10 +17,8 @@ use crate::builder::{attr_int, attr_ints, attr_str, graph_err, GraphBuilder};
 use crate::error::Result;
 use onnxide_ir::{DType, Tensor};
 
-/// Ultralytics' defaults, baked into the graph as constants.
-pub const CONF: f32 = 0.25;
-pub const IOU: f32 = 0.7;
-pub const MAX_DET: usize = 300;
+/// Ultralytics' defaults, baked into the graph as constants (defined with the other limits).
+pub use crate::options::{CONF, IOU, MAX_DET};
 
 /// What the tail needs to know about the head output `[B, 4 + nc + extra, A]`.
 pub struct NmsSpec {
@@ -39,7 +37,7 @@ pub struct NmsSpec {
 
 impl NmsSpec {
     pub fn max_det(&self) -> usize {
-        MAX_DET.min(self.anchors)
+        crate::options::max_det(self.anchors)
     }
 
     /// Values per output row: box(4), score, class, extras.
@@ -675,7 +673,7 @@ pub fn nms_tail(g: &mut GraphBuilder, head: &str, spec: &NmsSpec) -> Result<()> 
 pub fn wrap(
     g: &mut GraphBuilder,
     cfg: &crate::config::ModelConfig,
-    opts: &crate::export::ExportOptions,
+    opts: &crate::options::ExportOptions,
     anchors: usize,
 ) -> Result<(usize, usize)> {
     let head = g.nest(&["output1"]);
