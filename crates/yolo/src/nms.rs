@@ -3,7 +3,8 @@
 //!
 //! Detect, Segment and Pose use ONNX `NonMaxSuppression` ([`nms_tail`]); OBB uses Ultralytics'
 //! fast-NMS over probiou ([`obb_tail`]: TopK padding to `max_det * 5`, `Trilu`, no
-//! `NonMaxSuppression`), generated from Ultralytics' file by `xtask/fixtures/gen_obb_nms.py`. The
+//! `NonMaxSuppression`), replayed from a node table (`nms/obb_tail.txt`) that
+//! `xtask/fixtures/gen_obb_nms.py` generates from Ultralytics' files. The
 //! loop over the batch is unrolled. Node and value names follow the torch counters of
 //! Ultralytics' file (for image `i` every op of the loop body advances its counter by a fixed
 //! stride, measured on batch 1 and 2).
@@ -893,128 +894,6 @@ pub fn wrap(
     Ok((spec.max_det(), spec.row()))
 }
 
-#[path = "nms_obb_tail.rs"]
-mod obb_generated;
+mod obb;
 
-/// A constant of the generated OBB tail: literal, or one of the export's parameters.
-pub(crate) enum C {
-    Conf,
-    Iou,
-    Side,
-    TopK,
-    /// The image index `i` (scalar) of the unrolled loop.
-    Image,
-    /// `[[i]]`: where ScatterND writes image `i`.
-    Index,
-    /// `[B, max_det, row]` zeros.
-    Zeros,
-    F32(Vec<usize>, Vec<f32>),
-    I64(Vec<usize>, Vec<i64>),
-    /// Emitted by the generator for bool constants (none in the current file).
-    #[allow(dead_code)]
-    Bool(Vec<usize>, Vec<bool>),
-}
-
-pub(crate) struct ObbParams {
-    pub batch: usize,
-    pub nc: i64,
-    pub topk: i64,
-    pub max_det: i64,
-    pub row: i64,
-    side: f32,
-}
-
-/// `/base_k` with k advanced by `stride` per image (`/base` for 0), plus `suffix`.
-pub(crate) fn nm2(base: &str, k: usize, stride: usize, i: usize, suffix: &str) -> String {
-    let k = k + stride * i;
-    if k == 0 {
-        format!("/{base}{suffix}")
-    } else {
-        format!("/{base}_{k}{suffix}")
-    }
-}
-
-/// Names torch gives by global node id (not reproducible for other images): suffixed by image.
-pub(crate) fn per_image(name: &str, i: usize) -> String {
-    if i == 0 {
-        name.to_string()
-    } else {
-        format!("{name}_{i}")
-    }
-}
-
-pub(crate) fn out_name(i: usize, batch: usize) -> String {
-    if i + 1 == batch {
-        "output0".into()
-    } else {
-        nm2("ScatterND", 0, 1, i, "_output_0")
-    }
-}
-
-pub(crate) struct ObbTail<'a> {
-    g: &'a mut GraphBuilder,
-    p: &'a ObbParams,
-}
-
-impl ObbTail<'_> {
-    pub(crate) fn c(&mut self, c: C, i: usize) -> Result<String> {
-        let p = self.p;
-        let t = match c {
-            C::Conf => Tensor::scalar(CONF),
-            C::Iou => Tensor::scalar(IOU),
-            C::Side => Tensor::scalar(p.side),
-            C::TopK => Tensor::from_vec(vec![1], vec![p.topk]).map_err(graph_err)?,
-            C::Image => Tensor::scalar(i as i64),
-            C::Index => Tensor::from_vec(vec![1, 1], vec![i as i64]).map_err(graph_err)?,
-            C::Zeros => {
-                let n = p.batch * (p.max_det * p.row) as usize;
-                Tensor::from_vec(
-                    vec![p.batch, p.max_det as usize, p.row as usize],
-                    vec![0f32; n],
-                )
-                .map_err(graph_err)?
-            }
-            C::F32(s, v) => Tensor::from_vec(s, v).map_err(graph_err)?,
-            C::I64(s, v) => Tensor::from_vec(s, v).map_err(graph_err)?,
-            C::Bool(s, v) => Tensor::from_vec(s, v).map_err(graph_err)?,
-        };
-        self.g.constant("", t)
-    }
-
-    pub(crate) fn node(
-        &mut self,
-        name: String,
-        op: &str,
-        inputs: Vec<String>,
-        mut attrs: Vec<onnxide_ir::Attribute>,
-        outputs: Vec<String>,
-    ) {
-        let mut inputs = inputs;
-        if op == "ReduceMax" && self.g.opset() < 18 && inputs.len() == 2 {
-            // Opset < 18: the axes are an attribute (always [-1] here).
-            inputs.truncate(1);
-            attrs.insert(0, attr_ints("axes", &[-1]));
-        }
-        if op == "Reshape" && self.g.opset() < 14 {
-            attrs.retain(|a| a.name != "allowzero");
-        }
-        let ins: Vec<&str> = inputs.iter().map(String::as_str).collect();
-        let outs: Vec<&str> = outputs.iter().map(String::as_str).collect();
-        self.g.raw(&name, op, &ins, attrs, &outs);
-    }
-}
-
-/// OBB's `NMSModel` tail (fast-NMS with probiou, `Trilu` upper k=1, threshold `iou`):
-/// `output0 [B, max_det, 7]` = cx, cy, w, h, score, class, angle.
-pub fn obb_tail(g: &mut GraphBuilder, head: &str, spec: &NmsSpec) -> Result<()> {
-    let p = ObbParams {
-        batch: spec.batch,
-        nc: spec.nc as i64,
-        topk: (spec.max_det() * 5).min(spec.anchors) as i64,
-        max_det: spec.max_det() as i64,
-        row: spec.row() as i64,
-        side: spec.imgsz.0.max(spec.imgsz.1) as f32,
-    };
-    let mut t = ObbTail { g, p: &p };
-    obb_generated::obb_tail_nodes(&mut t, head, &p)
-}
+pub use obb::obb_tail;
