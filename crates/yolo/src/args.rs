@@ -1,5 +1,6 @@
 //! `key=value` export arguments with Ultralytics' semantics, shared by `onnxide export` and
-//! `cargo xtask export`: parsing, validation, the output path, and the export-to-file run.
+//! `cargo xtask export`: the text turned into [`ExportOptions`] (whose limits and validation
+//! live in [`crate::options`]), the output path, and the export-to-file run.
 
 use crate::error::{Result, YoloError};
 use crate::export::{export, YoloModel};
