@@ -1,8 +1,10 @@
 //! `key=value` export arguments with Ultralytics' semantics, shared by `onnxide export` and
-//! `cargo xtask export`: parsing, validation, the output path, and the export-to-file run.
+//! `cargo xtask export`: the text turned into [`ExportOptions`] (whose limits and validation
+//! live in [`crate::options`]), the output path, and the export-to-file run.
 
 use crate::error::{Result, YoloError};
-use crate::export::{export, ExportOptions, YoloModel, MAX_OPSET, MIN_OPSET};
+use crate::export::{export, YoloModel};
+use crate::options::{self, ExportOptions};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -227,24 +229,12 @@ fn parse_imgsz(v: &str) -> Result<(usize, usize)> {
         [h, w] => (*h, *w),
         _ => return Err(bad("imgsz", v, "expected one or two integers (640 or h,w)")),
     };
-    let max = crate::export::MAX_IMGSZ as i64;
-    if h <= 0 || w <= 0 || h > max || w > max {
-        return Err(bad("imgsz", v, format!("each side must be in 1..={max}")));
-    }
+    options::check_imgsz_sides(h, w, v)?;
     Ok((h as usize, w as usize))
 }
 
-/// Ultralytics' `check_imgsz(imgsz, stride=model.stride)`: each side rounded up to a multiple
-/// of `gs` (32 for the detection heads, 1 for classify), with its warning when it changes.
-pub fn round_imgsz(imgsz: (usize, usize), gs: usize) -> ((usize, usize), Option<String>) {
-    let gs = gs.max(1);
-    let (h, w) = imgsz;
-    let (rh, rw) = (h.div_ceil(gs) * gs, w.div_ceil(gs) * gs);
-    let warning = ((rh, rw) != (h, w)).then(|| {
-        format!("imgsz=[{h}, {w}] must be multiple of max stride {gs}, updating to [{rh}, {rw}]")
-    });
-    ((rh, rw), warning)
-}
+/// Ultralytics' `check_imgsz`, with the other option rules in [`crate::options`].
+pub use crate::options::round_imgsz;
 
 fn parse_format(v: &str, warnings: &mut Vec<String>) -> Result<()> {
     let fmt = v.to_ascii_lowercase();
@@ -313,13 +303,7 @@ pub fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<ExportRequest> {
             "imgsz" => opts.imgsz = parse_imgsz(value)?,
             "batch" => {
                 let b = parse_int(key, value)?;
-                if !(1..=crate::export::MAX_BATCH as i64).contains(&b) {
-                    return Err(bad(
-                        key,
-                        value,
-                        format!("must be 1..={}", crate::export::MAX_BATCH),
-                    ));
-                }
+                options::check_batch(b, value)?;
                 opts.batch = b as usize;
             }
             "dynamic" => opts.dynamic = parse_bool(key, value)?,
@@ -330,13 +314,7 @@ pub fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<ExportRequest> {
                     None
                 } else {
                     let o = parse_int(key, value)?;
-                    if !(MIN_OPSET..=MAX_OPSET).contains(&o) {
-                        return Err(bad(
-                            key,
-                            value,
-                            format!("supported opsets are {MIN_OPSET}..={MAX_OPSET}"),
-                        ));
-                    }
+                    options::check_opset(o, value)?;
                     Some(o)
                 }
             }
@@ -379,16 +357,8 @@ pub fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<ExportRequest> {
         }
     }
     // Refuse unsupported features before any file is read.
-    refuse_unsupported(&opts)?;
-    if opts.nms == Some(false) {
-        // Ultralytics: nms=False asks for an NMS-free (one-to-one) head, which YOLO11 has not.
-        warnings.push("This model has no one-to-one head; using one-to-many outputs.".into());
-    }
-    if opts.nms == Some(true) && opts.dynamic && opts.batch == 1 {
-        // NMSModel unrolls its loop `batch` times: a bigger input batch gets zero rows.
-        warnings
-            .push("'dynamic=True' export requires a maximum batch size, e.g. 'batch=16'.".into());
-    }
+    options::refuse_unsupported(&opts)?;
+    warnings.extend(options::warnings(&opts));
     let model = model.ok_or_else(|| YoloError::Argument {
         key: "model".into(),
         value: String::new(),
@@ -435,19 +405,6 @@ pub fn run_export(req: &ExportRequest) -> Result<ExportSummary> {
         opset: req.options.opset(),
         warnings: warning.into_iter().collect(),
     })
-}
-
-/// The export arguments this release accepts but cannot honour yet: a clear error.
-pub(crate) fn refuse_unsupported(opts: &ExportOptions) -> Result<(), YoloError> {
-    if opts.half && opts.nms == Some(true) {
-        return Err(YoloError::NotYetSupported {
-            key: "half".into(),
-            value: "True".into(),
-            reason: "half=True together with nms=True is not supported yet; export one of them"
-                .into(),
-        });
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -350,6 +350,26 @@ fn py_round(x: f64) -> i64 {
     x.round_ties_even() as i64
 }
 
+type YamlMap = serde_json::Map<String, Value>;
+
+/// The model-wide values every layer row is read against.
+struct ModelScope<'a> {
+    origin: &'a str,
+    obj: &'a YamlMap,
+    nc: usize,
+    /// Input image channels.
+    channels: usize,
+    scaling: Scaling,
+}
+
+/// The scale letter and its `[depth, width, max_channels]` row.
+struct Scaling {
+    scale: String,
+    depth: f64,
+    width: f64,
+    max_channels: f64,
+}
+
 /// Applies `parse_model` to a yaml dict.
 pub fn parse(yaml: &Value, origin: &str) -> Result<ModelConfig> {
     let cfg_err = |reason: String| YoloError::Config {
@@ -359,70 +379,10 @@ pub fn parse(yaml: &Value, origin: &str) -> Result<ModelConfig> {
     let obj = yaml
         .as_object()
         .ok_or_else(|| cfg_err("the model yaml is not a mapping".into()))?;
-    let nc = match obj.get("nc") {
-        Some(v) => v
-            .as_u64()
-            .filter(|&n| (1..=100_000).contains(&n))
-            .ok_or_else(|| cfg_err(format!("nc must be a positive integer, got {v}")))?
-            as usize,
-        None => return Err(cfg_err("the model yaml has no 'nc'".into())),
-    };
-    let channels = match obj.get("channels") {
-        None | Some(Value::Null) => 3,
-        Some(v) => v
-            .as_u64()
-            .filter(|&c| (1..=64).contains(&c))
-            .ok_or_else(|| {
-                cfg_err(format!(
-                    "channels must be a small positive integer, got {v}"
-                ))
-            })? as usize,
-    };
-    let mut scale = obj
-        .get("scale")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    let (mut depth, mut width, mut max_channels) = (
-        obj.get("depth_multiple")
-            .and_then(Value::as_f64)
-            .unwrap_or(1.0),
-        obj.get("width_multiple")
-            .and_then(Value::as_f64)
-            .unwrap_or(1.0),
-        f64::INFINITY,
-    );
-    if let Some(scales) = obj.get("scales").and_then(Value::as_object) {
-        if scale.is_empty() {
-            // Ultralytics warns and takes the first scale.
-            scale = scales.keys().next().cloned().unwrap_or_default();
-        }
-        let row = scales
-            .get(&scale)
-            .and_then(Value::as_array)
-            .filter(|r| r.len() == 3)
-            .ok_or_else(|| cfg_err(format!("scale '{scale}' is not in the yaml's scales")))?;
-        let num = |v: &Value| v.as_f64().filter(|x| x.is_finite() && *x > 0.0);
-        match (num(&row[0]), num(&row[1]), num(&row[2])) {
-            (Some(d), Some(w), Some(m)) => (depth, width, max_channels) = (d, w, m),
-            _ => {
-                return Err(cfg_err(format!(
-                    "scale '{scale}' is not [depth, width, max_channels]"
-                )))
-            }
-        }
-    }
-    let yaml_file = obj
-        .get("yaml_file")
-        .and_then(Value::as_str)
-        .map(|s| {
-            std::path::Path::new(s)
-                .file_name()
-                .map(|f| f.to_string_lossy().into_owned())
-                .unwrap_or_else(|| s.to_string())
-        })
-        .unwrap_or_else(|| format!("yolo11{scale}.yaml"));
-
+    let nc = parse_nc(obj).map_err(cfg_err)?;
+    let channels = parse_channels(obj).map_err(cfg_err)?;
+    let scaling = parse_scaling(obj).map_err(cfg_err)?;
+    let yaml_file = yaml_file_name(obj, &scaling.scale);
     let rows: Vec<&Value> = ["backbone", "head"]
         .iter()
         .flat_map(|k| obj.get(*k).and_then(Value::as_array).into_iter().flatten())
@@ -430,17 +390,184 @@ pub fn parse(yaml: &Value, origin: &str) -> Result<ModelConfig> {
     if rows.is_empty() {
         return Err(cfg_err("the model yaml has no backbone/head layers".into()));
     }
+    let scope = ModelScope {
+        origin,
+        obj,
+        nc,
+        channels,
+        scaling,
+    };
+    let (layers, task) = parse_layers(&scope, &rows)?;
+    let task = task.ok_or_else(|| {
+        cfg_err(
+            "the model has no Detect, Segment, Pose, OBB or Classify head as its last layer".into(),
+        )
+    })?;
+    Ok(ModelConfig {
+        origin: origin.to_string(),
+        yaml: yaml.clone(),
+        yaml_file,
+        scale: scope.scaling.scale,
+        nc,
+        channels,
+        task,
+        layers,
+    })
+}
 
+/// `nc`: the number of classes, required.
+fn parse_nc(obj: &YamlMap) -> Result<usize, String> {
+    match obj.get("nc") {
+        Some(v) => v
+            .as_u64()
+            .filter(|&n| (1..=100_000).contains(&n))
+            .map(|n| n as usize)
+            .ok_or_else(|| format!("nc must be a positive integer, got {v}")),
+        None => Err("the model yaml has no 'nc'".into()),
+    }
+}
+
+/// `channels`: the input image channels (3 when absent).
+fn parse_channels(obj: &YamlMap) -> Result<usize, String> {
+    match obj.get("channels") {
+        None | Some(Value::Null) => Ok(3),
+        Some(v) => v
+            .as_u64()
+            .filter(|&c| (1..=64).contains(&c))
+            .map(|c| c as usize)
+            .ok_or_else(|| format!("channels must be a small positive integer, got {v}")),
+    }
+}
+
+/// `scale` and its row of `scales` (or the top-level `depth_multiple`/`width_multiple`).
+fn parse_scaling(obj: &YamlMap) -> Result<Scaling, String> {
+    let mut scaling = Scaling {
+        scale: obj
+            .get("scale")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
+        depth: obj
+            .get("depth_multiple")
+            .and_then(Value::as_f64)
+            .unwrap_or(1.0),
+        width: obj
+            .get("width_multiple")
+            .and_then(Value::as_f64)
+            .unwrap_or(1.0),
+        max_channels: f64::INFINITY,
+    };
+    let Some(scales) = obj.get("scales").and_then(Value::as_object) else {
+        return Ok(scaling);
+    };
+    let scale = &mut scaling.scale;
+    if scale.is_empty() {
+        // Ultralytics warns and takes the first scale.
+        *scale = scales.keys().next().cloned().unwrap_or_default();
+    }
+    let row = scales
+        .get(scale.as_str())
+        .and_then(Value::as_array)
+        .filter(|r| r.len() == 3)
+        .ok_or_else(|| format!("scale '{scale}' is not in the yaml's scales"))?;
+    let num = |v: &Value| v.as_f64().filter(|x| x.is_finite() && *x > 0.0);
+    match (num(&row[0]), num(&row[1]), num(&row[2])) {
+        (Some(d), Some(w), Some(m)) => {
+            (scaling.depth, scaling.width, scaling.max_channels) = (d, w, m);
+            Ok(scaling)
+        }
+        _ => Err(format!(
+            "scale '{scale}' is not [depth, width, max_channels]"
+        )),
+    }
+}
+
+/// The file name of `yaml_file` (`yolo11{scale}.yaml` when absent).
+fn yaml_file_name(obj: &YamlMap, scale: &str) -> String {
+    obj.get("yaml_file")
+        .and_then(Value::as_str)
+        .map(|s| {
+            std::path::Path::new(s)
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_else(|| s.to_string())
+        })
+        .unwrap_or_else(|| format!("yolo11{scale}.yaml"))
+}
+
+/// Every layer row in order, and the task of the head found last.
+fn parse_layers(scope: &ModelScope, rows: &[&Value]) -> Result<(Vec<Layer>, Option<Task>)> {
     let mut layers: Vec<Layer> = Vec::with_capacity(rows.len());
     let mut task = None;
     for (i, row) in rows.iter().enumerate() {
+        let row = LayerRow::read(scope, &layers, i, row, i + 1 == rows.len())?;
+        let parsed = row.parse_module()?;
+        if parsed.task.is_some() {
+            task = parsed.task;
+        }
+        layers.push(Layer {
+            index: i,
+            from: row.from,
+            kind: parsed.kind,
+            c_out: parsed.c_out,
+            stride: parsed.stride,
+        });
+    }
+    Ok((layers, task))
+}
+
+/// What one module row resolves to.
+struct ParsedModule {
+    kind: LayerKind,
+    c_out: usize,
+    stride: u32,
+    /// The task, for a head.
+    task: Option<Task>,
+}
+
+impl ParsedModule {
+    fn layer(kind: LayerKind, c_out: usize, stride: u32) -> Self {
+        ParsedModule {
+            kind,
+            c_out,
+            stride,
+            task: None,
+        }
+    }
+}
+
+/// One `[from, repeats, module, args]` row, read against the layers before it.
+struct LayerRow<'a> {
+    scope: &'a ModelScope<'a>,
+    layers: &'a [Layer],
+    index: usize,
+    is_last: bool,
+    module: String,
+    from: Vec<Option<usize>>,
+    /// The repeat count, scaled by the depth multiple.
+    n: usize,
+    args: &'a [Value],
+    /// Channels and stride of the first input.
+    c1: usize,
+    in_stride: u32,
+}
+
+impl<'a> LayerRow<'a> {
+    /// Checks the row's shape, `from` and repeats.
+    fn read(
+        scope: &'a ModelScope<'a>,
+        layers: &'a [Layer],
+        i: usize,
+        row: &'a Value,
+        is_last: bool,
+    ) -> Result<LayerRow<'a>> {
         let module = row
             .get(2)
             .and_then(Value::as_str)
             .unwrap_or("?")
             .to_string();
         let lerr = |reason: String| YoloError::Layer {
-            origin: origin.to_string(),
+            origin: scope.origin.to_string(),
             layer: i,
             module: module.clone(),
             reason,
@@ -449,33 +576,13 @@ pub fn parse(yaml: &Value, origin: &str) -> Result<ModelConfig> {
             .as_array()
             .filter(|r| r.len() == 4)
             .ok_or_else(|| lerr("a layer row must be [from, repeats, module, args]".into()))?;
-        let from_raw: Vec<i64> = match &parts[0] {
-            Value::Array(a) => a.iter().map(|v| v.as_i64()).collect::<Option<_>>(),
-            v => v.as_i64().map(|x| vec![x]),
-        }
-        .filter(|f: &Vec<i64>| !f.is_empty())
-        .ok_or_else(|| lerr("'from' must be an integer or a list of integers".into()))?;
-        let from: Vec<Option<usize>> = from_raw
-            .iter()
-            .map(|&f| {
-                let abs = if f < 0 { i as i64 + f } else { f };
-                if abs < -1 || abs >= i as i64 {
-                    Err(lerr(format!(
-                        "input {f} does not refer to an earlier layer"
-                    )))
-                } else if abs == -1 {
-                    Ok(None)
-                } else {
-                    Ok(Some(abs as usize))
-                }
-            })
-            .collect::<Result<_>>()?;
+        let from = parse_from(&parts[0], i).map_err(&lerr)?;
         let n_raw = parts[1]
             .as_i64()
             .filter(|n| (1..=1000).contains(n))
             .ok_or_else(|| lerr("repeats must be a positive integer".into()))?;
         let n = if n_raw > 1 {
-            py_round(n_raw as f64 * depth).max(1) as usize
+            py_round(n_raw as f64 * scope.scaling.depth).max(1) as usize
         } else {
             n_raw as usize
         };
@@ -487,305 +594,403 @@ pub fn parse(yaml: &Value, origin: &str) -> Result<ModelConfig> {
         let args = parts[3]
             .as_array()
             .ok_or_else(|| lerr("args must be a list".into()))?;
-        let ch_of = |f: &Option<usize>| match f {
-            None => channels,
-            Some(j) => layers[*j].c_out,
+        let mut row = LayerRow {
+            scope,
+            layers,
+            index: i,
+            is_last,
+            module,
+            from,
+            n,
+            args,
+            c1: 0,
+            in_stride: 1,
         };
-        let stride_of = |f: &Option<usize>| match f {
+        (row.c1, row.in_stride) = (row.ch_of(&row.from[0]), row.stride_of(&row.from[0]));
+        Ok(row)
+    }
+
+    fn err(&self, reason: String) -> YoloError {
+        YoloError::Layer {
+            origin: self.scope.origin.to_string(),
+            layer: self.index,
+            module: self.module.clone(),
+            reason,
+        }
+    }
+
+    fn ch_of(&self, f: &Option<usize>) -> usize {
+        match f {
+            None => self.scope.channels,
+            Some(j) => self.layers[*j].c_out,
+        }
+    }
+
+    fn stride_of(&self, f: &Option<usize>) -> u32 {
+        match f {
             None => 1,
-            Some(j) => layers[*j].stride,
-        };
-        let c1 = ch_of(&from[0]);
-        let in_stride = stride_of(&from[0]);
-        let int_arg = |k: usize, default: Option<i64>| -> Result<i64> {
-            match args.get(k) {
-                Some(Value::String(s)) if s == "nc" => Ok(nc as i64),
-                Some(v) => v
-                    .as_i64()
-                    .ok_or_else(|| lerr(format!("argument {k} must be an integer, got {v}"))),
-                None => default.ok_or_else(|| lerr(format!("argument {k} is missing"))),
-            }
-        };
-        let scaled = |c: i64| -> Result<usize> {
-            if c <= 0 {
-                return Err(lerr(format!("channel count {c} must be positive")));
-            }
-            let c2 = make_divisible((c as f64).min(max_channels) * width);
-            // Far beyond any YOLO; keeps the channel arithmetic from overflowing on hostile yaml.
-            if c2 == 0 || c2 > MAX_CHANNELS {
-                return Err(lerr(format!(
-                    "scaled channel count {c2} is out of range 1..={MAX_CHANNELS}"
-                )));
-            }
-            Ok(c2)
-        };
-        let single_input = |what: &str| -> Result<()> {
-            if from.len() != 1 {
-                return Err(lerr(format!("{what} takes exactly one input")));
-            }
-            Ok(())
-        };
-        // Only C3k2/C2PSA take the repeat count as an argument; the others are never repeated
-        // in YOLO11 configs, so a repeated one is refused rather than silently stacked.
-        let no_repeat = |what: &str| -> Result<()> {
-            if n != 1 {
-                return Err(lerr(format!("{what} with repeats {n} is not supported")));
-            }
-            Ok(())
-        };
-        let (kind, c_out, stride) = match module.as_str() {
-            "Conv" => {
-                single_input("Conv")?;
-                no_repeat("Conv")?;
-                if args.len() > 3 {
-                    return Err(lerr(
-                        "Conv with padding/groups/dilation/act arguments is not supported".into(),
-                    ));
-                }
-                let c2 = scaled(int_arg(0, None)?)?;
-                let k = int_arg(1, Some(1))?;
-                let s = int_arg(2, Some(1))?;
-                if !(1..=7).contains(&k) || k % 2 == 0 || !(1..=4).contains(&s) {
-                    return Err(lerr(format!(
-                        "kernel {k} / stride {s} out of the supported range"
-                    )));
-                }
-                let (k, s) = (k as usize, s as usize);
-                (LayerKind::Conv { c1, c2, k, s }, c2, in_stride * s as u32)
-            }
-            "C3k2" => {
-                single_input("C3k2")?;
-                let c2 = scaled(int_arg(0, None)?)?;
-                let mut c3k = match args.get(1) {
-                    None => false,
-                    Some(v) => v
-                        .as_bool()
-                        .ok_or_else(|| lerr(format!("c3k must be a bool, got {v}")))?,
-                };
-                let e = match args.get(2) {
-                    None => 0.5,
-                    Some(v) => v
-                        .as_f64()
-                        .filter(|e| *e > 0.0 && *e <= 4.0)
-                        .ok_or_else(|| lerr(format!("e must be a positive number, got {v}")))?,
-                };
-                if args.len() > 3 {
-                    return Err(lerr(
-                        "C3k2 with attn/g/shortcut arguments is not supported".into(),
-                    ));
-                }
-                if matches!(scale.as_str(), "m" | "l" | "x") {
-                    c3k = true;
-                }
-                (LayerKind::C3k2 { c1, c2, n, c3k, e }, c2, in_stride)
-            }
-            "SPPF" => {
-                single_input("SPPF")?;
-                no_repeat("SPPF")?;
-                let c2 = scaled(int_arg(0, None)?)?;
-                let k = int_arg(1, Some(5))?;
-                if !(1..=15).contains(&k) || k % 2 == 0 || args.len() > 2 {
-                    return Err(lerr("only SPPF [c2, k] with an odd k is supported".into()));
-                }
-                (
-                    LayerKind::Sppf {
-                        c1,
-                        c2,
-                        k: k as usize,
-                    },
-                    c2,
-                    in_stride,
-                )
-            }
-            "C2PSA" => {
-                single_input("C2PSA")?;
-                let c2 = scaled(int_arg(0, None)?)?;
-                let e = match args.get(1) {
-                    None => 0.5,
-                    Some(v) => v
-                        .as_f64()
-                        .filter(|e| *e > 0.0 && *e <= 1.0)
-                        .ok_or_else(|| lerr(format!("e must be in (0, 1], got {v}")))?,
-                };
-                if c1 != c2 {
-                    return Err(lerr(format!("C2PSA needs c1 == c2, got {c1} and {c2}")));
-                }
-                let c = (c1 as f64 * e) as usize;
-                if c < 64 || !c.is_multiple_of(64) {
-                    return Err(lerr(format!(
-                        "C2PSA hidden width {c} must be a multiple of 64 (the head size)"
-                    )));
-                }
-                (LayerKind::C2psa { c1, c2, n, e }, c2, in_stride)
-            }
-            "nn.Upsample" => {
-                single_input("nn.Upsample")?;
-                no_repeat("nn.Upsample")?;
-                let factor = args
-                    .get(1)
-                    .and_then(|v| v.as_f64())
-                    .filter(|f| *f >= 1.0 && f.fract() == 0.0 && *f <= 8.0)
-                    .ok_or_else(|| lerr("only integer scale factors are supported".into()))?
-                    as u32;
-                let mode = args.get(2).and_then(Value::as_str).unwrap_or("nearest");
-                if mode != "nearest" {
-                    return Err(lerr(format!("upsampling mode '{mode}' is not supported")));
-                }
-                if in_stride % factor != 0 {
-                    return Err(lerr("upsampling past the input resolution".into()));
-                }
-                (LayerKind::Upsample { factor }, c1, in_stride / factor)
-            }
-            "Concat" => {
-                no_repeat("Concat")?;
-                let axis = int_arg(0, Some(1))?;
-                if axis != 1 {
-                    return Err(lerr(
-                        "only channel concatenation (dim 1) is supported".into(),
-                    ));
-                }
-                let strides: Vec<u32> = from.iter().map(stride_of).collect();
-                if strides.iter().any(|s| *s != strides[0]) {
-                    return Err(lerr(format!(
-                        "inputs have different resolutions (strides {strides:?})"
-                    )));
-                }
-                let c: usize = from.iter().map(ch_of).sum();
-                (LayerKind::Concat { axis }, c, strides[0])
-            }
-            "Classify" => {
-                single_input("Classify")?;
-                no_repeat("Classify")?;
-                if i + 1 != rows.len() {
-                    return Err(lerr("the head must be the last layer".into()));
-                }
-                // `parse_model`: c2 = args[0], scaled like any channel count unless it is nc.
-                let c2 = int_arg(0, None)?;
-                let c2 = if c2 == nc as i64 { nc } else { scaled(c2)? };
-                if args.len() > 1 {
-                    return Err(lerr(
-                        "Classify with k/s/p/g arguments is not supported".into(),
-                    ));
-                }
-                task = Some(Task::Classify);
-                (LayerKind::Classify { c1, nc: c2 }, c2, in_stride)
-            }
+            Some(j) => self.layers[*j].stride,
+        }
+    }
+
+    /// Integer argument `k` (`"nc"` stands for the model's nc).
+    fn int_arg(&self, k: usize, default: Option<i64>) -> Result<i64> {
+        match self.args.get(k) {
+            Some(Value::String(s)) if s == "nc" => Ok(self.scope.nc as i64),
+            Some(v) => v
+                .as_i64()
+                .ok_or_else(|| self.err(format!("argument {k} must be an integer, got {v}"))),
+            None => default.ok_or_else(|| self.err(format!("argument {k} is missing"))),
+        }
+    }
+
+    /// A channel count scaled by the width multiple (capped at max_channels).
+    fn scaled(&self, c: i64) -> Result<usize> {
+        if c <= 0 {
+            return Err(self.err(format!("channel count {c} must be positive")));
+        }
+        let s = &self.scope.scaling;
+        let c2 = make_divisible((c as f64).min(s.max_channels) * s.width);
+        // Far beyond any YOLO; keeps the channel arithmetic from overflowing on hostile yaml.
+        if c2 == 0 || c2 > MAX_CHANNELS {
+            return Err(self.err(format!(
+                "scaled channel count {c2} is out of range 1..={MAX_CHANNELS}"
+            )));
+        }
+        Ok(c2)
+    }
+
+    fn single_input(&self, what: &str) -> Result<()> {
+        if self.from.len() != 1 {
+            return Err(self.err(format!("{what} takes exactly one input")));
+        }
+        Ok(())
+    }
+
+    /// Only C3k2/C2PSA take the repeat count as an argument; the others are never repeated in
+    /// YOLO11 configs, so a repeated one is refused rather than silently stacked.
+    fn no_repeat(&self, what: &str) -> Result<()> {
+        if self.n != 1 {
+            return Err(self.err(format!("{what} with repeats {} is not supported", self.n)));
+        }
+        Ok(())
+    }
+
+    fn head_must_be_last(&self) -> Result<()> {
+        if !self.is_last {
+            return Err(self.err("the head must be the last layer".into()));
+        }
+        Ok(())
+    }
+
+    fn parse_module(&self) -> Result<ParsedModule> {
+        match self.module.as_str() {
+            "Conv" => self.conv(),
+            "C3k2" => self.c3k2(),
+            "SPPF" => self.sppf(),
+            "C2PSA" => self.c2psa(),
+            "nn.Upsample" => self.upsample(),
+            "Concat" => self.concat(),
+            "Classify" => self.classify(),
             other => {
                 if let Some(t) = task_of_head_module(other) {
-                    if i + 1 != rows.len() {
-                        return Err(lerr("the head must be the last layer".into()));
-                    }
-                    let head_nc = int_arg(0, Some(nc as i64))?;
-                    if head_nc <= 0 {
-                        return Err(lerr("nc must be positive".into()));
-                    }
-                    let reg_max = obj.get("reg_max").and_then(Value::as_u64).unwrap_or(16) as usize;
-                    if reg_max != 16 {
-                        return Err(lerr(format!(
-                            "reg_max {reg_max} is not supported (YOLO11 uses 16)"
-                        )));
-                    }
-                    let ch: Vec<usize> = from.iter().map(ch_of).collect();
-                    let head = match t {
-                        Task::Pose => {
-                            // args [nc, kpt_shape]: the name refers to the yaml's top-level value.
-                            let v = match args.get(1) {
-                                Some(Value::String(s)) if s == "kpt_shape" => obj.get("kpt_shape"),
-                                Some(v) => Some(v),
-                                None => None,
-                            };
-                            let ks: Option<Vec<u64>> = v
-                                .unwrap_or(&json!([17, 3]))
-                                .as_array()
-                                .and_then(|a| a.iter().map(Value::as_u64).collect());
-                            match ks.as_deref() {
-                                Some(&[k, d]) if (1..=1000).contains(&k) && (d == 2 || d == 3) => {
-                                    Head::Pose {
-                                        kpt_shape: [k as usize, d as usize],
-                                    }
-                                }
-                                _ => {
-                                    return Err(lerr(format!(
-                                        "kpt_shape must be [keypoints, 2 or 3], got {}",
-                                        v.map(|v| v.to_string()).unwrap_or_default()
-                                    )))
-                                }
-                            }
-                        }
-                        Task::Segment => {
-                            // `parse_model`: args [nc, nm, npr], npr scaled like a channel count.
-                            let nm = int_arg(1, Some(32))?;
-                            if !(1..=1024).contains(&nm) {
-                                return Err(lerr(format!("nm must be 1..=1024, got {nm}")));
-                            }
-                            let npr = scaled(int_arg(2, Some(256))?)?;
-                            if args.len() > 3 {
-                                return Err(lerr("Segment takes [nc, nm, npr]".into()));
-                            }
-                            Head::Segment {
-                                nm: nm as usize,
-                                npr,
-                            }
-                        }
-                        Task::Obb => {
-                            let ne = int_arg(1, Some(1))?;
-                            if ne != 1 {
-                                return Err(lerr(format!(
-                                    "OBB with ne={ne} is not supported (YOLO11 uses 1)"
-                                )));
-                            }
-                            Head::Obb { ne: 1 }
-                        }
-                        _ => Head::Detect,
-                    };
-                    task = Some(t);
-                    let c_out = head_nc as usize + 4 + head.extra_channels();
-                    (
-                        LayerKind::Detect {
-                            nc: head_nc as usize,
-                            reg_max,
-                            ch,
-                            head,
-                        },
-                        c_out,
-                        in_stride,
-                    )
+                    self.detect_head(t)
                 } else if Task::from_head_class(other).is_some() {
                     // A variant of a known head (v10Detect, WorldDetect, YOLOESegment, ...).
-                    return Err(YoloError::UnsupportedHead {
+                    Err(YoloError::UnsupportedHead {
                         head: other.into(),
-                        origin: origin.into(),
-                    });
+                        origin: self.scope.origin.into(),
+                    })
                 } else {
-                    return Err(lerr(format!(
+                    Err(self.err(format!(
                         "module '{other}' is not a YOLO11 layer onnxide can build"
-                    )));
+                    )))
                 }
             }
-        };
-        layers.push(Layer {
-            index: i,
-            from,
-            kind,
-            c_out,
-            stride,
-        });
+        }
     }
-    let task = task.ok_or_else(|| {
-        cfg_err(
-            "the model has no Detect, Segment, Pose, OBB or Classify head as its last layer".into(),
-        )
-    })?;
-    Ok(ModelConfig {
-        origin: origin.to_string(),
-        yaml: yaml.clone(),
-        yaml_file,
-        scale,
-        nc,
-        channels,
-        task,
-        layers,
-    })
+
+    fn conv(&self) -> Result<ParsedModule> {
+        self.single_input("Conv")?;
+        self.no_repeat("Conv")?;
+        if self.args.len() > 3 {
+            return Err(
+                self.err("Conv with padding/groups/dilation/act arguments is not supported".into())
+            );
+        }
+        let c2 = self.scaled(self.int_arg(0, None)?)?;
+        let k = self.int_arg(1, Some(1))?;
+        let s = self.int_arg(2, Some(1))?;
+        if !(1..=7).contains(&k) || k % 2 == 0 || !(1..=4).contains(&s) {
+            return Err(self.err(format!(
+                "kernel {k} / stride {s} out of the supported range"
+            )));
+        }
+        let (k, s) = (k as usize, s as usize);
+        let kind = LayerKind::Conv {
+            c1: self.c1,
+            c2,
+            k,
+            s,
+        };
+        Ok(ParsedModule::layer(kind, c2, self.in_stride * s as u32))
+    }
+
+    fn c3k2(&self) -> Result<ParsedModule> {
+        self.single_input("C3k2")?;
+        let c2 = self.scaled(self.int_arg(0, None)?)?;
+        let mut c3k = match self.args.get(1) {
+            None => false,
+            Some(v) => v
+                .as_bool()
+                .ok_or_else(|| self.err(format!("c3k must be a bool, got {v}")))?,
+        };
+        let e = match self.args.get(2) {
+            None => 0.5,
+            Some(v) => v
+                .as_f64()
+                .filter(|e| *e > 0.0 && *e <= 4.0)
+                .ok_or_else(|| self.err(format!("e must be a positive number, got {v}")))?,
+        };
+        if self.args.len() > 3 {
+            return Err(self.err("C3k2 with attn/g/shortcut arguments is not supported".into()));
+        }
+        if matches!(self.scope.scaling.scale.as_str(), "m" | "l" | "x") {
+            c3k = true;
+        }
+        let kind = LayerKind::C3k2 {
+            c1: self.c1,
+            c2,
+            n: self.n,
+            c3k,
+            e,
+        };
+        Ok(ParsedModule::layer(kind, c2, self.in_stride))
+    }
+
+    fn sppf(&self) -> Result<ParsedModule> {
+        self.single_input("SPPF")?;
+        self.no_repeat("SPPF")?;
+        let c2 = self.scaled(self.int_arg(0, None)?)?;
+        let k = self.int_arg(1, Some(5))?;
+        if !(1..=15).contains(&k) || k % 2 == 0 || self.args.len() > 2 {
+            return Err(self.err("only SPPF [c2, k] with an odd k is supported".into()));
+        }
+        let kind = LayerKind::Sppf {
+            c1: self.c1,
+            c2,
+            k: k as usize,
+        };
+        Ok(ParsedModule::layer(kind, c2, self.in_stride))
+    }
+
+    fn c2psa(&self) -> Result<ParsedModule> {
+        self.single_input("C2PSA")?;
+        let c2 = self.scaled(self.int_arg(0, None)?)?;
+        let e = match self.args.get(1) {
+            None => 0.5,
+            Some(v) => v
+                .as_f64()
+                .filter(|e| *e > 0.0 && *e <= 1.0)
+                .ok_or_else(|| self.err(format!("e must be in (0, 1], got {v}")))?,
+        };
+        let c1 = self.c1;
+        if c1 != c2 {
+            return Err(self.err(format!("C2PSA needs c1 == c2, got {c1} and {c2}")));
+        }
+        let c = (c1 as f64 * e) as usize;
+        if c < 64 || !c.is_multiple_of(64) {
+            return Err(self.err(format!(
+                "C2PSA hidden width {c} must be a multiple of 64 (the head size)"
+            )));
+        }
+        let kind = LayerKind::C2psa {
+            c1,
+            c2,
+            n: self.n,
+            e,
+        };
+        Ok(ParsedModule::layer(kind, c2, self.in_stride))
+    }
+
+    fn upsample(&self) -> Result<ParsedModule> {
+        self.single_input("nn.Upsample")?;
+        self.no_repeat("nn.Upsample")?;
+        let factor = self
+            .args
+            .get(1)
+            .and_then(|v| v.as_f64())
+            .filter(|f| *f >= 1.0 && f.fract() == 0.0 && *f <= 8.0)
+            .ok_or_else(|| self.err("only integer scale factors are supported".into()))?
+            as u32;
+        let mode = self
+            .args
+            .get(2)
+            .and_then(Value::as_str)
+            .unwrap_or("nearest");
+        if mode != "nearest" {
+            return Err(self.err(format!("upsampling mode '{mode}' is not supported")));
+        }
+        if !self.in_stride.is_multiple_of(factor) {
+            return Err(self.err("upsampling past the input resolution".into()));
+        }
+        let kind = LayerKind::Upsample { factor };
+        Ok(ParsedModule::layer(kind, self.c1, self.in_stride / factor))
+    }
+
+    fn concat(&self) -> Result<ParsedModule> {
+        self.no_repeat("Concat")?;
+        let axis = self.int_arg(0, Some(1))?;
+        if axis != 1 {
+            return Err(self.err("only channel concatenation (dim 1) is supported".into()));
+        }
+        let strides: Vec<u32> = self.from.iter().map(|f| self.stride_of(f)).collect();
+        if strides.iter().any(|s| *s != strides[0]) {
+            return Err(self.err(format!(
+                "inputs have different resolutions (strides {strides:?})"
+            )));
+        }
+        let c: usize = self.from.iter().map(|f| self.ch_of(f)).sum();
+        Ok(ParsedModule::layer(
+            LayerKind::Concat { axis },
+            c,
+            strides[0],
+        ))
+    }
+
+    fn classify(&self) -> Result<ParsedModule> {
+        self.single_input("Classify")?;
+        self.no_repeat("Classify")?;
+        self.head_must_be_last()?;
+        // `parse_model`: c2 = args[0], scaled like any channel count unless it is nc.
+        let nc = self.scope.nc;
+        let c2 = self.int_arg(0, None)?;
+        let c2 = if c2 == nc as i64 {
+            nc
+        } else {
+            self.scaled(c2)?
+        };
+        if self.args.len() > 1 {
+            return Err(self.err("Classify with k/s/p/g arguments is not supported".into()));
+        }
+        let kind = LayerKind::Classify {
+            c1: self.c1,
+            nc: c2,
+        };
+        Ok(ParsedModule {
+            task: Some(Task::Classify),
+            ..ParsedModule::layer(kind, c2, self.in_stride)
+        })
+    }
+
+    /// Detect, Segment, Pose or OBB (`t`): the Detect-family head of the last layer.
+    fn detect_head(&self, t: Task) -> Result<ParsedModule> {
+        self.head_must_be_last()?;
+        let head_nc = self.int_arg(0, Some(self.scope.nc as i64))?;
+        if head_nc <= 0 {
+            return Err(self.err("nc must be positive".into()));
+        }
+        let reg_max = self
+            .scope
+            .obj
+            .get("reg_max")
+            .and_then(Value::as_u64)
+            .unwrap_or(16) as usize;
+        if reg_max != 16 {
+            return Err(self.err(format!(
+                "reg_max {reg_max} is not supported (YOLO11 uses 16)"
+            )));
+        }
+        let ch: Vec<usize> = self.from.iter().map(|f| self.ch_of(f)).collect();
+        let head = match t {
+            Task::Pose => self.pose_head()?,
+            Task::Segment => self.segment_head()?,
+            Task::Obb => self.obb_head()?,
+            _ => Head::Detect,
+        };
+        let c_out = head_nc as usize + 4 + head.extra_channels();
+        let kind = LayerKind::Detect {
+            nc: head_nc as usize,
+            reg_max,
+            ch,
+            head,
+        };
+        Ok(ParsedModule {
+            task: Some(t),
+            ..ParsedModule::layer(kind, c_out, self.in_stride)
+        })
+    }
+
+    /// `Pose` args `[nc, kpt_shape]`: the name refers to the yaml's top-level value.
+    fn pose_head(&self) -> Result<Head> {
+        let v = match self.args.get(1) {
+            Some(Value::String(s)) if s == "kpt_shape" => self.scope.obj.get("kpt_shape"),
+            Some(v) => Some(v),
+            None => None,
+        };
+        let ks: Option<Vec<u64>> = v
+            .unwrap_or(&json!([17, 3]))
+            .as_array()
+            .and_then(|a| a.iter().map(Value::as_u64).collect());
+        match ks.as_deref() {
+            Some(&[k, d]) if (1..=1000).contains(&k) && (d == 2 || d == 3) => Ok(Head::Pose {
+                kpt_shape: [k as usize, d as usize],
+            }),
+            _ => Err(self.err(format!(
+                "kpt_shape must be [keypoints, 2 or 3], got {}",
+                v.map(|v| v.to_string()).unwrap_or_default()
+            ))),
+        }
+    }
+
+    /// `Segment` args `[nc, nm, npr]`, npr scaled like a channel count (`parse_model`).
+    fn segment_head(&self) -> Result<Head> {
+        let nm = self.int_arg(1, Some(32))?;
+        if !(1..=1024).contains(&nm) {
+            return Err(self.err(format!("nm must be 1..=1024, got {nm}")));
+        }
+        let npr = self.scaled(self.int_arg(2, Some(256))?)?;
+        if self.args.len() > 3 {
+            return Err(self.err("Segment takes [nc, nm, npr]".into()));
+        }
+        Ok(Head::Segment {
+            nm: nm as usize,
+            npr,
+        })
+    }
+
+    /// `OBB` args `[nc, ne]`; YOLO11 has one extra parameter, the angle.
+    fn obb_head(&self) -> Result<Head> {
+        let ne = self.int_arg(1, Some(1))?;
+        if ne != 1 {
+            return Err(self.err(format!("OBB with ne={ne} is not supported (YOLO11 uses 1)")));
+        }
+        Ok(Head::Obb { ne: 1 })
+    }
+}
+
+/// `from`: an index or a list of them, relative (negative) or absolute, each an earlier layer
+/// (`None` = the image input).
+fn parse_from(v: &Value, i: usize) -> Result<Vec<Option<usize>>, String> {
+    let from_raw: Vec<i64> = match v {
+        Value::Array(a) => a.iter().map(|v| v.as_i64()).collect::<Option<_>>(),
+        v => v.as_i64().map(|x| vec![x]),
+    }
+    .filter(|f: &Vec<i64>| !f.is_empty())
+    .ok_or_else(|| "'from' must be an integer or a list of integers".to_string())?;
+    from_raw
+        .iter()
+        .map(|&f| {
+            let abs = if f < 0 { i as i64 + f } else { f };
+            if abs < -1 || abs >= i as i64 {
+                Err(format!("input {f} does not refer to an earlier layer"))
+            } else if abs == -1 {
+                Ok(None)
+            } else {
+                Ok(Some(abs as usize))
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -7,68 +7,19 @@ use crate::builder::{GraphBuilder, Site};
 use crate::config::{self, Head, LayerKind, ModelConfig, Task};
 use crate::error::{Result, YoloError};
 use crate::metadata::{metadata, MetaInputs};
+use crate::options;
+/// The options and their limits, defined in [`crate::options`] (re-exported: this was their home).
+pub use crate::options::{
+    ExportOptions, DEFAULT_OPSET, MAX_BATCH, MAX_IMGSZ, MAX_OPSET, MIN_NMS_OPSET, MIN_OPSET,
+};
 use crate::params::{CheckpointParams, ParamSource, RandomParams};
 use onnxide_ir::{DType, Dim, Graph, Model, OpsetImport, ValueInfo};
 use onnxide_weights::{Checkpoint, CheckpointMeta};
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// Default opset (Ultralytics' `best_onnx_opset()` with its torch 2.x).
-pub const DEFAULT_OPSET: i64 = 18;
-/// Supported opsets.
-pub const MIN_OPSET: i64 = 11;
-pub const MAX_OPSET: i64 = 22;
-/// Minimum opset with `nms=True` (Ultralytics: 11; NonMaxSuppression, GatherND, ScatterND).
-pub const MIN_NMS_OPSET: i64 = 11;
-/// Largest accepted image side (keeps the anchor constants and the graph sane).
-pub const MAX_IMGSZ: usize = 8192;
-/// Largest accepted static batch.
-pub const MAX_BATCH: usize = 4096;
 /// Seed of the random weights of a model built from a config name.
 pub const DEFAULT_SEED: u64 = 0;
-
-/// Export arguments with Ultralytics' meaning (validated values; see `args` for parsing).
-#[derive(Clone, Debug, PartialEq)]
-pub struct ExportOptions {
-    /// Input (height, width); multiples of the model's max stride.
-    pub imgsz: (usize, usize),
-    pub batch: usize,
-    /// Symbolic batch/height/width; anchors computed in the graph.
-    pub dynamic: bool,
-    /// Recorded in metadata; the builder always emits the simplified graph.
-    pub simplify: bool,
-    /// `None` = default (18), recorded as `None` in metadata like Ultralytics.
-    pub opset: Option<i64>,
-    /// `True` wraps the model in Ultralytics' `NMSModel` (see [`crate::nms`]); `False`/`None`
-    /// give the raw head output.
-    pub nms: Option<bool>,
-    /// FP16 export as Ultralytics does it on the CPU: the fp32 graph, then
-    /// `convert_float_to_float16(keep_io_types=True)` ([`onnxide_convert::float16`]); the I/O stays float32.
-    pub half: bool,
-    /// Metadata `date`; `None` = now.
-    pub date: Option<String>,
-}
-
-impl Default for ExportOptions {
-    fn default() -> Self {
-        ExportOptions {
-            imgsz: (640, 640),
-            batch: 1,
-            dynamic: false,
-            simplify: true,
-            opset: None,
-            nms: None,
-            half: false,
-            date: None,
-        }
-    }
-}
-
-impl ExportOptions {
-    pub fn opset(&self) -> i64 {
-        self.opset.unwrap_or(DEFAULT_OPSET)
-    }
-}
 
 /// Where the weights come from.
 #[derive(Clone, Debug)]
@@ -195,72 +146,6 @@ pub fn random_checkpoint(name: &str, seed: u64) -> Result<Checkpoint> {
     })
 }
 
-fn check_options(cfg: &ModelConfig, opts: &ExportOptions) -> Result<()> {
-    let arg = |key: &str, value: String, reason: String| YoloError::Argument {
-        key: key.into(),
-        value,
-        reason,
-    };
-    crate::args::refuse_unsupported(opts)?;
-    let opset = opts.opset();
-    if opts.nms == Some(true) {
-        if cfg.task == Task::Classify {
-            return Err(arg(
-                "nms",
-                "True".into(),
-                "'nms=True' is not valid for classification models.".into(),
-            ));
-        }
-        if opset < MIN_NMS_OPSET {
-            return Err(arg(
-                "opset",
-                opset.to_string(),
-                format!("ONNX export requires opset>={MIN_NMS_OPSET} for this model, but got opset={opset}"),
-            ));
-        }
-        if matches!(cfg.head(), Some(Head::Obb { .. })) && opset < 14 {
-            // Ultralytics drops `Trilu` below 14 (a different graph, not built here).
-            return Err(YoloError::NotYetSupported {
-                key: "opset".into(),
-                value: opset.to_string(),
-                reason: "OBB with nms=True is built for opset 14 and later (Trilu); use opset>=14"
-                    .into(),
-            });
-        }
-        if opts.dynamic && matches!(cfg.head(), Some(Head::Obb { .. })) {
-            return Err(YoloError::NotYetSupported {
-                key: "nms".into(),
-                value: "True".into(),
-                reason: "OBB with nms=True and dynamic=True is not implemented yet; export OBB with static shapes (dynamic=False)".into(),
-            });
-        }
-    }
-    if !(MIN_OPSET..=MAX_OPSET).contains(&opset) {
-        return Err(arg(
-            "opset",
-            opset.to_string(),
-            format!("supported opsets are {MIN_OPSET}..={MAX_OPSET}"),
-        ));
-    }
-    if opts.batch == 0 || opts.batch > MAX_BATCH {
-        return Err(arg(
-            "batch",
-            opts.batch.to_string(),
-            format!("must be 1..={MAX_BATCH}"),
-        ));
-    }
-    let gs = cfg.imgsz_multiple();
-    let (h, w) = opts.imgsz;
-    if h == 0 || w == 0 || h > MAX_IMGSZ || w > MAX_IMGSZ || h % gs != 0 || w % gs != 0 {
-        return Err(arg(
-            "imgsz",
-            format!("[{h}, {w}]"),
-            format!("each side must be a multiple of {gs} in {gs}..={MAX_IMGSZ}"),
-        ));
-    }
-    Ok(())
-}
-
 /// IR version Ultralytics' files carry for each opset (torch's choice, capped at 10).
 pub fn ir_version_for(opset: i64) -> i64 {
     match opset {
@@ -274,7 +159,7 @@ pub fn ir_version_for(opset: i64) -> i64 {
 
 fn build(model: &YoloModel, opts: &ExportOptions, params: &mut dyn ParamSource) -> Result<Model> {
     let cfg = &model.config;
-    check_options(cfg, opts)?;
+    options::check_for_model(cfg, opts)?;
     let opset = opts.opset();
     let nms = opts.nms == Some(true);
     let mut ctx = Ctx {

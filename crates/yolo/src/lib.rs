@@ -25,8 +25,9 @@
 //! Modules: [`config`] (yaml → layers, Ultralytics' scaling rules), [`params`] (weights,
 //! Conv+BN fusion, seeded random init), [`builder`] (graph builder with torch-style names),
 //! [`blocks`] (one module per block family), [`nms`] (the `nms=True` tail: Ultralytics'
-//! `NMSModel`), [`mod@export`] (entry point), [`metadata`]
-//! (`metadata_props`), [`args`] (`key=value` arguments as the CLI takes them).
+//! `NMSModel`), [`options`] (export options, their limits and validation), [`mod@export`]
+//! (entry point), [`metadata`] (`metadata_props`), [`args`] (`key=value` arguments as the CLI
+//! takes them).
 
 pub mod args;
 pub mod blocks;
@@ -36,11 +37,10 @@ mod error;
 pub mod export;
 pub mod metadata;
 pub mod nms;
+pub mod options;
 pub mod params;
 
 pub use args::{parse_args, round_imgsz, run_export, ExportRequest, ExportSummary, ARGS_HELP};
 pub use error::{Result, YoloError};
-pub use export::{
-    count_parameters, export, random_checkpoint, ExportOptions, YoloModel, DEFAULT_OPSET,
-    MAX_OPSET, MIN_OPSET,
-};
+pub use export::{count_parameters, export, random_checkpoint, YoloModel};
+pub use options::{ExportOptions, DEFAULT_OPSET, MAX_OPSET, MIN_OPSET};

@@ -2,7 +2,7 @@
 //! (its loader reads them back with `ast.literal_eval`).
 
 use crate::config::{Head, ModelConfig};
-use crate::export::ExportOptions;
+use crate::options::ExportOptions;
 use std::collections::BTreeMap;
 
 /// The Ultralytics version whose export this crate reproduces.
