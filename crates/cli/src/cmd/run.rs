@@ -3,7 +3,7 @@
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 
-/// Run a model on .npy inputs and write each graph output to DIR/<output name>.npy.
+/// Run a model on .npy inputs and write each graph output to DIR/NAME.npy, NAME being the output's name.
 ///
 /// Output names keep their spelling, except that path separators ('/' and backslash) become '_'.
 #[derive(clap::Args)]
