@@ -45,8 +45,9 @@ fn main() -> ExitCode {
     }
 }
 
-/// The error and its causes on one line, leaving out causes whose text the message already shows
-/// (library errors often quote their source).
+/// The error and its causes on one line, leaving out causes whose text the line already shows
+/// (a context message may quote its cause). The library errors do not repeat their `source` in
+/// their message, so an I/O failure reads `error: FILE: I/O error: CAUSE`.
 fn one_line(e: &anyhow::Error) -> String {
     let mut line = String::new();
     for cause in e.chain() {
