@@ -2,6 +2,7 @@
 
 mod bench_export;
 mod bench_model;
+mod cycles;
 mod export;
 mod interop;
 mod python;
@@ -24,6 +25,8 @@ tasks:
   bench export [model=F] [runs=N]
                               whole-process time of `onnxide export` vs `yolo export format=onnx`
                               (median of N=5 runs each, ratio table; needs Ultralytics' `yolo`)
+  cycles [DIR]                fail on import cycles between the modules of any crate in the workspace (DIR,
+                              default this one), printing each cycle with the files and lines of its edges
   export key=value ...        the same as `onnxide export` (YOLO11 -> ONNX), e.g. export model=yolo11n.pt
   interop [reference]         Ultralytics' YOLO(ours.onnx).predict() vs its own export on bus/zidane;
                               `reference`: Ultralytics output for onnxide's seeded yolo11s.yaml weights
@@ -70,6 +73,7 @@ fn run(args: &[String]) -> Result<()> {
             bench_export::run(&rest[1..])
         }
         "bench" => bench_model::run(rest),
+        "cycles" => cycles::run(rest),
         "export" => export::run(rest),
         "interop" => interop::run(rest),
         "help" | "-h" | "--help" => {

@@ -1,6 +1,9 @@
-//! `onnxide`: the command-line front end. Each subcommand lives in `cmd/<name>.rs`.
+//! `onnxide`: the command-line front end. Each subcommand lives in `cmd/<name>.rs`; they share one
+//! dialect: files are positional, settings are Ultralytics-style `key=value` (read by
+//! `keyvalue.rs`, with a did-you-mean for misspelt keys), output choices are `--flags`.
 
 mod cmd;
+mod keyvalue;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -11,7 +14,7 @@ use std::process::ExitCode;
     version,
     about = "Pure-Rust ONNX toolchain for Ultralytics YOLO11: inspect, run and export models without Python",
     long_about = None,
-    after_help = "Examples:\n  onnxide export model=yolo11n.pt imgsz=640\n  onnxide info yolo11n.onnx\n  onnxide info yolo11n.onnx --json\n  onnxide run yolo11n.onnx --input images=x.npy --output-dir out/\n  onnxide bench yolo11n.onnx threads=2 runs=50\n  onnxide convert-weights yolo11n.pt yolo11n.safetensors"
+    after_help = "Examples:\n  onnxide export model=yolo11n.pt imgsz=640\n  onnxide info yolo11n.onnx\n  onnxide info yolo11n.onnx --json\n  onnxide run yolo11n.onnx --input images=x.npy --output-dir out/ threads=2\n  onnxide bench yolo11n.onnx threads=2 runs=50\n  onnxide convert-weights yolo11n.pt yolo11n.safetensors"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -45,8 +48,9 @@ fn main() -> ExitCode {
     }
 }
 
-/// The error and its causes on one line, leaving out causes whose text the message already shows
-/// (library errors often quote their source).
+/// The error and its causes on one line, leaving out causes whose text the line already shows
+/// (a context message may quote its cause). The library errors do not repeat their `source` in
+/// their message, so an I/O failure reads `error: FILE: I/O error: CAUSE`.
 fn one_line(e: &anyhow::Error) -> String {
     let mut line = String::new();
     for cause in e.chain() {

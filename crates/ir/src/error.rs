@@ -3,7 +3,9 @@ use std::path::PathBuf;
 /// Everything that can go wrong reading, writing or checking a model.
 #[derive(Debug, thiserror::Error)]
 pub enum IrError {
-    #[error("{}: {source}", path.display())]
+    /// Reading or writing a file failed. The cause is the `source`, not part of this message, so
+    /// that a printed chain (`{:#}`, the CLI's one line) shows it once.
+    #[error("{}: I/O error", path.display())]
     Io {
         path: PathBuf,
         #[source]

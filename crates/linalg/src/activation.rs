@@ -84,24 +84,28 @@ const EXP_POLY: [f32; 5] = [
 /// `e^x` lane-wise (saturating at the top, see the module docs).
 #[inline(always)]
 pub(crate) unsafe fn exp_v<S: Simd>(x: S::V) -> S::V {
-    let lo = if S::EXACT_SCALE {
-        EXP_LO_SCALEF
-    } else {
-        EXP_LO_NORMAL
-    };
-    let x = S::min(S::max(S::splat(lo), x), S::splat(EXP_HI));
-    let biased = S::fma(x, S::splat(LOG2E), S::splat(ROUNDING_BIAS));
-    let m = S::sub(biased, S::splat(ROUNDING_BIAS));
-    let r = S::fma(m, S::splat(LN2_HI), x);
-    let r = S::fma(m, S::splat(LN2_LO), r);
-    let one = S::splat(1.0);
-    let mut p = S::splat(EXP_POLY[0]);
-    for c in &EXP_POLY[1..] {
-        p = S::fma(p, r, S::splat(*c));
+    // SAFETY: only register arithmetic through `S`, whose ISA the caller has enabled (the contract
+    // of every `Simd` method).
+    unsafe {
+        let lo = if S::EXACT_SCALE {
+            EXP_LO_SCALEF
+        } else {
+            EXP_LO_NORMAL
+        };
+        let x = S::min(S::max(S::splat(lo), x), S::splat(EXP_HI));
+        let biased = S::fma(x, S::splat(LOG2E), S::splat(ROUNDING_BIAS));
+        let m = S::sub(biased, S::splat(ROUNDING_BIAS));
+        let r = S::fma(m, S::splat(LN2_HI), x);
+        let r = S::fma(m, S::splat(LN2_LO), r);
+        let one = S::splat(1.0);
+        let mut p = S::splat(EXP_POLY[0]);
+        for c in &EXP_POLY[1..] {
+            p = S::fma(p, r, S::splat(*c));
+        }
+        p = S::fma(p, r, one);
+        p = S::fma(p, r, one);
+        S::scale_pow2(p, m)
     }
-    p = S::fma(p, r, one);
-    p = S::fma(p, r, one);
-    S::scale_pow2(p, m)
 }
 
 // The logistic function as onnxruntime's MLAS computes it (its FMA3 kernel, which it also
@@ -130,36 +134,46 @@ const LOGISTIC_Q: [f32; 6] = [
 /// `1 / (1 + e^-x)` lane-wise.
 #[inline(always)]
 pub(crate) unsafe fn sigmoid_v<S: Simd>(x: S::V) -> S::V {
-    let x = S::min(
-        S::splat(LOGISTIC_RANGE),
-        S::max(S::splat(-LOGISTIC_RANGE), x),
-    );
-    let x2 = S::mul(x, x);
-    let mut p = S::fma(x2, S::splat(LOGISTIC_P[0]), S::splat(LOGISTIC_P[1]));
-    for c in &LOGISTIC_P[2..] {
-        p = S::fma(x2, p, S::splat(*c));
+    // SAFETY: only register arithmetic through `S`, whose ISA the caller has enabled (the contract
+    // of every `Simd` method).
+    unsafe {
+        let x = S::min(
+            S::splat(LOGISTIC_RANGE),
+            S::max(S::splat(-LOGISTIC_RANGE), x),
+        );
+        let x2 = S::mul(x, x);
+        let mut p = S::fma(x2, S::splat(LOGISTIC_P[0]), S::splat(LOGISTIC_P[1]));
+        for c in &LOGISTIC_P[2..] {
+            p = S::fma(x2, p, S::splat(*c));
+        }
+        let mut q = S::fma(x2, S::splat(LOGISTIC_Q[0]), S::splat(LOGISTIC_Q[1]));
+        for c in &LOGISTIC_Q[2..] {
+            q = S::fma(x2, q, S::splat(*c));
+        }
+        let r = S::add(S::div(S::mul(x, p), q), S::splat(0.5));
+        S::max(S::splat(0.0), r)
     }
-    let mut q = S::fma(x2, S::splat(LOGISTIC_Q[0]), S::splat(LOGISTIC_Q[1]));
-    for c in &LOGISTIC_Q[2..] {
-        q = S::fma(x2, q, S::splat(*c));
-    }
-    let r = S::add(S::div(S::mul(x, p), q), S::splat(0.5));
-    S::max(S::splat(0.0), r)
 }
 
 /// `x · sigmoid(x)` lane-wise: the graph's `Mul(x, Sigmoid(x))`, rounded the same way.
 #[inline(always)]
 pub(crate) unsafe fn silu_v<S: Simd>(x: S::V) -> S::V {
-    S::mul(x, sigmoid_v::<S>(x))
+    // SAFETY: only register arithmetic through `S`, whose ISA the caller has enabled (the contract
+    // of every `Simd` method).
+    unsafe { S::mul(x, sigmoid_v::<S>(x)) }
 }
 
 #[inline(always)]
 pub(crate) unsafe fn activation_v<S: Simd>(act: Activation, x: S::V) -> S::V {
-    match act {
-        Activation::Identity => x,
-        Activation::Relu => S::max(x, S::splat(0.0)),
-        Activation::Sigmoid => sigmoid_v::<S>(x),
-        Activation::Silu => silu_v::<S>(x),
+    // SAFETY: only register arithmetic through `S`, whose ISA the caller has enabled (the contract
+    // of every `Simd` method).
+    unsafe {
+        match act {
+            Activation::Identity => x,
+            Activation::Relu => S::max(x, S::splat(0.0)),
+            Activation::Sigmoid => sigmoid_v::<S>(x),
+            Activation::Silu => silu_v::<S>(x),
+        }
     }
 }
 
@@ -173,14 +187,19 @@ pub(crate) unsafe fn map_ptr<S: Simd>(
     len: usize,
     f: impl Fn(S::V) -> S::V,
 ) {
-    let mut i = 0;
-    while i + S::LANES <= len {
-        S::store(dst.add(i), f(S::load(src.add(i))));
-        i += S::LANES;
-    }
-    if i < len {
-        let rest = len - i;
-        S::store_partial(dst.add(i), f(S::load_partial(src.add(i), rest)), rest);
+    // SAFETY: the caller guarantees `src` and `dst` valid for `len` values and `S`'s ISA enabled;
+    // whole vectors are accessed while `i + LANES <= len`, then the tail of `len - i` values
+    // through masked loads and stores, so nothing past `len` is touched.
+    unsafe {
+        let mut i = 0;
+        while i + S::LANES <= len {
+            S::store(dst.add(i), f(S::load(src.add(i))));
+            i += S::LANES;
+        }
+        if i < len {
+            let rest = len - i;
+            S::store_partial(dst.add(i), f(S::load_partial(src.add(i), rest)), rest);
+        }
     }
 }
 
@@ -206,21 +225,25 @@ fn unary_inplace<S: Simd>(x: &mut [f32], op: UnaryOp) {
 
 #[inline(always)]
 unsafe fn unary_ptr<S: Simd>(src: *const f32, dst: *mut f32, len: usize, op: UnaryOp) {
-    match op {
-        UnaryOp::Exp => map_ptr::<S>(
-            src,
-            dst,
-            len,
-            #[inline(always)]
-            |v| exp_v::<S>(v),
-        ),
-        UnaryOp::Act(a) => map_ptr::<S>(
-            src,
-            dst,
-            len,
-            #[inline(always)]
-            |v| activation_v::<S>(a, v),
-        ),
+    // SAFETY: `src` and `dst` valid for `len` values and `S`'s ISA enabled (the caller's contract)
+    // is exactly what `map_ptr` needs; `exp_v` and `activation_v` need only the ISA.
+    unsafe {
+        match op {
+            UnaryOp::Exp => map_ptr::<S>(
+                src,
+                dst,
+                len,
+                #[inline(always)]
+                |v| exp_v::<S>(v),
+            ),
+            UnaryOp::Act(a) => map_ptr::<S>(
+                src,
+                dst,
+                len,
+                #[inline(always)]
+                |v| activation_v::<S>(a, v),
+            ),
+        }
     }
 }
 
@@ -273,52 +296,56 @@ pub(crate) unsafe fn epilogue_tile<S: Simd>(
     res: *const f32,
     ldr: usize,
 ) {
-    // One loop per activation, so the per-vector code has no branch on it.
-    match act {
-        Activation::Identity => tile_loop::<S>(
-            c,
-            ldc,
-            rows,
-            cols,
-            bias,
-            res,
-            ldr,
-            #[inline(always)]
-            |v| v,
-        ),
-        Activation::Relu => tile_loop::<S>(
-            c,
-            ldc,
-            rows,
-            cols,
-            bias,
-            res,
-            ldr,
-            #[inline(always)]
-            |v| S::max(v, S::splat(0.0)),
-        ),
-        Activation::Sigmoid => tile_loop::<S>(
-            c,
-            ldc,
-            rows,
-            cols,
-            bias,
-            res,
-            ldr,
-            #[inline(always)]
-            |v| sigmoid_v::<S>(v),
-        ),
-        Activation::Silu => tile_loop::<S>(
-            c,
-            ldc,
-            rows,
-            cols,
-            bias,
-            res,
-            ldr,
-            #[inline(always)]
-            |v| silu_v::<S>(v),
-        ),
+    // SAFETY: the arguments go unchanged to `tile_loop`, whose contract is this function's (see `#
+    // Safety`); the closures only do register arithmetic through `S`.
+    unsafe {
+        // One loop per activation, so the per-vector code has no branch on it.
+        match act {
+            Activation::Identity => tile_loop::<S>(
+                c,
+                ldc,
+                rows,
+                cols,
+                bias,
+                res,
+                ldr,
+                #[inline(always)]
+                |v| v,
+            ),
+            Activation::Relu => tile_loop::<S>(
+                c,
+                ldc,
+                rows,
+                cols,
+                bias,
+                res,
+                ldr,
+                #[inline(always)]
+                |v| S::max(v, S::splat(0.0)),
+            ),
+            Activation::Sigmoid => tile_loop::<S>(
+                c,
+                ldc,
+                rows,
+                cols,
+                bias,
+                res,
+                ldr,
+                #[inline(always)]
+                |v| sigmoid_v::<S>(v),
+            ),
+            Activation::Silu => tile_loop::<S>(
+                c,
+                ldc,
+                rows,
+                cols,
+                bias,
+                res,
+                ldr,
+                #[inline(always)]
+                |v| silu_v::<S>(v),
+            ),
+        }
     }
 }
 
@@ -335,30 +362,36 @@ unsafe fn tile_loop<S: Simd>(
     ldr: usize,
     f: impl Fn(S::V) -> S::V,
 ) {
-    for r in 0..rows {
-        let row = c.add(r * ldc);
-        let b = S::splat(*bias.add(r));
-        if res.is_null() {
-            map_ptr::<S>(
-                row,
-                row,
-                cols,
-                #[inline(always)]
-                |v| f(S::add(v, b)),
-            );
-        } else {
-            let res_row = res.add(r * ldr);
-            let mut j = 0;
-            while j + S::LANES <= cols {
-                let v = f(S::add(S::load(row.add(j)), b));
-                S::store(row.add(j), S::add(v, S::load(res_row.add(j))));
-                j += S::LANES;
-            }
-            if j < cols {
-                // The tail through masked lanes: the same vector maths as the body.
-                let n = cols - j;
-                let v = f(S::add(S::load_partial(row.add(j), n), b));
-                S::store_partial(row.add(j), S::add(v, S::load_partial(res_row.add(j), n)), n);
+    // SAFETY: `epilogue_tile`'s contract: `c` covers `rows × cols` with row stride `ldc`, `bias`
+    // holds `rows` values, `res` (unless null) covers the tile with stride `ldr`, and `S`'s ISA is
+    // enabled. Row `r` starts at `r·ldc` (`r·ldr` in `res`), and only its columns `< cols` are
+    // accessed: whole vectors while `j + LANES <= cols`, then a masked tail.
+    unsafe {
+        for r in 0..rows {
+            let row = c.add(r * ldc);
+            let b = S::splat(*bias.add(r));
+            if res.is_null() {
+                map_ptr::<S>(
+                    row,
+                    row,
+                    cols,
+                    #[inline(always)]
+                    |v| f(S::add(v, b)),
+                );
+            } else {
+                let res_row = res.add(r * ldr);
+                let mut j = 0;
+                while j + S::LANES <= cols {
+                    let v = f(S::add(S::load(row.add(j)), b));
+                    S::store(row.add(j), S::add(v, S::load(res_row.add(j))));
+                    j += S::LANES;
+                }
+                if j < cols {
+                    // The tail through masked lanes: the same vector maths as the body.
+                    let n = cols - j;
+                    let v = f(S::add(S::load_partial(row.add(j), n), b));
+                    S::store_partial(row.add(j), S::add(v, S::load_partial(res_row.add(j), n)), n);
+                }
             }
         }
     }
@@ -391,7 +424,9 @@ unsafe fn epilogue_avx512(
     res: *const f32,
     ldr: usize,
 ) {
-    epilogue_tile::<crate::simd::Avx512>(c, ldc, rows, cols, bias, act, res, ldr)
+    // SAFETY: avx512f is enabled by this function's `target_feature`; the pointers come with
+    // `epilogue_tile`'s contract from the caller (the GEMM driver).
+    unsafe { epilogue_tile::<crate::simd::Avx512>(c, ldc, rows, cols, bias, act, res, ldr) }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -407,5 +442,7 @@ unsafe fn epilogue_avx2(
     res: *const f32,
     ldr: usize,
 ) {
-    epilogue_tile::<crate::simd::Avx2>(c, ldc, rows, cols, bias, act, res, ldr)
+    // SAFETY: avx2 and fma are enabled by this function's `target_feature`; the pointers come with
+    // `epilogue_tile`'s contract from the caller (the GEMM driver).
+    unsafe { epilogue_tile::<crate::simd::Avx2>(c, ldc, rows, cols, bias, act, res, ldr) }
 }

@@ -33,7 +33,9 @@ pub(crate) trait Simd {
     /// `p · 2^n` for integral `n` in [-126, 127].
     #[inline(always)]
     unsafe fn scale_pow2(p: Self::V, n: Self::V) -> Self::V {
-        Self::mul(p, Self::pow2i(n))
+        // SAFETY: the caller's contract (`Self`'s ISA is enabled) is passed on to `mul` and
+        // `pow2i`.
+        unsafe { Self::mul(p, Self::pow2i(n)) }
     }
     /// Loads the first `n < LANES` values at `p` (the other lanes are zero), touching no
     /// memory past `p + n`.
@@ -46,27 +48,37 @@ pub(crate) trait Simd {
     /// than the copy itself; this is inline vector moves with a masked tail.
     #[inline(always)]
     unsafe fn copy(src: *const f32, dst: *mut f32, n: usize) {
-        let mut i = 0;
-        while i + Self::LANES <= n {
-            Self::store(dst.add(i), Self::load(src.add(i)));
-            i += Self::LANES;
-        }
-        if i < n {
-            Self::store_partial(dst.add(i), Self::load_partial(src.add(i), n - i), n - i);
+        // SAFETY: the caller guarantees `src` and `dst` valid for `n` values and `Self`'s ISA
+        // enabled; whole vectors are moved while `i + LANES <= n`, then a masked tail of `n - i`
+        // values, so no access reaches past `n`.
+        unsafe {
+            let mut i = 0;
+            while i + Self::LANES <= n {
+                Self::store(dst.add(i), Self::load(src.add(i)));
+                i += Self::LANES;
+            }
+            if i < n {
+                Self::store_partial(dst.add(i), Self::load_partial(src.add(i), n - i), n - i);
+            }
         }
     }
 
     /// Sets `n` values to `value` (inline, see [`Simd::copy`]).
     #[inline(always)]
     unsafe fn fill(dst: *mut f32, n: usize, value: f32) {
-        let v = Self::splat(value);
-        let mut i = 0;
-        while i + Self::LANES <= n {
-            Self::store(dst.add(i), v);
-            i += Self::LANES;
-        }
-        if i < n {
-            Self::store_partial(dst.add(i), v, n - i);
+        // SAFETY: the caller guarantees `dst` valid for `n` values and `Self`'s ISA enabled; whole
+        // vectors are stored while `i + LANES <= n`, then a masked tail of `n - i` values, so no
+        // access reaches past `n`.
+        unsafe {
+            let v = Self::splat(value);
+            let mut i = 0;
+            while i + Self::LANES <= n {
+                Self::store(dst.add(i), v);
+                i += Self::LANES;
+            }
+            if i < n {
+                Self::store_partial(dst.add(i), v, n - i);
+            }
         }
     }
 }
@@ -83,11 +95,13 @@ impl Simd for Scalar {
     }
     #[inline(always)]
     unsafe fn load(p: *const f32) -> f32 {
-        *p
+        // SAFETY: the caller guarantees `p` is valid for one read.
+        unsafe { *p }
     }
     #[inline(always)]
     unsafe fn store(p: *mut f32, v: f32) {
-        *p = v
+        // SAFETY: the caller guarantees `p` is valid for one write.
+        unsafe { *p = v }
     }
     #[inline(always)]
     unsafe fn add(a: f32, b: f32) -> f32 {
@@ -149,61 +163,99 @@ impl Simd for Avx512 {
     const EXACT_SCALE: bool = true;
     #[inline(always)]
     unsafe fn splat(x: f32) -> __m512 {
-        _mm512_set1_ps(x)
+        // SAFETY: these methods run only inside an avx512f `#[target_feature]` function (the
+        // trait's contract, kept by `dispatch!`), so the CPU has the instructions.
+        unsafe { _mm512_set1_ps(x) }
     }
     #[inline(always)]
     unsafe fn load(p: *const f32) -> __m512 {
-        _mm512_loadu_ps(p)
+        // SAFETY: these methods run only inside an avx512f `#[target_feature]` function (the
+        // trait's contract, kept by `dispatch!`), so the CPU has the instructions; the caller
+        // guarantees `p` is valid for 16 reads.
+        unsafe { _mm512_loadu_ps(p) }
     }
     #[inline(always)]
     unsafe fn store(p: *mut f32, v: __m512) {
-        _mm512_storeu_ps(p, v)
+        // SAFETY: these methods run only inside an avx512f `#[target_feature]` function (the
+        // trait's contract, kept by `dispatch!`), so the CPU has the instructions; the caller
+        // guarantees `p` is valid for 16 writes.
+        unsafe { _mm512_storeu_ps(p, v) }
     }
     #[inline(always)]
     unsafe fn add(a: __m512, b: __m512) -> __m512 {
-        _mm512_add_ps(a, b)
+        // SAFETY: these methods run only inside an avx512f `#[target_feature]` function (the
+        // trait's contract, kept by `dispatch!`), so the CPU has the instructions.
+        unsafe { _mm512_add_ps(a, b) }
     }
     #[inline(always)]
     unsafe fn sub(a: __m512, b: __m512) -> __m512 {
-        _mm512_sub_ps(a, b)
+        // SAFETY: these methods run only inside an avx512f `#[target_feature]` function (the
+        // trait's contract, kept by `dispatch!`), so the CPU has the instructions.
+        unsafe { _mm512_sub_ps(a, b) }
     }
     #[inline(always)]
     unsafe fn mul(a: __m512, b: __m512) -> __m512 {
-        _mm512_mul_ps(a, b)
+        // SAFETY: these methods run only inside an avx512f `#[target_feature]` function (the
+        // trait's contract, kept by `dispatch!`), so the CPU has the instructions.
+        unsafe { _mm512_mul_ps(a, b) }
     }
     #[inline(always)]
     unsafe fn div(a: __m512, b: __m512) -> __m512 {
-        _mm512_div_ps(a, b)
+        // SAFETY: these methods run only inside an avx512f `#[target_feature]` function (the
+        // trait's contract, kept by `dispatch!`), so the CPU has the instructions.
+        unsafe { _mm512_div_ps(a, b) }
     }
     #[inline(always)]
     unsafe fn max(a: __m512, b: __m512) -> __m512 {
-        _mm512_max_ps(a, b)
+        // SAFETY: these methods run only inside an avx512f `#[target_feature]` function (the
+        // trait's contract, kept by `dispatch!`), so the CPU has the instructions.
+        unsafe { _mm512_max_ps(a, b) }
     }
     #[inline(always)]
     unsafe fn min(a: __m512, b: __m512) -> __m512 {
-        _mm512_min_ps(a, b)
+        // SAFETY: these methods run only inside an avx512f `#[target_feature]` function (the
+        // trait's contract, kept by `dispatch!`), so the CPU has the instructions.
+        unsafe { _mm512_min_ps(a, b) }
     }
     #[inline(always)]
     unsafe fn fma(a: __m512, b: __m512, c: __m512) -> __m512 {
-        _mm512_fmadd_ps(a, b, c)
+        // SAFETY: these methods run only inside an avx512f `#[target_feature]` function (the
+        // trait's contract, kept by `dispatch!`), so the CPU has the instructions.
+        unsafe { _mm512_fmadd_ps(a, b, c) }
     }
     #[inline(always)]
     unsafe fn pow2i(n: __m512) -> __m512 {
-        let bits = _mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127));
-        _mm512_castsi512_ps(_mm512_slli_epi32::<23>(bits))
+        // SAFETY: these methods run only inside an avx512f `#[target_feature]` function (the
+        // trait's contract, kept by `dispatch!`), so the CPU has the instructions.
+        unsafe {
+            let bits = _mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127));
+            _mm512_castsi512_ps(_mm512_slli_epi32::<23>(bits))
+        }
     }
     #[inline(always)]
     unsafe fn scale_pow2(p: __m512, n: __m512) -> __m512 {
-        _mm512_scalef_ps(p, n)
+        // SAFETY: these methods run only inside an avx512f `#[target_feature]` function (the
+        // trait's contract, kept by `dispatch!`), so the CPU has the instructions.
+        unsafe { _mm512_scalef_ps(p, n) }
     }
     #[inline(always)]
     unsafe fn load_partial(p: *const f32, n: usize) -> __m512 {
-        // Masked-off lanes are not accessed (no fault past p + n).
-        _mm512_maskz_loadu_ps(((1u32 << n) - 1) as __mmask16, p)
+        // SAFETY: these methods run only inside an avx512f `#[target_feature]` function (the
+        // trait's contract, kept by `dispatch!`), so the CPU has the instructions; only lanes
+        // `0..n` are selected and masked-off lanes are not accessed (no fault), so only `p..p + n`,
+        // which the caller guarantees valid, is read.
+        unsafe {
+            // Masked-off lanes are not accessed (no fault past p + n).
+            _mm512_maskz_loadu_ps(((1u32 << n) - 1) as __mmask16, p)
+        }
     }
     #[inline(always)]
     unsafe fn store_partial(p: *mut f32, v: __m512, n: usize) {
-        _mm512_mask_storeu_ps(p, ((1u32 << n) - 1) as __mmask16, v)
+        // SAFETY: these methods run only inside an avx512f `#[target_feature]` function (the
+        // trait's contract, kept by `dispatch!`), so the CPU has the instructions; only lanes
+        // `0..n` are selected and masked-off lanes are not accessed (no fault), so only `p..p + n`,
+        // which the caller guarantees valid, is written.
+        unsafe { _mm512_mask_storeu_ps(p, ((1u32 << n) - 1) as __mmask16, v) }
     }
 }
 
@@ -217,57 +269,93 @@ impl Simd for Avx2 {
     const LANES: usize = 8;
     #[inline(always)]
     unsafe fn splat(x: f32) -> __m256 {
-        _mm256_set1_ps(x)
+        // SAFETY: these methods run only inside an avx2+fma `#[target_feature]` function (the
+        // trait's contract, kept by `dispatch!`), so the CPU has the instructions.
+        unsafe { _mm256_set1_ps(x) }
     }
     #[inline(always)]
     unsafe fn load(p: *const f32) -> __m256 {
-        _mm256_loadu_ps(p)
+        // SAFETY: these methods run only inside an avx2+fma `#[target_feature]` function (the
+        // trait's contract, kept by `dispatch!`), so the CPU has the instructions; the caller
+        // guarantees `p` is valid for 8 reads.
+        unsafe { _mm256_loadu_ps(p) }
     }
     #[inline(always)]
     unsafe fn store(p: *mut f32, v: __m256) {
-        _mm256_storeu_ps(p, v)
+        // SAFETY: these methods run only inside an avx2+fma `#[target_feature]` function (the
+        // trait's contract, kept by `dispatch!`), so the CPU has the instructions; the caller
+        // guarantees `p` is valid for 8 writes.
+        unsafe { _mm256_storeu_ps(p, v) }
     }
     #[inline(always)]
     unsafe fn add(a: __m256, b: __m256) -> __m256 {
-        _mm256_add_ps(a, b)
+        // SAFETY: these methods run only inside an avx2+fma `#[target_feature]` function (the
+        // trait's contract, kept by `dispatch!`), so the CPU has the instructions.
+        unsafe { _mm256_add_ps(a, b) }
     }
     #[inline(always)]
     unsafe fn sub(a: __m256, b: __m256) -> __m256 {
-        _mm256_sub_ps(a, b)
+        // SAFETY: these methods run only inside an avx2+fma `#[target_feature]` function (the
+        // trait's contract, kept by `dispatch!`), so the CPU has the instructions.
+        unsafe { _mm256_sub_ps(a, b) }
     }
     #[inline(always)]
     unsafe fn mul(a: __m256, b: __m256) -> __m256 {
-        _mm256_mul_ps(a, b)
+        // SAFETY: these methods run only inside an avx2+fma `#[target_feature]` function (the
+        // trait's contract, kept by `dispatch!`), so the CPU has the instructions.
+        unsafe { _mm256_mul_ps(a, b) }
     }
     #[inline(always)]
     unsafe fn div(a: __m256, b: __m256) -> __m256 {
-        _mm256_div_ps(a, b)
+        // SAFETY: these methods run only inside an avx2+fma `#[target_feature]` function (the
+        // trait's contract, kept by `dispatch!`), so the CPU has the instructions.
+        unsafe { _mm256_div_ps(a, b) }
     }
     #[inline(always)]
     unsafe fn max(a: __m256, b: __m256) -> __m256 {
-        _mm256_max_ps(a, b)
+        // SAFETY: these methods run only inside an avx2+fma `#[target_feature]` function (the
+        // trait's contract, kept by `dispatch!`), so the CPU has the instructions.
+        unsafe { _mm256_max_ps(a, b) }
     }
     #[inline(always)]
     unsafe fn min(a: __m256, b: __m256) -> __m256 {
-        _mm256_min_ps(a, b)
+        // SAFETY: these methods run only inside an avx2+fma `#[target_feature]` function (the
+        // trait's contract, kept by `dispatch!`), so the CPU has the instructions.
+        unsafe { _mm256_min_ps(a, b) }
     }
     #[inline(always)]
     unsafe fn fma(a: __m256, b: __m256, c: __m256) -> __m256 {
-        _mm256_fmadd_ps(a, b, c)
+        // SAFETY: these methods run only inside an avx2+fma `#[target_feature]` function (the
+        // trait's contract, kept by `dispatch!`), so the CPU has the instructions.
+        unsafe { _mm256_fmadd_ps(a, b, c) }
     }
     #[inline(always)]
     unsafe fn pow2i(n: __m256) -> __m256 {
-        let bits = _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127));
-        _mm256_castsi256_ps(_mm256_slli_epi32::<23>(bits))
+        // SAFETY: these methods run only inside an avx2+fma `#[target_feature]` function (the
+        // trait's contract, kept by `dispatch!`), so the CPU has the instructions.
+        unsafe {
+            let bits = _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127));
+            _mm256_castsi256_ps(_mm256_slli_epi32::<23>(bits))
+        }
     }
     #[inline(always)]
     unsafe fn load_partial(p: *const f32, n: usize) -> __m256 {
-        // maskload does not access (or fault on) lanes whose mask bit is clear.
-        _mm256_maskload_ps(p, avx2_mask(n))
+        // SAFETY: these methods run only inside an avx2+fma `#[target_feature]` function (the
+        // trait's contract, kept by `dispatch!`), so the CPU has the instructions; only lanes
+        // `0..n` are selected and masked-off lanes are not accessed (no fault), so only `p..p + n`,
+        // which the caller guarantees valid, is read.
+        unsafe {
+            // maskload does not access (or fault on) lanes whose mask bit is clear.
+            _mm256_maskload_ps(p, avx2_mask(n))
+        }
     }
     #[inline(always)]
     unsafe fn store_partial(p: *mut f32, v: __m256, n: usize) {
-        _mm256_maskstore_ps(p, avx2_mask(n), v)
+        // SAFETY: these methods run only inside an avx2+fma `#[target_feature]` function (the
+        // trait's contract, kept by `dispatch!`), so the CPU has the instructions; only lanes
+        // `0..n` are selected and masked-off lanes are not accessed (no fault), so only `p..p + n`,
+        // which the caller guarantees valid, is written.
+        unsafe { _mm256_maskstore_ps(p, avx2_mask(n), v) }
     }
 }
 
@@ -275,10 +363,14 @@ impl Simd for Avx2 {
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 unsafe fn avx2_mask(n: usize) -> __m256i {
-    _mm256_cmpgt_epi32(
-        _mm256_set1_epi32(n as i32),
-        _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
-    )
+    // SAFETY: only called from the `Avx2` methods, which run with avx2 enabled (the trait's
+    // contract).
+    unsafe {
+        _mm256_cmpgt_epi32(
+            _mm256_set1_epi32(n as i32),
+            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+        )
+    }
 }
 
 /// Calls `$generic::<S>($args)` where `S` is the [`Simd`] type of `$isa`, through a

@@ -110,14 +110,18 @@ fn fold_partials(p: &[f32; PARTIALS]) -> f32 {
 /// for every element).
 #[inline(always)]
 unsafe fn exp_shifted<S: Simd>(x: *const f32, y: *mut f32, n: usize, max: S::V) {
-    let mut i = 0;
-    while i + S::LANES <= n {
-        S::store(y.add(i), exp_v::<S>(S::sub(S::load(x.add(i)), max)));
-        i += S::LANES;
-    }
-    if i < n {
-        let e = exp_v::<S>(S::sub(S::load_partial(x.add(i), n - i), max));
-        S::store_partial(y.add(i), e, n - i);
+    // SAFETY: the caller guarantees `x` and `y` valid for `n` values and `S`'s ISA enabled; whole
+    // vectors are accessed while `i + LANES <= n`, then a masked tail of `n - i` values.
+    unsafe {
+        let mut i = 0;
+        while i + S::LANES <= n {
+            S::store(y.add(i), exp_v::<S>(S::sub(S::load(x.add(i)), max)));
+            i += S::LANES;
+        }
+        if i < n {
+            let e = exp_v::<S>(S::sub(S::load_partial(x.add(i), n - i), max));
+            S::store_partial(y.add(i), e, n - i);
+        }
     }
 }
 

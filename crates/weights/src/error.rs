@@ -8,8 +8,9 @@ use std::path::PathBuf;
 /// opcode inside `data.pkl`, and storage errors the storage key.
 #[derive(Debug, thiserror::Error)]
 pub enum WeightsError {
-    /// The file could not be opened, read or written.
-    #[error("{path}: {source}")]
+    /// The file could not be opened, read or written. The cause is the `source`, not part of
+    /// this message, so that a printed chain (`{:#}`, the CLI's one line) shows it once.
+    #[error("{path}: I/O error")]
     Io {
         path: PathBuf,
         #[source]

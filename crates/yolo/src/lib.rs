@@ -26,8 +26,8 @@
 //! Conv+BN fusion, seeded random init), [`builder`] (graph builder with torch-style names),
 //! [`blocks`] (one module per block family), [`nms`] (the `nms=True` tail: Ultralytics'
 //! `NMSModel`), [`options`] (export options, their limits and validation), [`mod@export`]
-//! (entry point), [`metadata`] (`metadata_props`), [`args`] (`key=value` arguments as the CLI
-//! takes them).
+//! (entry point), [`metadata`] (`metadata_props`), [`args`] (the export request the CLI builds
+//! from its `key=value` arguments, run to a file).
 
 pub mod args;
 pub mod blocks;
@@ -40,7 +40,7 @@ pub mod nms;
 pub mod options;
 pub mod params;
 
-pub use args::{parse_args, round_imgsz, run_export, ExportRequest, ExportSummary, ARGS_HELP};
+pub use args::{round_imgsz, run_export, ExportRequest, ExportSummary};
 pub use error::{Result, YoloError};
 pub use export::{count_parameters, export, random_checkpoint, YoloModel};
 pub use options::{ExportOptions, DEFAULT_OPSET, MAX_OPSET, MIN_OPSET};

@@ -1,5 +1,6 @@
 //! `onnxide bench MODEL threads=N runs=N warmup=N batch=N [--json]`: latency of one model on onnxide's executor.
 
+use crate::keyvalue;
 use anyhow::{bail, Context, Result};
 use onnxide_ir::{DType, Dim, Tensor};
 use std::path::PathBuf;
@@ -14,6 +15,8 @@ use std::time::Instant;
 ///   batch=N    size of a symbolic batch dimension (default 1); height/width dims take imgsz
 ///   imgsz=N    size of symbolic height/width dimensions (default 640)
 #[derive(clap::Args)]
+// Verbatim: the settings table keeps its lines in --help.
+#[command(verbatim_doc_comment)]
 pub struct Args {
     /// The .onnx file.
     model: PathBuf,
@@ -33,6 +36,9 @@ struct Settings {
     imgsz: usize,
 }
 
+/// The keys `bench` takes.
+const KEYS: [&str; 5] = ["threads", "runs", "warmup", "batch", "imgsz"];
+
 fn parse(settings: &[String]) -> Result<Settings> {
     let mut s = Settings {
         threads: None,
@@ -41,23 +47,14 @@ fn parse(settings: &[String]) -> Result<Settings> {
         batch: 1,
         imgsz: 640,
     };
-    for kv in settings {
-        let Some((key, value)) = kv.split_once('=') else {
-            bail!("'{kv}' is not key=value (valid keys: threads, runs, warmup, batch, imgsz)");
-        };
-        let n: usize = value
-            .parse()
-            .with_context(|| format!("{key}={value}: expected a whole number"))?;
+    for (key, value) in keyvalue::parse(settings, &KEYS, &[])? {
         match key {
-            "threads" if n > 0 => s.threads = Some(n),
-            "runs" if n > 0 => s.runs = n,
-            "warmup" => s.warmup = n,
-            "batch" if n > 0 => s.batch = n,
-            "imgsz" if n > 0 => s.imgsz = n,
-            "threads" | "runs" | "batch" | "imgsz" => bail!("{key} must be at least 1"),
-            other => {
-                bail!("unknown setting '{other}' (valid keys: threads, runs, warmup, batch, imgsz)")
-            }
+            "threads" => s.threads = Some(keyvalue::parse_count(key, value, 1)?),
+            "runs" => s.runs = keyvalue::parse_count(key, value, 1)?,
+            "warmup" => s.warmup = keyvalue::parse_count(key, value, 0)?,
+            "batch" => s.batch = keyvalue::parse_count(key, value, 1)?,
+            "imgsz" => s.imgsz = keyvalue::parse_count(key, value, 1)?,
+            other => bail!("unknown argument '{other}'"),
         }
     }
     Ok(s)

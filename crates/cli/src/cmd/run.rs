@@ -1,12 +1,19 @@
-//! `onnxide run MODEL --input NAME=FILE.npy ... --output-dir DIR`: one `.npy` per graph output.
+//! `onnxide run MODEL --input NAME=FILE.npy ... --output-dir DIR [threads=N]`: one `.npy` per
+//! graph output.
 
+use crate::keyvalue;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 
-/// Run a model on .npy inputs and write each graph output to DIR/<output name>.npy.
+/// Run a model on .npy inputs and write each graph output to DIR/NAME.npy, NAME being the output's name.
 ///
 /// Output names keep their spelling, except that path separators ('/' and backslash) become '_'.
+///
+/// Settings are key=value pairs, as in `bench`:
+///   threads=N  worker threads (default: all cores)
 #[derive(clap::Args)]
+// Verbatim: the settings table keeps its lines in --help.
+#[command(verbatim_doc_comment)]
 pub struct Args {
     /// The .onnx file.
     model: PathBuf,
@@ -16,9 +23,27 @@ pub struct Args {
     /// Folder for the outputs (created if missing).
     #[arg(long, short = 'o', value_name = "DIR")]
     output_dir: PathBuf,
-    /// Worker threads (default: all cores).
-    #[arg(long)]
+    /// key=value settings: threads.
+    #[arg(value_name = "KEY=VALUE")]
+    settings: Vec<String>,
+    /// The older spelling of threads=N.
+    #[arg(long, hide = true)]
     threads: Option<usize>,
+}
+
+/// The keys `run` takes.
+const KEYS: [&str; 1] = ["threads"];
+
+/// Worker threads from `threads=N` (or the older `--threads N`); `None`: all cores.
+fn threads(args: &Args) -> Result<Option<usize>> {
+    let mut threads = args.threads;
+    for (key, value) in keyvalue::parse(&args.settings, &KEYS, &[])? {
+        match key {
+            "threads" => threads = Some(keyvalue::parse_count(key, value, 1)?),
+            other => bail!("unknown argument '{other}'"),
+        }
+    }
+    Ok(threads)
 }
 
 /// The file name an output is written to: the output's name, with path separators and NULs
@@ -41,11 +66,12 @@ pub fn output_file_name(output: &str) -> String {
 }
 
 pub fn main(args: Args) -> Result<()> {
+    let threads = threads(&args)?;
     let model = onnxide_ir::load(&args.model)?;
     let session = onnxide_runtime::Session::new(
         &model,
         &onnxide_runtime::SessionOptions {
-            threads: args.threads,
+            threads,
             ..Default::default()
         },
     )

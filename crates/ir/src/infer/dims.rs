@@ -1,7 +1,7 @@
 //! Dimension arithmetic: broadcasting, axes, products of fixed and symbolic dims.
 
 use super::{expr, Sym};
-use crate::Dim;
+use crate::{Dim, Node};
 
 /// A rule's reason for refusing a node (wrapped into `IrError::Inference` by the driver).
 pub(crate) type Reason = String;
@@ -254,4 +254,13 @@ impl Sym {
 /// All values as plain integers, if every one is known.
 pub(crate) fn ints(v: &[Sym]) -> Option<Vec<i64>> {
     v.iter().map(Sym::int).collect()
+}
+
+/// `Shape`'s `start`/`end` (opset 15), clamped to `[0, rank]`.
+pub(crate) fn shape_range(node: &Node, rank: usize) -> (usize, usize) {
+    let r = rank as i64;
+    let fix = |v: i64| (if v < 0 { v + r } else { v }).clamp(0, r) as usize;
+    let a = fix(node.attr_int("start").unwrap_or(0));
+    let b = fix(node.attr_int("end").unwrap_or(r));
+    (a, b.max(a))
 }

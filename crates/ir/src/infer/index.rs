@@ -2,7 +2,7 @@
 //! Scatter*, NonZero, NonMaxSuppression, ConstantOfShape, Range, Constant, EyeLike, Random*Like,
 //! OneHot, Compress.
 
-use super::dims::{axis, Reason};
+use super::dims::{axis, shape_range, Reason};
 use super::{values, Fact, State, Sym};
 use crate::{AttrValue, DType, Dim, Node, Tensor};
 
@@ -121,15 +121,6 @@ fn range_len(st: &State, node: &Node) -> Result<Dim, Reason> {
             _ => Dim::Unknown,
         },
     )
-}
-
-/// `Shape`'s `start`/`end` (opset 15), clamped to `[0, rank]`.
-pub(crate) fn shape_range(node: &Node, rank: usize) -> (usize, usize) {
-    let r = rank as i64;
-    let fix = |v: i64| (if v < 0 { v + r } else { v }).clamp(0, r) as usize;
-    let a = fix(node.attr_int("start").unwrap_or(0));
-    let b = fix(node.attr_int("end").unwrap_or(r));
-    (a, b.max(a))
 }
 
 /// Constant indices must lie in `[-n, n)`.

@@ -1,8 +1,8 @@
 //! Known values of small integer tensors, propagated through the shape arithmetic that
 //! dynamic exports build in-graph (Shape, Gather, Unsqueeze, Concat, Cast, Add/Sub/Mul/Div, ...).
 
-use super::dims::{ints, Prod};
-use super::{expr, index::shape_range, slicing::slice_len, Fact, State, Sym};
+use super::dims::{ints, shape_range, Prod};
+use super::{expr, slicing::slice_len, Fact, State, Sym};
 use crate::{DType, Dim, Node, Tensor};
 
 /// Tensors with more elements than this do not carry values.

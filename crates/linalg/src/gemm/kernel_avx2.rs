@@ -26,40 +26,45 @@ pub(crate) unsafe fn kernel_4x24(
     ldc: usize,
     load_c: bool,
 ) {
-    let mut acc = [[_mm256_setzero_ps(); 3]; MR];
-    let mut a = a;
-    for kk in 0..kc {
-        // Row kk of B: `ldb` apart, or (lazy im2col) at its own offset. The test is
-        // loop-invariant, so the compiler splits the loop in two.
-        let b = if offsets.is_null() {
-            b.add(kk * ldb)
-        } else {
-            b.add(*offsets.add(kk))
-        };
-        // SAFETY: `b` advances by 24 and `a` by 4 per step, `kc` steps in all, within the
-        // panel bounds the caller guarantees.
-        let b0 = _mm256_loadu_ps(b);
-        let b1 = _mm256_loadu_ps(b.add(8));
-        let b2 = _mm256_loadu_ps(b.add(16));
-        for (i, row) in acc.iter_mut().enumerate() {
-            let ai = _mm256_broadcast_ss(&*a.add(i));
-            row[0] = _mm256_fmadd_ps(ai, b0, row[0]);
-            row[1] = _mm256_fmadd_ps(ai, b1, row[1]);
-            row[2] = _mm256_fmadd_ps(ai, b2, row[2]);
-        }
-        a = a.add(MR);
-    }
-    for (i, row) in acc.iter().enumerate() {
-        // SAFETY: row i of the 4×24 tile starts at c + i·ldc; the caller guarantees the tile.
-        let ci = c.add(i * ldc);
-        for (v, &x) in row.iter().enumerate() {
-            let p = ci.add(8 * v);
-            let x = if load_c {
-                _mm256_add_ps(x, _mm256_loadu_ps(p))
+    // SAFETY: this function's contract (see `# Safety`): the CPU has AVX2 and FMA (enabled here by
+    // `target_feature`), and `a`, `b` (or `b + offsets[kk]`) and `c` are valid for the `kc`-step
+    // panels and the 4×24 tile read and written below.
+    unsafe {
+        let mut acc = [[_mm256_setzero_ps(); 3]; MR];
+        let mut a = a;
+        for kk in 0..kc {
+            // Row kk of B: `ldb` apart, or (lazy im2col) at its own offset. The test is
+            // loop-invariant, so the compiler splits the loop in two.
+            let b = if offsets.is_null() {
+                b.add(kk * ldb)
             } else {
-                x
+                b.add(*offsets.add(kk))
             };
-            _mm256_storeu_ps(p, x);
+            // SAFETY: `b` advances by 24 and `a` by 4 per step, `kc` steps in all, within the
+            // panel bounds the caller guarantees.
+            let b0 = _mm256_loadu_ps(b);
+            let b1 = _mm256_loadu_ps(b.add(8));
+            let b2 = _mm256_loadu_ps(b.add(16));
+            for (i, row) in acc.iter_mut().enumerate() {
+                let ai = _mm256_broadcast_ss(&*a.add(i));
+                row[0] = _mm256_fmadd_ps(ai, b0, row[0]);
+                row[1] = _mm256_fmadd_ps(ai, b1, row[1]);
+                row[2] = _mm256_fmadd_ps(ai, b2, row[2]);
+            }
+            a = a.add(MR);
+        }
+        for (i, row) in acc.iter().enumerate() {
+            // SAFETY: row i of the 4×24 tile starts at c + i·ldc; the caller guarantees the tile.
+            let ci = c.add(i * ldc);
+            for (v, &x) in row.iter().enumerate() {
+                let p = ci.add(8 * v);
+                let x = if load_c {
+                    _mm256_add_ps(x, _mm256_loadu_ps(p))
+                } else {
+                    x
+                };
+                _mm256_storeu_ps(p, x);
+            }
         }
     }
 }

@@ -30,40 +30,45 @@ pub(crate) unsafe fn kernel_8x48(
     ldc: usize,
     load_c: bool,
 ) {
-    let mut acc = [[_mm512_setzero_ps(); 3]; MR];
-    let mut a = a;
-    for kk in 0..kc {
-        // Row kk of B: `ldb` apart, or (lazy im2col) at its own offset. The test is
-        // loop-invariant, so the compiler splits the loop in two.
-        let b = if offsets.is_null() {
-            b.add(kk * ldb)
-        } else {
-            b.add(*offsets.add(kk))
-        };
-        // SAFETY: `b` advances by 48 and `a` by 8 per step, `kc` steps in all, within the
-        // panel bounds the caller guarantees.
-        let b0 = _mm512_loadu_ps(b);
-        let b1 = _mm512_loadu_ps(b.add(16));
-        let b2 = _mm512_loadu_ps(b.add(32));
-        for (i, row) in acc.iter_mut().enumerate() {
-            let ai = _mm512_set1_ps(*a.add(i));
-            row[0] = _mm512_fmadd_ps(ai, b0, row[0]);
-            row[1] = _mm512_fmadd_ps(ai, b1, row[1]);
-            row[2] = _mm512_fmadd_ps(ai, b2, row[2]);
-        }
-        a = a.add(MR);
-    }
-    for (i, row) in acc.iter().enumerate() {
-        // SAFETY: row i of the 8×48 tile starts at c + i·ldc; the caller guarantees the tile.
-        let ci = c.add(i * ldc);
-        for (v, &x) in row.iter().enumerate() {
-            let p = ci.add(16 * v);
-            let x = if load_c {
-                _mm512_add_ps(x, _mm512_loadu_ps(p))
+    // SAFETY: this function's contract (see `# Safety`): the CPU has AVX-512F (enabled here by
+    // `target_feature`), and `a`, `b` (or `b + offsets[kk]`) and `c` are valid for the `kc`-step
+    // panels and the 8×48 tile read and written below.
+    unsafe {
+        let mut acc = [[_mm512_setzero_ps(); 3]; MR];
+        let mut a = a;
+        for kk in 0..kc {
+            // Row kk of B: `ldb` apart, or (lazy im2col) at its own offset. The test is
+            // loop-invariant, so the compiler splits the loop in two.
+            let b = if offsets.is_null() {
+                b.add(kk * ldb)
             } else {
-                x
+                b.add(*offsets.add(kk))
             };
-            _mm512_storeu_ps(p, x);
+            // SAFETY: `b` advances by 48 and `a` by 8 per step, `kc` steps in all, within the
+            // panel bounds the caller guarantees.
+            let b0 = _mm512_loadu_ps(b);
+            let b1 = _mm512_loadu_ps(b.add(16));
+            let b2 = _mm512_loadu_ps(b.add(32));
+            for (i, row) in acc.iter_mut().enumerate() {
+                let ai = _mm512_set1_ps(*a.add(i));
+                row[0] = _mm512_fmadd_ps(ai, b0, row[0]);
+                row[1] = _mm512_fmadd_ps(ai, b1, row[1]);
+                row[2] = _mm512_fmadd_ps(ai, b2, row[2]);
+            }
+            a = a.add(MR);
+        }
+        for (i, row) in acc.iter().enumerate() {
+            // SAFETY: row i of the 8×48 tile starts at c + i·ldc; the caller guarantees the tile.
+            let ci = c.add(i * ldc);
+            for (v, &x) in row.iter().enumerate() {
+                let p = ci.add(16 * v);
+                let x = if load_c {
+                    _mm512_add_ps(x, _mm512_loadu_ps(p))
+                } else {
+                    x
+                };
+                _mm512_storeu_ps(p, x);
+            }
         }
     }
 }

@@ -21,29 +21,33 @@ pub(crate) unsafe fn kernel_4x16(
     ldc: usize,
     load_c: bool,
 ) {
-    // SAFETY: the caller guarantees the panel and tile extents used to build these slices.
-    let a = std::slice::from_raw_parts(a, kc * MR);
-    let mut acc = [[0.0f32; NR]; MR];
-    for (kk, a_step) in a.chunks_exact(MR).enumerate() {
-        // SAFETY: row kk of the B panel starts at b + kk·ldb (or b + offsets[kk]) and holds
-        // NR values.
-        let row = if offsets.is_null() {
-            kk * ldb
-        } else {
-            *offsets.add(kk)
-        };
-        let b_row = std::slice::from_raw_parts(b.add(row), NR);
-        for (acc_row, &ai) in acc.iter_mut().zip(a_step) {
-            for (x, &bj) in acc_row.iter_mut().zip(b_row) {
-                *x += ai * bj;
+    // SAFETY: this function's contract (see `# Safety`): `a`, `b` (or `b + offsets[kk]`) and `c`
+    // are valid for the `kc`-step panels and the 4×16 tile that the slices below cover.
+    unsafe {
+        // SAFETY: the caller guarantees the panel and tile extents used to build these slices.
+        let a = std::slice::from_raw_parts(a, kc * MR);
+        let mut acc = [[0.0f32; NR]; MR];
+        for (kk, a_step) in a.chunks_exact(MR).enumerate() {
+            // SAFETY: row kk of the B panel starts at b + kk·ldb (or b + offsets[kk]) and holds
+            // NR values.
+            let row = if offsets.is_null() {
+                kk * ldb
+            } else {
+                *offsets.add(kk)
+            };
+            let b_row = std::slice::from_raw_parts(b.add(row), NR);
+            for (acc_row, &ai) in acc.iter_mut().zip(a_step) {
+                for (x, &bj) in acc_row.iter_mut().zip(b_row) {
+                    *x += ai * bj;
+                }
             }
         }
-    }
-    for (i, acc_row) in acc.iter().enumerate() {
-        // SAFETY: row i of the tile starts at c + i·ldc and holds NR values.
-        let c_row = std::slice::from_raw_parts_mut(c.add(i * ldc), NR);
-        for (dst, &x) in c_row.iter_mut().zip(acc_row) {
-            *dst = if load_c { *dst + x } else { x };
+        for (i, acc_row) in acc.iter().enumerate() {
+            // SAFETY: row i of the tile starts at c + i·ldc and holds NR values.
+            let c_row = std::slice::from_raw_parts_mut(c.add(i * ldc), NR);
+            for (dst, &x) in c_row.iter_mut().zip(acc_row) {
+                *dst = if load_c { *dst + x } else { x };
+            }
         }
     }
 }

@@ -336,46 +336,52 @@ unsafe fn gemm_block<B: PackB>(
     mp: std::ops::Range<usize>,
     np: std::ops::Range<usize>,
 ) {
-    let job = BlockJob {
-        spec,
-        a,
-        b,
-        n,
-        c,
-        ldc,
-        res,
-        act,
-        accumulate,
-        mp,
-        np,
-    };
-    let (k, nr_full) = (a.k, spec.nr);
-    if k == 0 {
-        return bias_only(&job);
-    }
-    let kc_max = k_slice(n, k);
-    let panels_per_block = (B_BLOCK_BYTES / (kc_max * nr_full * 4))
-        .min(MAX_BLOCK_COLS / nr_full)
-        .clamp(1, job.np.len().max(1));
-    // Room for either layout of a packed block: panels, or rows of `ld` (see `row_stride`).
-    let panels_len = kc_max * row_stride(panels_per_block * nr_full);
-    with_panel_scratch(panels_len + panels_per_block * nr_full, |scratch| {
-        // The packing copies and the loop control are compiled for the kernel's ISA too:
-        // without AVX a 48-float row copy becomes a call to memcpy.
-        match a.isa {
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => block_avx512(&job, kc_max, panels_per_block, scratch, panels_len),
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2Fma => block_avx2(&job, kc_max, panels_per_block, scratch, panels_len),
-            _ => block_body::<crate::simd::Scalar, B>(
-                &job,
-                kc_max,
-                panels_per_block,
-                scratch,
-                panels_len,
-            ),
+    // SAFETY: this function's contract (`c` and `res` cover `m×n` with stride `ldc`, and no other
+    // thread touches these tiles) is what `bias_only` and `block_body` need; `a.isa` is Avx512 or
+    // Avx2Fma only if the CPU supports it (`PackedWeights` stores `isa.or_supported()`), which is
+    // what the `target_feature` functions need.
+    unsafe {
+        let job = BlockJob {
+            spec,
+            a,
+            b,
+            n,
+            c,
+            ldc,
+            res,
+            act,
+            accumulate,
+            mp,
+            np,
+        };
+        let (k, nr_full) = (a.k, spec.nr);
+        if k == 0 {
+            return bias_only(&job);
         }
-    })
+        let kc_max = k_slice(n, k);
+        let panels_per_block = (B_BLOCK_BYTES / (kc_max * nr_full * 4))
+            .min(MAX_BLOCK_COLS / nr_full)
+            .clamp(1, job.np.len().max(1));
+        // Room for either layout of a packed block: panels, or rows of `ld` (see `row_stride`).
+        let panels_len = kc_max * row_stride(panels_per_block * nr_full);
+        with_panel_scratch(panels_len + panels_per_block * nr_full, |scratch| {
+            // The packing copies and the loop control are compiled for the kernel's ISA too:
+            // without AVX a 48-float row copy becomes a call to memcpy.
+            match a.isa {
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx512 => block_avx512(&job, kc_max, panels_per_block, scratch, panels_len),
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx2Fma => block_avx2(&job, kc_max, panels_per_block, scratch, panels_len),
+                _ => block_body::<crate::simd::Scalar, B>(
+                    &job,
+                    kc_max,
+                    panels_per_block,
+                    scratch,
+                    panels_len,
+                ),
+            }
+        })
+    }
 }
 
 /// The arguments of one task of [`gemm_block`].
@@ -402,7 +408,9 @@ unsafe fn block_avx512<B: PackB>(
     scratch: &mut [f32],
     split: usize,
 ) {
-    block_body::<crate::simd::Avx512, B>(job, kc_max, ppb, scratch, split)
+    // SAFETY: avx512f is enabled by this function's `target_feature`, as `block_body::<Avx512>`
+    // needs; the rest is `gemm_block`'s contract, passed on.
+    unsafe { block_body::<crate::simd::Avx512, B>(job, kc_max, ppb, scratch, split) }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -414,26 +422,33 @@ unsafe fn block_avx2<B: PackB>(
     scratch: &mut [f32],
     split: usize,
 ) {
-    block_body::<crate::simd::Avx2, B>(job, kc_max, ppb, scratch, split)
+    // SAFETY: avx2 and fma are enabled by this function's `target_feature`, as `block_body::<Avx2>`
+    // needs; the rest is `gemm_block`'s contract, passed on.
+    unsafe { block_body::<crate::simd::Avx2, B>(job, kc_max, ppb, scratch, split) }
 }
 
 /// k = 0: C is just the epilogue of zero (or of C itself when accumulating).
 unsafe fn bias_only<B: PackB>(job: &BlockJob<B>) {
-    let (mr, nr_full, m) = (job.spec.mr, job.spec.nr, job.a.m);
-    for jp in job.np.clone() {
-        let n0 = jp * nr_full;
-        let nr = nr_full.min(job.n - n0);
-        for ip in job.mp.clone() {
-            let rows = mr.min(m - ip * mr);
-            let tile = job.c.0.add(ip * mr * job.ldc + n0);
-            if !job.accumulate {
-                for r in 0..rows {
-                    std::ptr::write_bytes(tile.add(r * job.ldc), 0, nr);
+    // SAFETY: `gemm_block`'s contract: `c` covers `m×n` with stride `ldc`; the tile of panels `ip`,
+    // `jp` starts at row `ip·mr`, column `n0 = jp·nr` and spans `rows <= m - ip·mr` rows of `nr <=
+    // n - n0` columns.
+    unsafe {
+        let (mr, nr_full, m) = (job.spec.mr, job.spec.nr, job.a.m);
+        for jp in job.np.clone() {
+            let n0 = jp * nr_full;
+            let nr = nr_full.min(job.n - n0);
+            for ip in job.mp.clone() {
+                let rows = mr.min(m - ip * mr);
+                let tile = job.c.0.add(ip * mr * job.ldc + n0);
+                if !job.accumulate {
+                    for r in 0..rows {
+                        std::ptr::write_bytes(tile.add(r * job.ldc), 0, nr);
+                    }
                 }
+                finish_tile(
+                    job.spec, job.a, tile, job.ldc, ip, rows, nr, n0, job.act, job.res,
+                );
             }
-            finish_tile(
-                job.spec, job.a, tile, job.ldc, ip, rows, nr, n0, job.act, job.res,
-            );
         }
     }
 }
@@ -446,114 +461,122 @@ unsafe fn block_body<S: crate::simd::Simd, B: PackB>(
     scratch: &mut [f32],
     split: usize,
 ) {
-    let (packed_b, row_tmp) = scratch.split_at_mut(split);
-    let BlockJob {
-        spec,
-        a,
-        b,
-        n,
-        c,
-        ldc,
-        res,
-        act,
-        accumulate,
-        ..
-    } = *job;
-    let (mr, nr_full, k, m) = (spec.mr, spec.nr, a.k, a.m);
-    let mut edge_tile = [0.0f32; EDGE_TILE];
-    debug_assert!(mr * nr_full <= EDGE_TILE);
-    let mut block_start = job.np.start;
-    while block_start < job.np.end {
-        let block_end = (block_start + panels_per_block).min(job.np.end);
-        let n_begin = block_start * nr_full;
-        let n_cols = (block_end * nr_full).min(n) - n_begin;
-        let mut k0 = 0;
-        while k0 < k {
-            let kc = kc_max.min(k - k0);
-            let last_block = k0 + kc == k;
-            let load_c = accumulate || k0 > 0;
-            // A row-major B whose rows are far apart is read in place (the kernel takes a row
-            // stride); only the ragged last panel is packed, zero-padded.
-            let direct = b.direct();
-            // A lazy im2col source needs no packing at all: the kernel reads each B row at
-            // its own offset into the (padded) input.
-            let indirect = b.indirect();
-            let padded_cols = n_cols.div_ceil(nr_full) * nr_full;
-            let ld = row_stride(padded_cols);
-            match direct {
-                _ if indirect.is_some() => {}
-                None if B::PACKS_ROWS => {
-                    b.pack_rows::<S>(k0, kc, n_begin, n_cols, padded_cols, ld, packed_b)
-                }
-                Some(_) if n_begin + n_cols == n && n % nr_full != 0 => {
-                    let last = (n / nr_full) * nr_full;
-                    let rem = n - last;
-                    b.pack::<S>(
-                        k0,
-                        kc,
-                        last,
-                        rem,
-                        nr_full,
-                        &mut packed_b[..kc * nr_full],
-                        row_tmp,
-                    );
-                }
-                Some(_) => {}
-                None => b.pack::<S>(k0, kc, n_begin, n_cols, nr_full, packed_b, row_tmp),
-            }
-            for jp in block_start..block_end {
-                let n0 = jp * nr_full;
-                let nr = nr_full.min(n - n0);
-                let offs = indirect.map_or(std::ptr::null(), |(_, offsets)| offsets.add(k0));
-                let (b_panel, ldb) = match direct {
-                    _ if indirect.is_some() => (indirect.unwrap().0.add(n0), 0),
-                    Some((base, row_stride)) if nr == nr_full => {
-                        (base.add(k0 * row_stride + n0), row_stride)
-                    }
-                    Some(_) => (packed_b.as_ptr(), nr_full),
+    // SAFETY: `gemm_block`'s contract for `c` and `res`, and `S`'s ISA enabled by the caller. A
+    // panel `ip` starts at `ip·k·mr` in `a.panels` (whole panels of `k·mr` values) and the kernel
+    // reads `kc·mr` of it from `k0·mr`; B comes from `packed_b` (packed above for this block, `kc`
+    // rows) or from `b`'s own rows or offsets (`direct`/`indirect`, valid for the whole B); C tiles
+    // are as in `bias_only`, and edge tiles go through the `mr×nr_full` stack tile, copying only
+    // the valid `rows×nr`.
+    unsafe {
+        let (packed_b, row_tmp) = scratch.split_at_mut(split);
+        let BlockJob {
+            spec,
+            a,
+            b,
+            n,
+            c,
+            ldc,
+            res,
+            act,
+            accumulate,
+            ..
+        } = *job;
+        let (mr, nr_full, k, m) = (spec.mr, spec.nr, a.k, a.m);
+        let mut edge_tile = [0.0f32; EDGE_TILE];
+        debug_assert!(mr * nr_full <= EDGE_TILE);
+        let mut block_start = job.np.start;
+        while block_start < job.np.end {
+            let block_end = (block_start + panels_per_block).min(job.np.end);
+            let n_begin = block_start * nr_full;
+            let n_cols = (block_end * nr_full).min(n) - n_begin;
+            let mut k0 = 0;
+            while k0 < k {
+                let kc = kc_max.min(k - k0);
+                let last_block = k0 + kc == k;
+                let load_c = accumulate || k0 > 0;
+                // A row-major B whose rows are far apart is read in place (the kernel takes a row
+                // stride); only the ragged last panel is packed, zero-padded.
+                let direct = b.direct();
+                // A lazy im2col source needs no packing at all: the kernel reads each B row at
+                // its own offset into the (padded) input.
+                let indirect = b.indirect();
+                let padded_cols = n_cols.div_ceil(nr_full) * nr_full;
+                let ld = row_stride(padded_cols);
+                match direct {
+                    _ if indirect.is_some() => {}
                     None if B::PACKS_ROWS => {
-                        (packed_b.as_ptr().add((jp - block_start) * nr_full), ld)
+                        b.pack_rows::<S>(k0, kc, n_begin, n_cols, padded_cols, ld, packed_b)
                     }
-                    None => (
-                        packed_b.as_ptr().add((jp - block_start) * kc * nr_full),
-                        nr_full,
-                    ),
-                };
-                for ip in job.mp.clone() {
-                    let rows = mr.min(m - ip * mr);
-                    let a_panel = a.panels.as_ptr().add(ip * k * mr + k0 * mr);
-                    let tile = c.0.add(ip * mr * ldc + n0);
-                    if rows == mr && nr == nr_full {
-                        (spec.kernel)(kc, a_panel, b_panel, ldb, offs, tile, ldc, load_c);
-                    } else {
-                        // Edge tile: run the full kernel into a stack tile, copy back the valid part.
-                        let tmp = edge_tile.as_mut_ptr();
-                        if load_c {
+                    Some(_) if n_begin + n_cols == n && n % nr_full != 0 => {
+                        let last = (n / nr_full) * nr_full;
+                        let rem = n - last;
+                        b.pack::<S>(
+                            k0,
+                            kc,
+                            last,
+                            rem,
+                            nr_full,
+                            &mut packed_b[..kc * nr_full],
+                            row_tmp,
+                        );
+                    }
+                    Some(_) => {}
+                    None => b.pack::<S>(k0, kc, n_begin, n_cols, nr_full, packed_b, row_tmp),
+                }
+                for jp in block_start..block_end {
+                    let n0 = jp * nr_full;
+                    let nr = nr_full.min(n - n0);
+                    let offs = indirect.map_or(std::ptr::null(), |(_, offsets)| offsets.add(k0));
+                    let (b_panel, ldb) = match direct {
+                        _ if indirect.is_some() => (indirect.unwrap().0.add(n0), 0),
+                        Some((base, row_stride)) if nr == nr_full => {
+                            (base.add(k0 * row_stride + n0), row_stride)
+                        }
+                        Some(_) => (packed_b.as_ptr(), nr_full),
+                        None if B::PACKS_ROWS => {
+                            (packed_b.as_ptr().add((jp - block_start) * nr_full), ld)
+                        }
+                        None => (
+                            packed_b.as_ptr().add((jp - block_start) * kc * nr_full),
+                            nr_full,
+                        ),
+                    };
+                    for ip in job.mp.clone() {
+                        let rows = mr.min(m - ip * mr);
+                        let a_panel = a.panels.as_ptr().add(ip * k * mr + k0 * mr);
+                        let tile = c.0.add(ip * mr * ldc + n0);
+                        if rows == mr && nr == nr_full {
+                            (spec.kernel)(kc, a_panel, b_panel, ldb, offs, tile, ldc, load_c);
+                        } else {
+                            // Edge tile: run the full kernel into a stack tile, copy back the valid part.
+                            let tmp = edge_tile.as_mut_ptr();
+                            if load_c {
+                                for r in 0..rows {
+                                    std::ptr::copy_nonoverlapping(
+                                        tile.add(r * ldc),
+                                        tmp.add(r * nr_full),
+                                        nr,
+                                    );
+                                }
+                            }
+                            (spec.kernel)(kc, a_panel, b_panel, ldb, offs, tmp, nr_full, load_c);
                             for r in 0..rows {
                                 std::ptr::copy_nonoverlapping(
-                                    tile.add(r * ldc),
                                     tmp.add(r * nr_full),
+                                    tile.add(r * ldc),
                                     nr,
                                 );
                             }
                         }
-                        (spec.kernel)(kc, a_panel, b_panel, ldb, offs, tmp, nr_full, load_c);
-                        for r in 0..rows {
-                            std::ptr::copy_nonoverlapping(
-                                tmp.add(r * nr_full),
-                                tile.add(r * ldc),
-                                nr,
-                            );
+                        if last_block {
+                            finish_tile(spec, a, tile, ldc, ip, rows, nr, n0, act, res);
                         }
                     }
-                    if last_block {
-                        finish_tile(spec, a, tile, ldc, ip, rows, nr, n0, act, res);
-                    }
                 }
+                k0 += kc;
             }
-            k0 += kc;
+            block_start = block_end;
         }
-        block_start = block_end;
     }
 }
 
@@ -575,16 +598,20 @@ unsafe fn finish_tile(
     act: Activation,
     res: SharedPtr,
 ) {
-    if !a.has_bias && act == Activation::Identity && res.0.is_null() {
-        return;
+    // SAFETY: `gemm_block`'s contract: `tile` is a tile of C; `a.bias` is padded to whole panels,
+    // so `ip·mr + rows` is within it; `res` (unless null) has C's layout, stride `ldc`.
+    unsafe {
+        if !a.has_bias && act == Activation::Identity && res.0.is_null() {
+            return;
+        }
+        let bias = a.bias.as_ptr().add(ip * spec.mr);
+        let res_tile = if res.0.is_null() {
+            std::ptr::null()
+        } else {
+            res.0.add(ip * spec.mr * ldc + n0) as *const f32
+        };
+        (spec.epilogue)(tile, ldc, rows, cols, bias, act, res_tile, ldc);
     }
-    let bias = a.bias.as_ptr().add(ip * spec.mr);
-    let res_tile = if res.0.is_null() {
-        std::ptr::null()
-    } else {
-        res.0.add(ip * spec.mr * ldc + n0) as *const f32
-    };
-    (spec.epilogue)(tile, ldc, rows, cols, bias, act, res_tile, ldc);
 }
 
 /// Runs the bare microkernel `iters` times on L1-resident panels (for measuring its peak);

@@ -17,29 +17,33 @@ pub(crate) unsafe fn sum_products<S: Simd>(
     slice: usize,
     product: impl Fn(usize) -> S::V,
 ) -> S::V {
-    let mut c = S::splat(0.0);
-    let mut k0 = 0;
-    while k0 < k {
-        let end = (k0 + slice).min(k);
-        let mut i = k0;
-        while i + 4 <= end {
-            let t = S::add(
-                S::add(S::add(product(i), product(i + 1)), product(i + 2)),
-                product(i + 3),
-            );
-            c = S::add(t, c);
-            i += 4;
+    // SAFETY: only register arithmetic through `S`, whose ISA the caller has enabled (the contract
+    // of every `Simd` method); `product` is a safe closure.
+    unsafe {
+        let mut c = S::splat(0.0);
+        let mut k0 = 0;
+        while k0 < k {
+            let end = (k0 + slice).min(k);
+            let mut i = k0;
+            while i + 4 <= end {
+                let t = S::add(
+                    S::add(S::add(product(i), product(i + 1)), product(i + 2)),
+                    product(i + 3),
+                );
+                c = S::add(t, c);
+                i += 4;
+            }
+            if (end - i) & 2 != 0 {
+                c = S::add(S::add(product(i), product(i + 1)), c);
+                i += 2;
+            }
+            if (end - i) & 1 != 0 {
+                c = S::add(product(i), c);
+            }
+            k0 = end;
         }
-        if (end - i) & 2 != 0 {
-            c = S::add(S::add(product(i), product(i + 1)), c);
-            i += 2;
-        }
-        if (end - i) & 1 != 0 {
-            c = S::add(product(i), c);
-        }
-        k0 = end;
+        c
     }
-    c
 }
 
 /// `out[j] = Σ_p a[p] · b[p·ldb + j]` for `j < out.len()` in the single-row order, the
