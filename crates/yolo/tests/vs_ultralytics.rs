@@ -78,7 +78,7 @@ fn check_task_on(
     if let Some(image) = image {
         args.extend(["--image", image]);
     }
-    let r = oracle(&args);
+    let r = compare_exports(&args);
     let variant = &match image {
         Some(image) => format!("{task}/{variant} on {image}"),
         None => format!("{task}/{variant}"),
@@ -274,7 +274,7 @@ fn check_against_dynamic(task: &str, opts: ExportOptions, input_shape: &str) {
     let model = task_model(task);
     let ours = export_to(model, &opts, dir.path(), "static.onnx");
     let nc = model.names().len().to_string();
-    let r = oracle(&[
+    let r = compare_exports(&[
         "--ours",
         ours.to_str().unwrap(),
         "--theirs",
@@ -435,7 +435,7 @@ fn nms_dynamic_opset11() {
     let a = export_to(model(), &op11, dir.path(), "op11.onnx");
     let b = export_to(model(), &base, dir.path(), "op18.onnx");
     for shape in ["1,3,480,640", "2,3,640,640"] {
-        let r = oracle(&[
+        let r = compare_exports(&[
             "--ours",
             a.to_str().unwrap(),
             "--theirs",

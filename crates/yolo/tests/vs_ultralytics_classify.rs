@@ -32,7 +32,7 @@ fn compare(
         ..opts.clone()
     };
     let ours = export_to(model(), &opts, dir.path(), "ours.onnx");
-    let r = oracle(&[
+    let r = compare_exports(&[
         "--ours",
         ours.to_str().unwrap(),
         "--theirs",

@@ -5,7 +5,6 @@
 use onnxide_yolo::{export, ExportOptions, YoloModel};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -32,22 +31,10 @@ pub fn export_to(model: &YoloModel, opts: &ExportOptions, dir: &Path, name: &str
     path
 }
 
-/// Runs tests/oracle/compare_exports.py and parses its JSON report.
-pub fn oracle(args: &[&str]) -> Value {
-    let script = repo().join("tests/oracle/compare_exports.py");
-    let out = Command::new("python3")
-        .arg(&script)
-        .args(args)
-        .output()
-        .expect(
-            "python3 must be installed (with onnx, onnxruntime, numpy: tests/requirements.txt)",
-        );
-    assert!(
-        out.status.success(),
-        "compare_exports.py failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("oracle JSON")
+/// Runs tests/oracle/compare_exports.py (through the shared Python-oracle runner) and parses its
+/// JSON report.
+pub fn compare_exports(args: &[&str]) -> Value {
+    onnxide_tests::oracle::run_json("compare_exports.py", args)
 }
 
 pub fn max_abs(report: &Value) -> f64 {
