@@ -5,6 +5,7 @@
 use onnxide_yolo::{export, ExportOptions, YoloModel};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -35,6 +36,17 @@ pub fn export_to(model: &YoloModel, opts: &ExportOptions, dir: &Path, name: &str
 /// JSON report.
 pub fn compare_exports(args: &[&str]) -> Value {
     onnxide_tests::oracle::run_json("compare_exports.py", args)
+}
+
+/// `fixtures/manifest.json`: every fixture export with its task, variant and export arguments.
+pub fn manifest() -> &'static Value {
+    static MANIFEST: OnceLock<Value> = OnceLock::new();
+    MANIFEST.get_or_init(|| {
+        let path = fixture("fixtures/manifest.json");
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    })
 }
 
 pub fn max_abs(report: &Value) -> f64 {
