@@ -12,6 +12,7 @@ use std::ffi::OsStr;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 
 /// How many trailing lines of a failed script's stderr the panic message shows.
 const STDERR_TAIL_LINES: usize = 40;
@@ -147,6 +148,56 @@ pub fn ort_run(model: &Path, inputs: &[(&str, &Path)], out_dir: &Path) -> Vec<(S
             let path = out_dir.join(format!("{}.npy", o.name.replace(['/', '\\'], "_")));
             let t = onnxide_ir::npy::read(&path).unwrap_or_else(|e| panic!("{e}"));
             (o.name.clone(), t)
+        })
+        .collect()
+}
+
+/// One export's golden io (`fixtures/manifest.json` → `golden_io`), generated into the cache.
+#[derive(Clone, Debug)]
+pub struct GoldenIo {
+    /// The manifest key, `<task>/<variant>`.
+    pub export: String,
+    /// The export's `.onnx` file.
+    pub model: PathBuf,
+    /// `(input name, .npy)`, as the manifest lists them.
+    pub inputs: Vec<(String, PathBuf)>,
+    /// `(output name, .npy with onnxruntime's output)`, as the manifest lists them.
+    pub outputs: Vec<(String, PathBuf)>,
+}
+
+/// Every golden io case of the manifest, its files made by `tests/oracle/golden_io.py` in
+/// `fixtures/.cache/io/` (once; later calls and later runs reuse them).
+pub fn golden_io() -> Vec<GoldenIo> {
+    static GENERATED: OnceLock<String> = OnceLock::new();
+    let log = GENERATED.get_or_init(|| run::<&str>("golden_io.py", &[]));
+    let manifest_path = crate::fixture("manifest.json");
+    let text = std::fs::read_to_string(&manifest_path)
+        .unwrap_or_else(|e| panic!("{}: {e}", manifest_path.display()));
+    let manifest: serde_json::Value = serde_json::from_str(&text).expect("manifest.json is JSON");
+    let exports = manifest["exports"]
+        .as_object()
+        .expect("manifest.json has exports");
+    let files = |io: &serde_json::Value, key: &str| -> Vec<(String, PathBuf)> {
+        let map = io[key]
+            .as_object()
+            .expect("golden_io lists inputs and outputs");
+        map.iter()
+            .map(|(name, f)| {
+                let rel = f["path"].as_str().expect("golden_io file path");
+                let path = repo_root().join(rel);
+                assert!(path.is_file(), "golden_io.py did not write {rel}:\n{log}");
+                (name.clone(), path)
+            })
+            .collect()
+    };
+    exports
+        .iter()
+        .filter(|(_, e)| e["golden_io"].is_object())
+        .map(|(key, e)| GoldenIo {
+            export: key.clone(),
+            model: repo_root().join(e["path"].as_str().expect("export path")),
+            inputs: files(&e["golden_io"], "inputs"),
+            outputs: files(&e["golden_io"], "outputs"),
         })
         .collect()
 }
