@@ -201,3 +201,39 @@ pub fn golden_io() -> Vec<GoldenIo> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failing_script_names_itself_its_exit_code_and_its_stderr() {
+        let err = try_run("no_such_oracle_script.py", &["--flag"]).unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.contains("no_such_oracle_script.py --flag"),
+            "{message}"
+        );
+        assert!(message.contains("exit code 2"), "{message}");
+        assert!(message.contains("No such file"), "{message}");
+    }
+
+    #[test]
+    fn a_script_answers_on_stdout() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("x.npy");
+        make_input(&[2, 3], 0, &out);
+        let x = onnxide_ir::npy::read(&out).unwrap();
+        assert_eq!(x.shape(), &[2, 3]);
+        let listed = run("golden_io.py", &["--only", "classify/dynamic"]);
+        assert!(listed.contains("classify/dynamic"), "{listed}");
+    }
+
+    #[test]
+    fn the_stderr_tail_keeps_the_last_lines() {
+        let text: String = (0..50).map(|i| format!("line {i}\n")).collect();
+        let t = tail(&text, 3);
+        assert_eq!(t, "[47 earlier lines]\nline 47\nline 48\nline 49");
+        assert_eq!(tail("one\ntwo\n", 40), "one\ntwo");
+    }
+}
