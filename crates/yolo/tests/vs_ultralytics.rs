@@ -157,6 +157,33 @@ fn options_of(export: &str, kwargs: &Value) -> ExportOptions {
 }
 
 #[test]
+fn export_arguments_become_export_options() {
+    let kwargs = serde_json::json!({
+        "format": "onnx", "imgsz": [384, 640], "batch": 2, "dynamic": true, "opset": 13, "nms": true
+    });
+    let opts = options_of("detect/example", &kwargs);
+    assert_eq!(opts.imgsz, (384, 640));
+    assert_eq!(
+        (opts.batch, opts.dynamic, opts.opset, opts.nms),
+        (2, true, Some(13), Some(true))
+    );
+    assert_eq!(
+        options_of("detect/example", &serde_json::json!({"imgsz": 320})).imgsz,
+        (320, 320)
+    );
+}
+
+/// A manifest export the table cannot reproduce fails the test instead of being skipped.
+#[test]
+#[should_panic(expected = "is not reproduced here")]
+fn an_export_argument_the_table_cannot_reproduce_fails() {
+    options_of(
+        "detect/int8",
+        &serde_json::json!({"format": "onnx", "int8": true}),
+    );
+}
+
+#[test]
 fn every_manifest_export_matches_ultralytics() {
     let manifest = manifest();
     let dynamic_shape = manifest["dynamic_io_shape"]
