@@ -11,7 +11,8 @@ manifest records) and ``output_<name>.npy`` (``ort_run.py``: onnxruntime, CPUExe
 byte for byte the same (the manifest's sha256 of each output says so; a mismatch is printed as a warning, since
 another CPU may make onnxruntime pick other kernels).
 
-Generated once: a case folder holding a ``stamp`` with the export's sha256 is reused as it is.  Each case is
+Generated once: a case folder whose ``stamp`` holds the sha256 of the export and of its external-data blob (as the
+manifest records them) is reused as it is.  Each case is
 written into a temporary folder and renamed into place, so concurrent test processes never read half a case.
 Prints one line per case (``cached``, ``generated``) to stdout.  Needs numpy, onnx and onnxruntime.
 """
@@ -47,7 +48,13 @@ def case_dir(io: dict) -> Path:
     return dirs.pop()
 
 
-def generate(key: str, entry: dict, io: dict, into: Path):
+def stamp_of(entry: dict, blobs: dict) -> str:
+    """What the case's outputs depend on: the export's file and its external-data blob, by sha256."""
+    blob = str(Path(entry["path"]).parent / entry["external_data"]["location"]) if entry.get("external_data") else None
+    return f"{entry['file_sha256']} {blobs.get(blob, {}).get('sha256', 'no-blob')}\n"
+
+
+def generate(key: str, entry: dict, io: dict, into: Path, stamp: str):
     """Writes the case's inputs and onnxruntime's outputs into `into` (file names as in the manifest)."""
     model = REPO / entry["path"]
     feeds = []
@@ -73,7 +80,7 @@ def generate(key: str, entry: dict, io: dict, into: Path):
         if got != spec.get("sha256"):
             print(f"golden_io.py: warning: {key}: {name} differs from the committed golden's sha256 "
                   f"(onnxruntime on another CPU?)", file=sys.stderr)
-    (into / STAMP).write_text(entry["file_sha256"] + "\n")
+    (into / STAMP).write_text(stamp)
 
 
 def main(argv=None) -> int:
@@ -81,7 +88,8 @@ def main(argv=None) -> int:
     ap.add_argument("--manifest", default=str(REPO / "fixtures" / "manifest.json"))
     ap.add_argument("--only", action="append", metavar="TASK/VARIANT", help="only these exports (repeatable)")
     args = ap.parse_args(argv)
-    exports = json.loads(Path(args.manifest).read_text())["exports"]
+    manifest = json.loads(Path(args.manifest).read_text())
+    exports, blobs = manifest["exports"], manifest.get("blobs", {})
     unknown = sorted(set(args.only or []) - set(exports))
     if unknown:
         ap.error(f"no such export(s) in the manifest: {unknown}")
@@ -90,15 +98,15 @@ def main(argv=None) -> int:
         if not io or (args.only and key not in args.only):
             continue
         final = case_dir(io)
-        stamp = final / STAMP
-        if stamp.is_file() and stamp.read_text().strip() == entry["file_sha256"]:
+        stamp = stamp_of(entry, blobs)
+        if (final / STAMP).is_file() and (final / STAMP).read_text() == stamp:
             print(f"cached    {key}: {final.relative_to(REPO)}")
             continue
         final.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=final.parent))
         staging.chmod(0o755)  # mkdtemp makes it private; the cache is an ordinary folder
         try:
-            generate(key, entry, io, staging)
+            generate(key, entry, io, staging, stamp)
             if final.exists():
                 shutil.rmtree(final)  # stale: made from another version of the export
             os.replace(staging, final)
