@@ -4,8 +4,8 @@
     python3 tests/oracle/make_input.py --shape 1,3,640,640 --seed 0 --out FILE.npy
 
 The recipe is exactly ``numpy.random.default_rng(seed).random(shape, dtype=numpy.float32)``, the one used for the
-committed golden inputs under fixtures/io/ (so ``--shape 1,3,640,640 --seed 0`` reproduces
-fixtures/io/detect-default/input_images.npy bit for bit).  Needs only numpy.
+golden inputs (``golden_io.py`` makes them with it: ``--shape 1,3,640,640 --seed 0`` is
+fixtures/.cache/io/detect-default/input_images.npy bit for bit).  Needs only numpy.
 """
 from __future__ import annotations
 

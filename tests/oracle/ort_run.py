@@ -2,11 +2,12 @@
 """Run an ONNX model with onnxruntime and write one ``<output name>.npy`` per graph output.
 
     python3 tests/oracle/ort_run.py MODEL.onnx --input images=x.npy [--input NAME=FILE.npy ...] \
-        --output-dir DIR [--threads N]
+        --output-dir DIR [--threads N] [--optimization {none,all}]
 
 The same contract as ``onnxide run``.  onnxruntime runs on the CPUExecutionProvider with every graph optimisation
 disabled (ORT_DISABLE_ALL), sequential execution and 1 intra-op thread by default, so results are reproducible and
-reflect the graph as written.  Needs only numpy, onnx and onnxruntime (see tests/requirements.txt).
+reflect the graph as written.  ``--optimization all`` (ORT_ENABLE_ALL) shows onnxruntime's own spread between its
+optimisation levels, for scale.  Needs only numpy, onnx and onnxruntime (see tests/requirements.txt).
 
 Exit status: 0 on success, 2 on bad arguments / unreadable files, 1 when onnxruntime fails.
 """
@@ -24,6 +25,8 @@ ORT_DTYPES = {
     "tensor(uint8)": "uint8", "tensor(uint16)": "uint16", "tensor(uint32)": "uint32", "tensor(uint64)": "uint64",
     "tensor(bool)": "bool",
 }
+
+OPTIMIZATION_LEVELS = {"none": "ORT_DISABLE_ALL", "all": "ORT_ENABLE_ALL"}
 
 
 def die(msg: str, code: int = 2):
@@ -56,6 +59,8 @@ def main(argv=None) -> int:
     ap.add_argument("--input", action="append", metavar="NAME=FILE.npy", help="graph input (repeatable)")
     ap.add_argument("--output-dir", required=True, help="directory to write <output name>.npy files into")
     ap.add_argument("--threads", type=int, default=1, help="intra-op threads (default 1)")
+    ap.add_argument("--optimization", choices=sorted(OPTIMIZATION_LEVELS), default="none",
+                    help="graph optimisation level (default none: ORT_DISABLE_ALL)")
     args = ap.parse_args(argv)
 
     try:
@@ -71,7 +76,7 @@ def main(argv=None) -> int:
     paths = parse_inputs(args.input)
 
     so = ort.SessionOptions()
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, OPTIMIZATION_LEVELS[args.optimization])
     so.intra_op_num_threads = args.threads
     so.inter_op_num_threads = 1
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL

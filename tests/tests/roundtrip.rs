@@ -16,7 +16,7 @@ fn fixture_exports_round_trip_bit_identically_in_onnxruntime() {
         onnxide_ir::topo::sort(&mut model.graph).unwrap();
         let saved = dir.path().join(format!("{i}.onnx"));
         onnxide_ir::save(&model, &saved, &Default::default()).unwrap();
-        let line = oracle(
+        let line = oracle::run(
             "roundtrip_check.py",
             &[path.to_str().unwrap(), saved.to_str().unwrap()],
         );
@@ -70,7 +70,7 @@ fn external_data_round_trip() {
         "weights did not move out"
     );
     assert_eq!(onnxide_ir::load(&out).unwrap(), model);
-    let line = oracle(
+    let line = oracle::run(
         "roundtrip_check.py",
         &[path.to_str().unwrap(), out.to_str().unwrap()],
     );

@@ -23,7 +23,7 @@ const PROB_TOL: f64 = 1e-4;
 /// Materialises the model's weights next to it (idempotent) and loads it.
 fn zoo_model(name: &str) -> (PathBuf, Model) {
     let recipe = fixture(&format!("zoo/{name}.weights.json"));
-    oracle(
+    oracle::run(
         "materialize_weights.py",
         &[recipe.to_str().expect("utf-8 path")],
     );
@@ -164,7 +164,7 @@ fn materialised_weights_are_reproducible() {
     let dir = tempfile::tempdir().unwrap();
     let recipe = fixture("zoo/mobilenet_v3_small.weights.json");
     let out = dir.path().join("w.bin");
-    oracle(
+    oracle::run(
         "materialize_weights.py",
         &[
             recipe.to_str().unwrap(),
@@ -174,7 +174,7 @@ fn materialised_weights_are_reproducible() {
         ],
     );
     // The script itself checks the recorded sha256; compare with the copy next to the model too.
-    oracle("materialize_weights.py", &[recipe.to_str().unwrap()]);
+    oracle::run("materialize_weights.py", &[recipe.to_str().unwrap()]);
     let next_to_model = fixture("zoo/mobilenet_v3_small.weights.bin");
     assert!(
         std::fs::read(&out).unwrap() == std::fs::read(next_to_model).unwrap(),

@@ -1,7 +1,7 @@
 //! `cargo xtask bench [MODEL] [rounds=N] [runs=N]`: onnxide against onnxruntime on the same model, input
 //! shape and thread count, alternating between the two so that machine noise hits both alike.
 
-use crate::python::repo_root;
+use crate::python::{interpreter, repo_root};
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 use std::process::Command;
@@ -68,7 +68,7 @@ pub fn run(args: &[String]) -> Result<()> {
         bail!("building onnxide failed");
     }
     let onnxide = repo_root().join("target/release/onnxide");
-    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    let python = interpreter();
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {

@@ -12,15 +12,23 @@ pub fn repo_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
-/// `python3 SCRIPT ARGS...` in the repository root; fails if the script fails.
+/// The Python interpreter: the test suite's rule (`$ONNXIDE_PYTHON`, else `$PYTHON`, else
+/// `python3`), so developer scripts and tests run under the same Python.
+pub fn interpreter() -> String {
+    onnxide_tests::oracle::interpreter()
+}
+
+/// `python SCRIPT ARGS...` in the repository root; fails if the script fails.
 pub fn script(script: &str, args: &[String]) -> Result<()> {
-    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_string());
+    let python = interpreter();
     let status = Command::new(&python)
         .arg(script)
         .args(args)
         .current_dir(repo_root())
         .status()
-        .with_context(|| format!("cannot start {python} (set PYTHON to the interpreter to use)"))?;
+        .with_context(|| {
+            format!("cannot start {python} (set ONNXIDE_PYTHON to the interpreter to use)")
+        })?;
     if !status.success() {
         bail!("{script} failed ({status})");
     }

@@ -28,7 +28,7 @@ fn info_json_matches_the_onnx_package() {
         let model = fixture(rel);
         let ours = onnxide_info_json(&model);
         let theirs: Value =
-            serde_json::from_str(&oracle("onnx_info.py", &[model.to_str().unwrap()])).unwrap();
+            serde_json::from_str(&oracle::run("onnx_info.py", &[model.to_str().unwrap()])).unwrap();
         for key in [
             "inputs",
             "outputs",

@@ -20,13 +20,14 @@
 //! value rounded after every op) and must *differ* from onnxruntime, which shows the cases
 //! really do depend on the rounding places.
 //!
-//! Needs python3 (or `$PYTHON`) with numpy, onnx and onnxruntime; fails, not skips, without
-//! them. Run with `--nocapture` for the per-case table.
+//! Needs Python (`onnxide_tests::oracle`: `$ONNXIDE_PYTHON`, else `$PYTHON`, else `python3`) with
+//! numpy, onnx and onnxruntime; fails, not skips, without them. Run with `--nocapture` for the
+//! per-case table.
 
 use onnxide_ir::{DType, Tensor};
 use onnxide_runtime::{Session, SessionOptions};
+use onnxide_tests::oracle;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// The case run unoptimised as the control: Conv → Mul → Cast(to f32) output. onnxruntime
 /// never rounds the Conv or Mul results to f16 (they run in f32 and the Cast reads the f32
@@ -35,40 +36,6 @@ const CONTROL_CASE: &str = "output_cast_after_f32";
 
 /// The script builds 12 cases; fewer than this means something went missing.
 const MIN_CASES: usize = 10;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn python() -> String {
-    std::env::var("PYTHON").unwrap_or_else(|_| "python3".into())
-}
-
-/// Runs python with `args` from the repository root; panics with a clear message on failure.
-fn run_python(args: &[&str]) -> String {
-    let out = Command::new(python())
-        .args(args)
-        .current_dir(root())
-        .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot run `{}` ({e}); this test needs python3 with numpy, onnx and onnxruntime \
-                 (tests/requirements.txt); set PYTHON to use another interpreter",
-                python()
-            )
-        });
-    if !out.status.success() {
-        panic!(
-            "`{} {}` failed ({}):\n{}{}",
-            python(),
-            args.join(" "),
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// How one output compares: differing elements (by bit pattern), the largest |Δ| and the
 /// largest |Δ| / |onnxruntime value|.
@@ -192,12 +159,6 @@ fn all_identical(rows: &[OutputRow]) -> bool {
 
 #[test]
 fn f16_cases_match_onnxruntime_bit_for_bit() {
-    // Fail with a clear message (not a skip) when the oracle cannot run.
-    run_python(&[
-        "-c",
-        "import numpy, onnx, onnxruntime; print(onnxruntime.__version__)",
-    ]);
-
     let base = std::env::var_os("CARGO_TARGET_TMPDIR")
         .map(PathBuf::from)
         .unwrap_or_else(std::env::temp_dir);
@@ -207,7 +168,8 @@ fn f16_cases_match_onnxruntime_bit_for_bit() {
         .tempdir_in(&base)
         .expect("temp dir");
     let out_dir = tmp.path().to_string_lossy().into_owned();
-    let script_out = run_python(&["tests/oracle/f16_cases.py", "--out-dir", &out_dir]);
+    // A missing oracle fails the test with the script's error (the shared runner), never skips it.
+    let script_out = oracle::run("f16_cases.py", &["--out-dir", &out_dir]);
 
     // Every case the script reports ("<case>: ..."), in its order; each must have its directory.
     let cases: Vec<String> = script_out

@@ -26,8 +26,8 @@
 
 use onnxide_ir::{Dim, Tensor};
 use onnxide_runtime::{Session, SessionOptions};
+use onnxide_tests::oracle;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Instant;
 
 const COORD_TOL: f64 = 2e-3;
@@ -93,37 +93,12 @@ impl Layout {
     }
 }
 
-/// Runs a model with onnxruntime at ORT_ENABLE_ALL (1 thread): MODEL INPUT_NAME INPUT.npy OUT_DIR.
-const ORT_ALL: &str = r#"
-import os, sys, numpy as np, onnxruntime as ort
-model, name, xin, out = sys.argv[1:5]
-so = ort.SessionOptions()
-so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-so.intra_op_num_threads = 1
-s = ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
-os.makedirs(out, exist_ok=True)
-for o, v in zip(s.get_outputs(), s.run(None, {name: np.load(xin)})):
-    np.save(os.path.join(out, o.name + ".npy"), v)
-"#;
-
-fn python() -> String {
-    std::env::var("PYTHON").unwrap_or_else(|_| "python3".into())
-}
-
-fn run_py(args: &[&str]) -> Result<(), String> {
-    let out = Command::new(python())
-        .args(args)
-        .current_dir(root())
-        .output()
-        .map_err(|e| format!("cannot run python3: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "{} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    Ok(())
+/// Runs `tests/oracle/<script>` through the shared oracle runner; its failure becomes this
+/// export's error (the table still reports the other exports).
+fn run_oracle(script: &str, args: &[&str]) -> Result<(), String> {
+    oracle::try_run(script, args)
+        .map(drop)
+        .map_err(|e| e.to_string())
 }
 
 struct Result1 {
@@ -169,24 +144,28 @@ fn check_export(key: &str, entry: &serde_json::Value, tmp: &Path) -> Result<Resu
     let dir = tmp.join(key.replace('/', "-"));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let xin = dir.join("input.npy");
-    run_py(&[
-        "tests/oracle/make_input.py",
-        "--shape",
-        &shape_arg,
-        "--seed",
-        "0",
-        "--out",
-        &xin.to_string_lossy(),
-    ])?;
+    run_oracle(
+        "make_input.py",
+        &[
+            "--shape",
+            &shape_arg,
+            "--seed",
+            "0",
+            "--out",
+            &xin.to_string_lossy(),
+        ],
+    )?;
     let ort_dir = dir.join("ort");
-    run_py(&[
-        "tests/oracle/ort_run.py",
-        &path.to_string_lossy(),
-        "--input",
-        &format!("{}={}", input.name, xin.to_string_lossy()),
-        "--output-dir",
-        &ort_dir.to_string_lossy(),
-    ])?;
+    run_oracle(
+        "ort_run.py",
+        &[
+            &path.to_string_lossy(),
+            "--input",
+            &format!("{}={}", input.name, xin.to_string_lossy()),
+            "--output-dir",
+            &ort_dir.to_string_lossy(),
+        ],
+    )?;
     let x = onnxide_ir::npy::read(&xin).map_err(|e| e.to_string())?;
     let t0 = Instant::now();
     let outs = session
@@ -214,14 +193,18 @@ fn check_export(key: &str, entry: &serde_json::Value, tmp: &Path) -> Result<Resu
     };
     // onnxruntime's own spread, for the table: ORT_ENABLE_ALL against the ORT_DISABLE_ALL oracle.
     let all_dir = dir.join("ort_all");
-    run_py(&[
-        "-c",
-        ORT_ALL,
-        &path.to_string_lossy(),
-        &input.name,
-        &xin.to_string_lossy(),
-        &all_dir.to_string_lossy(),
-    ])?;
+    run_oracle(
+        "ort_run.py",
+        &[
+            &path.to_string_lossy(),
+            "--input",
+            &format!("{}={}", input.name, xin.to_string_lossy()),
+            "--output-dir",
+            &all_dir.to_string_lossy(),
+            "--optimization",
+            "all",
+        ],
+    )?;
     let tol = TOLERANCES;
     let mut max = [0f64; 3];
     let mut spread = [0f64; 3];

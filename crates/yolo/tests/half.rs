@@ -53,27 +53,24 @@ fn reference(
         dir.path(),
         "fp32.onnx",
     );
-    let script = repo().join("tests/oracle/half_reference.py");
     let nc = model.names().len().to_string();
-    let mut cmd = std::process::Command::new("python3");
-    cmd.arg(&script)
-        .args([
-            "--ours",
-            half.to_str().unwrap(),
-            "--fp32",
-            fp32.to_str().unwrap(),
-        ])
-        .args(["--shape", shape, "--layout", layout, "--nc", &nc]);
-    if let Some(t) = theirs {
-        cmd.args(["--theirs", fixture(t).to_str().unwrap()]);
+    let their_file = theirs.map(fixture);
+    let mut args = vec![
+        "--ours",
+        half.to_str().unwrap(),
+        "--fp32",
+        fp32.to_str().unwrap(),
+        "--shape",
+        shape,
+        "--layout",
+        layout,
+        "--nc",
+        &nc,
+    ];
+    if let Some(t) = &their_file {
+        args.extend(["--theirs", t.to_str().unwrap()]);
     }
-    let out = cmd.output().expect("python3 with onnx, onnxruntime, numpy");
-    assert!(
-        out.status.success(),
-        "half_reference.py failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("oracle JSON")
+    onnxide_tests::oracle::run_json("half_reference.py", &args)
 }
 
 fn assert_no_diffs(r: &Value, key: &str, what: &str) {

@@ -35,7 +35,7 @@ fn runs_in_onnxruntime(name: &str) {
     let dir = tempfile::tempdir().unwrap();
     let model = YoloModel::from_builtin(name, 0).unwrap();
     let path = export_to(&model, &opts_320(), dir.path(), "model.onnx");
-    let r = oracle(&["--ours", path.to_str().unwrap(), "--shape", "1,3,320,320"]);
+    let r = compare_exports(&["--ours", path.to_str().unwrap(), "--shape", "1,3,320,320"]);
     assert_eq!(r["checker"], "ok", "{name}");
     assert_eq!(
         r["outputs"]["output0"],
@@ -71,7 +71,7 @@ fn s_at_320_matches_ultralytics_on_the_same_weights() {
     let dir = tempfile::tempdir().unwrap();
     let model = YoloModel::from_builtin("yolo11s.yaml", 0).unwrap();
     let path = export_to(&model, &opts_320(), dir.path(), "yolo11s.onnx");
-    let r = oracle(&[
+    let r = compare_exports(&[
         "--ours",
         path.to_str().unwrap(),
         "--shape",
@@ -102,7 +102,7 @@ fn pose_and_obb_scales_run_in_onnxruntime() {
         args.push(path.to_str().unwrap().into());
     }
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let r = oracle(&refs);
+    let r = compare_exports(&refs);
     for ((name, no), m) in cases.iter().zip(r["models"].as_array().unwrap()) {
         assert_eq!(m["checker"], "ok", "{name}");
         assert_eq!(
@@ -147,7 +147,7 @@ fn segment_scales_match_ultralytics_and_run_in_onnxruntime() {
         args.push(path.to_str().unwrap().into());
     }
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let r = oracle(&refs);
+    let r = compare_exports(&refs);
     let models = r["models"].as_array().unwrap();
     assert_eq!(models.len(), SEG_PARAMS.len());
     for ((name, _), m) in SEG_PARAMS.iter().zip(models) {
@@ -196,7 +196,7 @@ fn classify_scales_and_opsets_run_in_onnxruntime() {
         args.push(path.display().to_string());
     }
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let r = oracle(&refs);
+    let r = compare_exports(&refs);
     let models = r["models"].as_array().unwrap();
     assert_eq!(models.len(), 5 + 12);
     for m in models {

@@ -5,7 +5,7 @@
 use onnxide_yolo::{export, ExportOptions, YoloModel};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::sync::OnceLock;
 
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -32,22 +32,21 @@ pub fn export_to(model: &YoloModel, opts: &ExportOptions, dir: &Path, name: &str
     path
 }
 
-/// Runs tests/oracle/compare_exports.py and parses its JSON report.
-pub fn oracle(args: &[&str]) -> Value {
-    let script = repo().join("tests/oracle/compare_exports.py");
-    let out = Command::new("python3")
-        .arg(&script)
-        .args(args)
-        .output()
-        .expect(
-            "python3 must be installed (with onnx, onnxruntime, numpy: tests/requirements.txt)",
-        );
-    assert!(
-        out.status.success(),
-        "compare_exports.py failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("oracle JSON")
+/// Runs tests/oracle/compare_exports.py (through the shared Python-oracle runner) and parses its
+/// JSON report.
+pub fn compare_exports(args: &[&str]) -> Value {
+    onnxide_tests::oracle::run_json("compare_exports.py", args)
+}
+
+/// `fixtures/manifest.json`: every fixture export with its task, variant and export arguments.
+pub fn manifest() -> &'static Value {
+    static MANIFEST: OnceLock<Value> = OnceLock::new();
+    MANIFEST.get_or_init(|| {
+        let path = fixture("fixtures/manifest.json");
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    })
 }
 
 pub fn max_abs(report: &Value) -> f64 {
