@@ -14,9 +14,22 @@
 //!     static shapes (constants + onnxide_ir::infer), value lifetimes
 //! ```
 //!
-//! Modules: `registry` (the one op table), `plan` (planning and the step loop), `session`
-//! (API), `ops/<family>.rs` (one plain reference kernel per op), `broadcast`, `gemm` (the only
-//! `unsafe`: a bounds-checked call into `matrixmultiply::sgemm`), `value` (typed dispatch helpers).
+//! Modules, in layers; a module refers only to modules in the layers below it (no cycles):
+//!
+//! ```text
+//! session                 the API: plans a model, owns the thread pool, runs
+//!   optimize              IR passes before planning (fusion, f16)
+//!   plan                  planning, constant folding and the step loop; implements kernel::Subgraph
+//!     registry            (domain, op) -> builder: concatenates the families' `OPS` tables
+//!       fast/             onnxide-linalg kernels (fallback: the reference kernel); its own `OPS`
+//!         ops/<family>    one plain reference kernel per op, one `OPS` table per family
+//!           kernel        BuildCtx, Kernel, Builder, Registration, run_guarded, Subgraph
+//!           value, broadcast, gemm, options, error   (leaves)
+//! ```
+//!
+//! `gemm` holds the only `unsafe`: a bounds-checked call into `matrixmultiply::sgemm`;
+//! `value` holds the typed dispatch helpers. Control-flow kernels run their subgraphs through
+//! the `kernel::Subgraph` trait, so `ops/` does not depend on the planner.
 //! Float16/bfloat16 tensors are computed in f32 and rounded back per op; integer and bool types
 //! are computed natively where ops accept them (with `optimize` on, float16 graphs instead run
 //! as onnxruntime's CPU provider runs them, see below). `ONNXIDE_PROFILE=1` prints kernel time
@@ -39,16 +52,19 @@ mod broadcast;
 mod error;
 mod fast;
 mod gemm;
+mod kernel;
 mod ops;
 mod optimize;
+mod options;
 mod plan;
 mod registry;
 mod session;
 mod value;
 
 pub use error::RuntimeError;
+pub use options::SessionOptions;
 pub use registry::registered_ops;
-pub use session::{PlanSummary, Session, SessionOptions};
+pub use session::{PlanSummary, Session};
 
 /// Checks at compile time that sessions can be shared across threads.
 const _: () = {

@@ -1,8 +1,10 @@
 //! Planning: op lookup, topological order, constant folding, value slots and lifetimes.
 //! Done once in [`crate::Session::new`]; [`crate::Session::run`] only walks the steps.
 
-use crate::registry::{self, BuildCtx, Kernel};
-use crate::{RuntimeError, SessionOptions};
+use crate::error::RuntimeError;
+use crate::kernel::{self, BuildCtx, Kernel, Subgraph};
+use crate::options::SessionOptions;
+use crate::registry;
 use onnxide_ir::{AttrValue, Graph, Model, Tensor, ValueInfo, ValueType};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -263,9 +265,9 @@ pub(crate) fn build_graph(
             op: node.op_type.clone(),
             message,
         };
-        let compile = |g: &Graph, caps: &[String]| -> Result<Arc<Plan>, String> {
+        let compile = |g: &Graph, caps: &[String]| -> Result<Arc<dyn Subgraph>, String> {
             build_graph(model, options, g, Some(caps))
-                .map(Arc::new)
+                .map(|plan| Arc::new(plan) as Arc<dyn Subgraph>)
                 .map_err(|e| format!("subgraph '{}': {e}", g.name))
         };
         let ctx = BuildCtx {
@@ -291,7 +293,7 @@ pub(crate) fn build_graph(
             .map(|o| (!o.is_empty()).then(|| new_slot(o, &mut slot_of)))
             .collect();
         if options.optimize && all_const && foldable(&node.op_type) {
-            let outs = registry::run_guarded(&*kernel, &consts).map_err(node_err)?;
+            let outs = kernel::run_guarded(&*kernel, &consts).map_err(node_err)?;
             for (i, s) in out_slots.iter().enumerate() {
                 if let Some(s) = s {
                     let t = outs
@@ -425,7 +427,7 @@ pub(crate) fn execute(plan: &Plan, slots: &mut [Option<Arc<Tensor>>]) -> Result<
                 }
             }
             let t0 = plan.profile.as_ref().map(|_| std::time::Instant::now());
-            let r = registry::run_guarded(&*step.kernel, &ins).map_err(err)?;
+            let r = kernel::run_guarded(&*step.kernel, &ins).map_err(err)?;
             if let (Some(t0), Some(prof)) = (t0, &plan.profile) {
                 let shape = r.first().map(|t| t.shape());
                 prof.record(step, t0.elapsed(), shape);
@@ -476,4 +478,13 @@ pub(crate) fn run_with(
             })
         })
         .collect()
+}
+
+impl Subgraph for Plan {
+    fn run(&self, feeds: Vec<Option<Arc<Tensor>>>) -> Result<Vec<Tensor>, RuntimeError> {
+        run_with(self, feeds)
+    }
+    fn output_count(&self) -> usize {
+        self.outputs.len()
+    }
 }

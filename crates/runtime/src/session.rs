@@ -1,28 +1,10 @@
 //! [`Session`]: a planned model, run many times, from many threads.
 
+use crate::error::RuntimeError;
+use crate::options::SessionOptions;
 use crate::plan::{self, Plan};
-use crate::RuntimeError;
 use onnxide_ir::{Dim, Model, Tensor, ValueInfo};
 use std::sync::Arc;
-
-/// How a [`Session`] is planned and run.
-#[derive(Clone, Debug)]
-pub struct SessionOptions {
-    /// Worker threads for the heavy kernels; `None` = all cores.
-    pub threads: Option<usize>,
-    /// Fold constant subgraphs, fuse Conv+SiLU(+residual), and use the onnxide-linalg kernels
-    /// (weights packed at plan time). `false`: the graph as given, on the reference kernels.
-    pub optimize: bool,
-}
-
-impl Default for SessionOptions {
-    fn default() -> Self {
-        SessionOptions {
-            threads: None,
-            optimize: true,
-        }
-    }
-}
 
 /// Counts describing a plan (for `onnxide info` / `bench`).
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -4,8 +4,7 @@ use half::{bf16, f16};
 use onnxide_ir::{DType, Tensor, TensorData};
 use std::borrow::Cow;
 
-/// Kernel result: the message becomes [`crate::RuntimeError::Node`] with the node and op named.
-pub type OpResult<T> = Result<T, String>;
+pub use crate::kernel::OpResult;
 
 macro_rules! bail {
     ($($t:tt)*) => { return Err(format!($($t)*)) };

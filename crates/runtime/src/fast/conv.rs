@@ -3,8 +3,8 @@
 //! the internal `ai.onnxide::FusedConv` op: `Conv` attributes, inputs `X, W, B?, R?`, output
 //! `SiLU(conv(X, W) + B) + R`.
 
+use crate::kernel::{BuildCtx, Builder, Kernel};
 use crate::ops::conv::{geometry, WindowAttrs};
-use crate::registry::{BuildCtx, Builder, Kernel};
 use crate::value::*;
 use onnxide_ir::{DType, Tensor, TensorData};
 use onnxide_linalg::conv::{Conv2dPlan, ConvGeometry};

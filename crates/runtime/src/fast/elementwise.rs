@@ -1,7 +1,7 @@
 //! Sigmoid, Softmax, MaxPool, nearest Resize and Transpose on f32 tensors through
 //! onnxide-linalg (or a strided copy for Transpose); any other input goes to the reference.
 
-use crate::registry::{BuildCtx, Builder, Kernel};
+use crate::kernel::{BuildCtx, Builder, Kernel};
 use crate::value::*;
 use onnxide_ir::{DType, Tensor, TensorData};
 use onnxide_linalg::pool::PoolGeometry;

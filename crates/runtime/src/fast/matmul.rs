@@ -4,7 +4,7 @@
 
 use super::elementwise::{f32_input, wrap};
 use crate::broadcast;
-use crate::registry::{BuildCtx, Builder, Kernel};
+use crate::kernel::{BuildCtx, Builder, Kernel};
 use crate::value::*;
 use onnxide_ir::TensorData;
 use onnxide_linalg::gemm::{sgemm, GemmOutput, MatRef};

@@ -14,14 +14,13 @@ pub(crate) mod elementwise;
 pub(crate) mod matmul;
 pub(crate) mod reduce;
 
-use crate::registry::{BuildCtx, Builder, Kernel};
-use crate::value::OpResult;
+use crate::kernel::{BuildCtx, Builder, Kernel, OpResult, Registration};
 
 /// The internal domain of fused ops; never collides with ONNX domains.
 pub const DOMAIN: &str = "ai.onnxide";
 
-/// Ops of the internal domain, looked up after the ONNX table.
-pub(crate) static INTERNAL: &[(&str, &str, Builder)] = &[(DOMAIN, "FusedConv", conv::build_fused)];
+/// Ops of the internal domain, looked up after the ONNX ones.
+pub(crate) static OPS: &[Registration] = &[(DOMAIN, "FusedConv", conv::build_fused)];
 
 /// The fast kernel for `ctx.node`, if there is one; `reference` builds the op's reference
 /// kernel, which the fast kernel keeps as its fallback.

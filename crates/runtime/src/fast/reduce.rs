@@ -11,7 +11,7 @@
 //! Other axis patterns, dtypes and empty tensors go to the reference (f64) kernel.
 
 use super::elementwise::{f32_input, wrap};
-use crate::registry::{BuildCtx, Builder, Kernel};
+use crate::kernel::{BuildCtx, Builder, Kernel};
 use crate::value::*;
 use onnxide_ir::TensorData;
 

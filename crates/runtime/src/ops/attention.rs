@@ -4,9 +4,12 @@
 use super::binary::{arith, Arith};
 use super::matmul::matmul;
 use super::shape::{cast, concat, transpose};
-use crate::registry::{kernel, BuildCtx, Kernel};
+use crate::kernel::{kernel, BuildCtx, Kernel, Registration};
 use crate::value::*;
 use onnxide_ir::{DType, Tensor, TensorData};
+
+/// The ops this family registers: (domain, op_type, builder).
+pub(crate) static OPS: &[Registration] = &[("", "Attention", build_attention)];
 
 fn reshape(t: Tensor, shape: Vec<usize>) -> OpResult<Tensor> {
     t.reshaped(shape).map_err(|e| e.to_string())

@@ -1,11 +1,17 @@
 //! Control flow: If and Loop. Their subgraphs are planned once, at the parent's plan time;
 //! outer-scope values they read arrive as extra kernel inputs after the node's own inputs.
 
-use crate::plan::{run_with, Plan};
-use crate::registry::{BuildCtx, Kernel};
+use crate::kernel::{BuildCtx, Kernel, Registration, Subgraph};
 use crate::value::*;
 use onnxide_ir::{AttrValue, DType, Graph, Tensor, TensorData};
 use std::sync::Arc;
+
+/// The ops this family registers: (domain, op_type, builder).
+pub(crate) static OPS: &[Registration] = &[
+    ("", "If", build_if),
+    ("", "Loop", build_loop),
+    ("", "Scan", build_scan),
+];
 
 fn graph_attr<'a>(ctx: &'a BuildCtx, name: &str) -> OpResult<&'a Graph> {
     match ctx.node.attr(name) {
@@ -30,8 +36,8 @@ fn flag(t: &Tensor) -> OpResult<bool> {
 }
 
 struct If {
-    then_plan: Arc<Plan>,
-    else_plan: Arc<Plan>,
+    then_plan: Arc<dyn Subgraph>,
+    else_plan: Arc<dyn Subgraph>,
 }
 
 impl Kernel for If {
@@ -42,7 +48,7 @@ impl Kernel for If {
         } else {
             &self.else_plan
         };
-        run_with(plan, arcs(&ins[1..])).map_err(|e| e.to_string())
+        plan.run(arcs(&ins[1..])).map_err(|e| e.to_string())
     }
 }
 
@@ -56,7 +62,7 @@ pub fn build_if(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
 }
 
 struct Loop {
-    body: Arc<Plan>,
+    body: Arc<dyn Subgraph>,
     n_carried: usize,
     /// Element types of the scan outputs (for zero-iteration loops).
     scan_types: Vec<DType>,
@@ -90,7 +96,7 @@ impl Kernel for Loop {
             ];
             feeds.extend(carried.iter().cloned());
             feeds.extend(captured.iter().cloned());
-            let outs = run_with(&self.body, feeds).map_err(|e| e.to_string())?;
+            let outs = self.body.run(feeds).map_err(|e| e.to_string())?;
             if outs.len() != 1 + self.n_carried + self.scan_types.len() {
                 bail!("the body returned {} values", outs.len());
             }
@@ -186,7 +192,7 @@ fn stack(parts: &[Tensor], ax: usize) -> OpResult<Tensor> {
 }
 
 struct Scan {
-    body: Arc<Plan>,
+    body: Arc<dyn Subgraph>,
     n_state: usize,
     n_scan: usize,
     in_axes: Vec<i64>,
@@ -221,7 +227,7 @@ impl Scan {
         let len = limit.unwrap_or(len.unwrap_or(0)).min(len.unwrap_or(0));
         let mut states: Vec<Option<Arc<Tensor>>> =
             states.into_iter().map(|t| Some(Arc::new(t))).collect();
-        let n_out = self.body.outputs.len().saturating_sub(self.n_state);
+        let n_out = self.body.output_count().saturating_sub(self.n_state);
         let mut outs: Vec<Vec<Tensor>> = vec![Vec::new(); n_out];
         for step in 0..len {
             let mut feeds = states.clone();
@@ -234,7 +240,7 @@ impl Scan {
                 feeds.push(Some(Arc::new(index_along(t, axes[j], i)?)));
             }
             feeds.extend(captured.iter().cloned());
-            let r = run_with(&self.body, feeds).map_err(|e| e.to_string())?;
+            let r = self.body.run(feeds).map_err(|e| e.to_string())?;
             let mut it = r.into_iter();
             states = (0..self.n_state).map(|_| it.next().map(Arc::new)).collect();
             for (k, t) in it.enumerate() {

@@ -2,11 +2,17 @@
 //! plus the window geometry the pooling ops share. 1-D and 2-D are run as 3-D with unit dims.
 
 use crate::gemm::{sgemm, Mat};
-use crate::registry::{kernel, BuildCtx, Kernel};
+use crate::kernel::{kernel, BuildCtx, Kernel, Registration};
 use crate::value::*;
 use onnxide_ir::Tensor;
 use rayon::prelude::*;
 use std::sync::Arc;
+
+/// The ops this family registers: (domain, op_type, builder).
+pub(crate) static OPS: &[Registration] = &[
+    ("", "Conv", build_conv),
+    ("", "ConvTranspose", build_conv_transpose),
+];
 
 /// Window attributes of a conv or pool node.
 #[derive(Clone, Debug)]

@@ -1,8 +1,11 @@
 //! GridSample (opset 16/20/22): N-D, nearest / (bi)linear / (bi)cubic, zeros / border /
 //! reflection padding, align_corners. Follows the ONNX reference (PyTorch semantics).
 
-use crate::registry::{kernel, BuildCtx, Kernel};
+use crate::kernel::{kernel, BuildCtx, Kernel, Registration};
 use crate::value::*;
+
+/// The ops this family registers: (domain, op_type, builder).
+pub(crate) static OPS: &[Registration] = &[("", "GridSample", build_grid_sample)];
 
 fn reflect(x: f32, lo: f32, hi: f32) -> f32 {
     let rng = hi - lo;

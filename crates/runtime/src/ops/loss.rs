@@ -1,8 +1,14 @@
 //! NegativeLogLikelihoodLoss and SoftmaxCrossEntropyLoss (ONNX reference semantics).
 
-use crate::registry::{kernel, BuildCtx, Kernel};
+use crate::kernel::{kernel, BuildCtx, Kernel, Registration};
 use crate::value::*;
 use onnxide_ir::{Tensor, TensorData};
+
+/// The ops this family registers: (domain, op_type, builder).
+pub(crate) static OPS: &[Registration] = &[
+    ("", "NegativeLogLikelihoodLoss", build_nll),
+    ("", "SoftmaxCrossEntropyLoss", build_sce),
+];
 
 /// `-x[n, t, d] · w[t]` per element, reduced. `x` is [N, C, D...] (log-probabilities).
 fn nll(

@@ -2,10 +2,13 @@
 
 use crate::broadcast;
 use crate::gemm::{sgemm, Mat};
-use crate::registry::{kernel, BuildCtx, Kernel};
+use crate::kernel::{kernel, BuildCtx, Kernel, Registration};
 use crate::value::*;
 use onnxide_ir::{Tensor, TensorData};
 use rayon::prelude::*;
+
+/// The ops this family registers: (domain, op_type, builder).
+pub(crate) static OPS: &[Registration] = &[("", "MatMul", build_matmul), ("", "Gemm", build_gemm)];
 
 pub fn matmul(a: &Tensor, b: &Tensor) -> OpResult<Tensor> {
     if a.rank() == 0 || b.rank() == 0 {

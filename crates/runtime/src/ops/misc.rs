@@ -1,9 +1,35 @@
 //! Less common ops: Swish, RMSNormalization, GroupNormalization, LRN, OneHot, Compress,
 //! CumProd, window functions, CenterCropPad, ReverseSequence, Unique, Det, Einsum.
 
-use crate::registry::{kernel, BuildCtx, Kernel};
+use crate::kernel::{kernel, BuildCtx, Kernel, Registration};
 use crate::value::*;
 use onnxide_ir::{DType, Tensor, TensorData};
+
+/// The ops this family registers: (domain, op_type, builder).
+pub(crate) static OPS: &[Registration] = &[
+    ("", "Swish", build_swish),
+    ("", "RMSNormalization", build_rmsnorm),
+    ("", "GroupNormalization", build_groupnorm),
+    ("", "LRN", build_lrn),
+    ("", "OneHot", build_onehot),
+    ("", "Compress", build_compress),
+    ("", "CumProd", build_cumprod),
+    ("", "HannWindow", build_window),
+    ("", "HammingWindow", build_window),
+    ("", "BlackmanWindow", build_window),
+    ("", "CenterCropPad", build_center_crop_pad),
+    ("", "ReverseSequence", build_reverse_sequence),
+    ("", "Unique", build_unique),
+    ("", "Det", build_det),
+    ("", "Einsum", build_einsum),
+    ("", "BitCast", build_bitcast),
+    ("", "AffineGrid", build_affine_grid),
+    ("", "MaxUnpool", build_max_unpool),
+    ("", "MatMulInteger", build_matmul_integer),
+    ("", "RoiAlign", build_roi_align),
+    ("", "Col2Im", build_col2im),
+    ("", "ConvInteger", build_conv_integer),
+];
 
 fn f64s(t: &Tensor) -> OpResult<Vec<f64>> {
     t.to_f64_vec()

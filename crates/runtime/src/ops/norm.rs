@@ -1,9 +1,18 @@
 //! BatchNormalization (inference), InstanceNormalization, LayerNormalization,
 //! LpNormalization, MeanVarianceNormalization.
 
-use crate::registry::{kernel, BuildCtx, Kernel};
+use crate::kernel::{kernel, BuildCtx, Kernel, Registration};
 use crate::value::*;
 use onnxide_ir::Tensor;
+
+/// The ops this family registers: (domain, op_type, builder).
+pub(crate) static OPS: &[Registration] = &[
+    ("", "BatchNormalization", build_batchnorm),
+    ("", "InstanceNormalization", build_instancenorm),
+    ("", "LayerNormalization", build_layernorm),
+    ("", "LpNormalization", build_lpnorm),
+    ("", "MeanVarianceNormalization", build_mvn),
+];
 
 fn per_channel(t: &Tensor, c: usize, what: &str) -> OpResult<Vec<f32>> {
     let v = f32s(t)?.into_owned();

@@ -1,10 +1,20 @@
 //! MaxPool, AveragePool, LpPool and the global pools.
 
 use super::conv::{geometry, Geo, WindowAttrs};
-use crate::registry::{kernel, BuildCtx, Kernel};
+use crate::kernel::{kernel, BuildCtx, Kernel, Registration};
 use crate::value::*;
 use onnxide_ir::{Tensor, TensorData};
 use rayon::prelude::*;
+
+/// The ops this family registers: (domain, op_type, builder).
+pub(crate) static OPS: &[Registration] = &[
+    ("", "MaxPool", build_maxpool),
+    ("", "AveragePool", build_avgpool),
+    ("", "LpPool", build_lppool),
+    ("", "GlobalAveragePool", build_global),
+    ("", "GlobalMaxPool", build_global),
+    ("", "GlobalLpPool", build_global),
+];
 
 #[derive(Clone, Copy, PartialEq)]
 enum Kind {

@@ -1,9 +1,16 @@
 //! QuantizeLinear / DequantizeLinear for the integer types with typed storage
 //! (per-tensor, per-axis and blocked scales).
 
-use crate::registry::{kernel, BuildCtx, Kernel};
+use crate::kernel::{kernel, BuildCtx, Kernel, Registration};
 use crate::value::*;
 use onnxide_ir::{DType, Tensor, TensorData};
+
+/// The ops this family registers: (domain, op_type, builder).
+pub(crate) static OPS: &[Registration] = &[
+    ("", "QuantizeLinear", build_quantize),
+    ("", "DequantizeLinear", build_dequantize),
+    ("", "DynamicQuantizeLinear", build_dynamic_quantize),
+];
 
 /// For each element of `x`, the index into `scale` (per-tensor, per-axis or blocked).
 fn scale_index(x: &[usize], scale: &[usize], ax: i64, block: i64) -> OpResult<Vec<usize>> {

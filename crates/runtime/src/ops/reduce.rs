@@ -1,8 +1,29 @@
 //! Reductions, arg-reductions, softmax family, CumSum, TopK.
 
-use crate::registry::{kernel, BuildCtx, Kernel};
+use crate::kernel::{kernel, BuildCtx, Kernel, Registration};
 use crate::value::*;
 use onnxide_ir::{DType, Tensor, TensorData};
+
+/// The ops this family registers: (domain, op_type, builder).
+pub(crate) static OPS: &[Registration] = &[
+    ("", "ReduceMax", build_reduce),
+    ("", "ReduceMin", build_reduce),
+    ("", "ReduceSum", build_reduce),
+    ("", "ReduceMean", build_reduce),
+    ("", "ReduceProd", build_reduce),
+    ("", "ReduceL1", build_reduce),
+    ("", "ReduceL2", build_reduce),
+    ("", "ReduceLogSum", build_reduce),
+    ("", "ReduceLogSumExp", build_reduce),
+    ("", "ReduceSumSquare", build_reduce),
+    ("", "ArgMax", build_arg),
+    ("", "ArgMin", build_arg),
+    ("", "Softmax", build_softmax),
+    ("", "LogSoftmax", build_softmax),
+    ("", "Hardmax", build_softmax),
+    ("", "CumSum", build_cumsum),
+    ("", "TopK", build_topk),
+];
 
 /// Values as f64 (bool as 0/1), any numeric type.
 fn f64s(t: &Tensor) -> OpResult<Vec<f64>> {

@@ -2,9 +2,15 @@
 //! nearest mode, antialias, axes, keep_aspect_ratio_policy) and Upsample (opset 7/9).
 //! Follows the ONNX reference: separable 1-D interpolation along each resized axis, in f64.
 
-use crate::registry::{kernel, BuildCtx, Kernel};
+use crate::kernel::{kernel, BuildCtx, Kernel, Registration};
 use crate::value::*;
 use onnxide_ir::{Tensor, TensorData};
+
+/// The ops this family registers: (domain, op_type, builder).
+pub(crate) static OPS: &[Registration] = &[
+    ("", "Resize", build_resize),
+    ("", "Upsample", build_upsample),
+];
 
 #[derive(Clone)]
 struct Cfg {

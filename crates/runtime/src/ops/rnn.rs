@@ -1,9 +1,16 @@
 //! RNN, GRU and LSTM (forward / reverse / bidirectional, layout 0/1, sequence_lens, initial
 //! states, peepholes, clip, linear_before_reset). Reference loops in f64.
 
-use crate::registry::{kernel, BuildCtx, Kernel};
+use crate::kernel::{kernel, BuildCtx, Kernel, Registration};
 use crate::value::*;
 use onnxide_ir::Tensor;
+
+/// The ops this family registers: (domain, op_type, builder).
+pub(crate) static OPS: &[Registration] = &[
+    ("", "RNN", build_rnn),
+    ("", "GRU", build_rnn),
+    ("", "LSTM", build_rnn),
+];
 
 #[derive(Clone, Copy, PartialEq)]
 enum Cell {

@@ -1,9 +1,45 @@
 //! Shape and data-movement ops. They work on every element type with typed storage.
 
 use crate::broadcast;
-use crate::registry::{kernel, BuildCtx, Kernel};
+use crate::kernel::{kernel, BuildCtx, Kernel, Registration};
 use crate::value::*;
 use onnxide_ir::{DType, Tensor, TensorData};
+
+/// The ops this family registers: (domain, op_type, builder).
+pub(crate) static OPS: &[Registration] = &[
+    ("", "Identity", build_identity),
+    ("", "Dropout", build_dropout),
+    ("", "Reshape", build_reshape),
+    ("", "Flatten", build_flatten),
+    ("", "Squeeze", build_squeeze),
+    ("", "Unsqueeze", build_unsqueeze),
+    ("", "Transpose", build_transpose),
+    ("", "Concat", build_concat),
+    ("", "Split", build_split),
+    ("", "Slice", build_slice),
+    ("", "Shape", build_shape),
+    ("", "Size", build_size),
+    ("", "Expand", build_expand),
+    ("", "Tile", build_tile),
+    ("", "Gather", build_gather),
+    ("", "GatherElements", build_gather_elements),
+    ("", "GatherND", build_gather_nd),
+    ("", "ScatterND", build_scatter_nd),
+    ("", "ScatterElements", build_scatter_elements),
+    ("", "Pad", build_pad),
+    ("", "ConstantOfShape", build_constant_of_shape),
+    ("", "Constant", build_constant),
+    ("", "Range", build_range),
+    ("", "Cast", build_cast),
+    ("", "CastLike", build_cast_like),
+    ("", "Where", build_where),
+    ("", "NonZero", build_nonzero),
+    ("", "Trilu", build_trilu),
+    ("", "DepthToSpace", build_depth_to_space),
+    ("", "SpaceToDepth", build_depth_to_space),
+    ("", "EyeLike", build_eye_like),
+    ("", "Scatter", build_scatter_elements),
+];
 
 fn one(t: Tensor) -> OpResult<Vec<Tensor>> {
     Ok(vec![t])

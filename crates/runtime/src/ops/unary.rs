@@ -1,10 +1,55 @@
 //! Elementwise unary ops. Float ops compute in f32 (f16/bf16/f64 round-trip through f32).
 
-use crate::registry::{kernel, BuildCtx, Kernel};
+use crate::kernel::{kernel, BuildCtx, Kernel, Registration};
 use crate::value::*;
 use onnxide_ir::TensorData;
 use rayon::prelude::*;
 use std::sync::Arc;
+
+/// The ops this family registers: (domain, op_type, builder).
+pub(crate) static OPS: &[Registration] = &[
+    ("", "Sigmoid", build_float),
+    ("", "Exp", build_float),
+    ("", "Log", build_float),
+    ("", "Sqrt", build_float),
+    ("", "Cos", build_float),
+    ("", "Sin", build_float),
+    ("", "Tan", build_float),
+    ("", "Acos", build_float),
+    ("", "Asin", build_float),
+    ("", "Atan", build_float),
+    ("", "Cosh", build_float),
+    ("", "Sinh", build_float),
+    ("", "Acosh", build_float),
+    ("", "Asinh", build_float),
+    ("", "Atanh", build_float),
+    ("", "Tanh", build_float),
+    ("", "Erf", build_float),
+    ("", "Floor", build_float),
+    ("", "Ceil", build_float),
+    ("", "Round", build_float),
+    ("", "Reciprocal", build_float),
+    ("", "Softplus", build_float),
+    ("", "Softsign", build_float),
+    ("", "Mish", build_float),
+    ("", "HardSwish", build_float),
+    ("", "HardSigmoid", build_float),
+    ("", "LeakyRelu", build_float),
+    ("", "Elu", build_float),
+    ("", "Celu", build_float),
+    ("", "Selu", build_float),
+    ("", "ThresholdedRelu", build_float),
+    ("", "Gelu", build_float),
+    ("", "Neg", build_signed),
+    ("", "Abs", build_signed),
+    ("", "Sign", build_signed),
+    ("", "Relu", build_signed),
+    ("", "IsNaN", build_isx),
+    ("", "IsInf", build_isx),
+    ("", "Not", build_not),
+    ("", "Clip", build_clip),
+    ("", "Shrink", build_shrink),
+];
 
 type F = Arc<dyn Fn(f32) -> f32 + Send + Sync>;
 
