@@ -17,14 +17,15 @@
 //! Modules, in layers; a module refers only to modules in the layers below it (no cycles):
 //!
 //! ```text
-//! session                 the API: plans a model, owns the thread pool, runs
-//!   optimize              IR passes before planning (fusion, f16)
-//!   plan                  planning, constant folding and the step loop; implements kernel::Subgraph
-//!     registry            (domain, op) -> builder: concatenates the families' `OPS` tables
-//!       fast/             onnxide-linalg kernels (fallback: the reference kernel); its own `OPS`
-//!         ops/<family>    one plain reference kernel per op, one `OPS` table per family
-//!           kernel        BuildCtx, Kernel, Builder, Registration, run_guarded, Subgraph
-//!           value, broadcast, gemm, options, error   (leaves)
+//! session                   the API: plans a model, owns the thread pool, runs
+//!   optimize                IR passes before planning (fusion, f16)
+//!   plan                    planning, constant folding, the step loop; implements Subgraph
+//!     eval                  one node on constant inputs: eval_node, is_deterministic
+//!       registry            (domain, op) -> builder: concatenates the families' `OPS`
+//!         fast/             onnxide-linalg kernels (fallback: the reference); its `OPS`
+//!           ops/<family>    one plain reference kernel per op; one `OPS` per family
+//!             kernel        BuildCtx, Kernel, Builder, Registration, run_guarded, Subgraph
+//!             value, broadcast, gemm, options, error                             (leaves)
 //! ```
 //!
 //! `gemm` holds the only `unsafe`: a bounds-checked call into `matrixmultiply::sgemm`;
@@ -50,6 +51,7 @@
 
 mod broadcast;
 mod error;
+mod eval;
 mod fast;
 mod gemm;
 mod kernel;
@@ -62,6 +64,7 @@ mod session;
 mod value;
 
 pub use error::RuntimeError;
+pub use eval::{eval_node, is_deterministic};
 pub use options::SessionOptions;
 pub use registry::registered_ops;
 pub use session::{PlanSummary, Session};

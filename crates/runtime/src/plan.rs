@@ -2,6 +2,7 @@
 //! Done once in [`crate::Session::new`]; [`crate::Session::run`] only walks the steps.
 
 use crate::error::RuntimeError;
+use crate::eval::{self, label};
 use crate::kernel::{self, BuildCtx, Kernel, Subgraph};
 use crate::options::SessionOptions;
 use crate::registry;
@@ -104,14 +105,6 @@ impl Profile {
             }
         }
         s
-    }
-}
-
-fn label(node: &onnxide_ir::Node) -> String {
-    if node.name.is_empty() {
-        node.outputs.first().cloned().unwrap_or_default()
-    } else {
-        node.name.clone()
     }
 }
 
@@ -255,16 +248,8 @@ pub(crate) fn build_graph(
             .collect();
         let all_const = in_slots.iter().all(|s| s.is_none_or(|s| is_const(&s)));
         let opset = model.opset_version(&node.domain).unwrap_or(1);
-        let builder = registry::lookup(&node.domain, &node.op_type).ok_or_else(|| {
-            RuntimeError::UnsupportedOps {
-                missing: vec![(node.op_type.clone(), vec![label(node)])],
-            }
-        })?;
-        let node_err = |message: String| RuntimeError::Node {
-            node: label(node),
-            op: node.op_type.clone(),
-            message,
-        };
+        let builder = eval::lookup(node)?;
+        let node_err = |message: String| eval::node_error(node, message);
         let compile = |g: &Graph, caps: &[String]| -> Result<Arc<dyn Subgraph>, String> {
             build_graph(model, options, g, Some(caps))
                 .map(|plan| Arc::new(plan) as Arc<dyn Subgraph>)
@@ -292,14 +277,11 @@ pub(crate) fn build_graph(
             .iter()
             .map(|o| (!o.is_empty()).then(|| new_slot(o, &mut slot_of)))
             .collect();
-        if options.optimize && all_const && foldable(&node.op_type) {
-            let outs = kernel::run_guarded(&*kernel, &consts).map_err(node_err)?;
-            for (i, s) in out_slots.iter().enumerate() {
+        if options.optimize && all_const && eval::is_deterministic(&node.op_type) {
+            // The kernel the step would run (the fast one where there is one), evaluated now.
+            let outs = eval::run_on_constants(node, &*kernel, &consts)?;
+            for (s, t) in out_slots.iter().zip(outs) {
                 if let Some(s) = s {
-                    let t = outs
-                        .get(i)
-                        .cloned()
-                        .ok_or_else(|| node_err(format!("the op did not produce output {i}")))?;
                     konst.insert(*s, Arc::new(t));
                 }
             }
@@ -392,19 +374,6 @@ pub(crate) fn build_graph(
             .then(Profile::default),
         recycle: options.optimize,
     })
-}
-
-/// Ops safe to evaluate at plan time when all their inputs are constant (deterministic ones).
-fn foldable(op: &str) -> bool {
-    !matches!(
-        op,
-        "RandomNormal"
-            | "RandomUniform"
-            | "RandomNormalLike"
-            | "RandomUniformLike"
-            | "Multinomial"
-            | "Bernoulli"
-    )
 }
 
 /// Runs the plan's steps over `slots` (inputs and constants already filled in).
