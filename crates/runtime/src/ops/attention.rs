@@ -2,8 +2,10 @@
 //! inputs round after each step exactly like the ONNX function body and reference.
 
 use super::binary::{arith, Arith};
+use super::cast::cast;
+use super::concat::concat;
 use super::matmul::matmul;
-use super::shape::{cast, concat, transpose};
+use super::reshape::transpose;
 use crate::kernel::{kernel, BuildCtx, Kernel, Registration};
 use crate::value::*;
 use onnxide_ir::{DType, Tensor, TensorData};

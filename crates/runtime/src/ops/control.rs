@@ -134,7 +134,7 @@ impl Kernel for Loop {
                 })
                 .collect::<OpResult<_>>()?;
             let refs: Vec<&Tensor> = views.iter().collect();
-            out.push(super::shape::concat(&refs, 0)?);
+            out.push(super::concat::concat(&refs, 0)?);
         }
         Ok(out)
     }
@@ -171,7 +171,7 @@ pub fn build_loop(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
 fn index_along(t: &Tensor, ax: usize, i: usize) -> OpResult<Tensor> {
     let mut p: Vec<(i64, i64, usize)> = t.shape().iter().map(|&d| (0, 1, d)).collect();
     p[ax] = (i as i64, 1, 1);
-    let s = super::shape::slice(t, &p)?;
+    let s = super::slicing::slice(t, &p)?;
     let mut shape = t.shape().to_vec();
     shape.remove(ax);
     s.reshaped(shape).map_err(|e| e.to_string())
@@ -188,7 +188,7 @@ fn stack(parts: &[Tensor], ax: usize) -> OpResult<Tensor> {
         })
         .collect::<OpResult<_>>()?;
     let refs: Vec<&Tensor> = views.iter().collect();
-    super::shape::concat(&refs, ax as i64)
+    super::concat::concat(&refs, ax as i64)
 }
 
 struct Scan {

@@ -274,7 +274,7 @@ fn resize(
     }
     let t = tensor(shape, TensorData::F64(data))?;
     if is_float(x.dtype()) {
-        return super::shape::cast(&t, x.dtype());
+        return super::cast::cast(&t, x.dtype());
     }
     // Integer outputs: round and saturate like the reference's saturate_cast.
     let v = t.to_f64_vec().unwrap_or_default();
@@ -283,7 +283,7 @@ fn resize(
         t.shape().to_vec(),
         TensorData::F64(v.iter().map(|&a| a.round().clamp(lo, hi)).collect()),
     )?;
-    super::shape::cast(&t, x.dtype())
+    super::cast::cast(&t, x.dtype())
 }
 
 fn in_len_zero(x: &Tensor) -> bool {

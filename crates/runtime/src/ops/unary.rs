@@ -1,4 +1,5 @@
-//! Elementwise unary ops. Float ops compute in f32 (f16/bf16/f64 round-trip through f32).
+//! Elementwise unary ops (and Swish). Float ops compute in f32 (f16/bf16/f64 round-trip
+//! through f32).
 
 use crate::kernel::{kernel, BuildCtx, Kernel, Registration};
 use crate::value::*;
@@ -49,6 +50,7 @@ pub(crate) static OPS: &[Registration] = &[
     ("", "Not", build_not),
     ("", "Clip", build_clip),
     ("", "Shrink", build_shrink),
+    ("", "Swish", build_swish),
 ];
 
 type F = Arc<dyn Fn(f32) -> f32 + Send + Sync>;
@@ -454,5 +456,19 @@ pub fn build_shrink(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
             tensor(x.shape().to_vec(), data)
         })
         .map(|t| vec![t])
+    })
+}
+
+pub fn build_swish(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
+    let alpha = ctx.float("alpha", 1.0) as f64;
+    kernel(move |ins| {
+        let x = req(ins, 0)?;
+        require_float(x)?;
+        let v = f64s(x)?;
+        let out: Vec<f32> = v
+            .iter()
+            .map(|&a| (a / (1.0 + (-alpha * a).exp())) as f32)
+            .collect();
+        Ok(vec![from_f32(x.dtype(), x.shape().to_vec(), out)?])
     })
 }
