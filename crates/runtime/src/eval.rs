@@ -3,7 +3,7 @@
 //! with the executor's own kernels.
 
 use crate::error::RuntimeError;
-use crate::kernel::{run_guarded, BuildCtx, Builder, Kernel};
+use crate::kernel::{run_guarded, BuildCtx, Builder, Kernel, RunContext};
 use crate::registry;
 use onnxide_ir::{Node, Tensor};
 
@@ -46,9 +46,10 @@ pub fn eval_node(
         consts: inputs.to_vec(),
         captures: Vec::new(),
         compile: &no_subgraphs,
+        isa: onnxide_linalg::Isa::detect(),
     };
     let kernel = builder(&ctx).map_err(|m| node_error(node, m))?;
-    run_on_constants(node, &*kernel, inputs)
+    run_on_constants(node, &*kernel, &RunContext::default(), inputs)
 }
 
 /// The builder the registry has for `node`'s op.
@@ -63,9 +64,10 @@ pub(crate) fn lookup(node: &Node) -> Result<Builder, RuntimeError> {
 pub(crate) fn run_on_constants(
     node: &Node,
     kernel: &dyn Kernel,
+    run: &RunContext,
     inputs: &[Option<&Tensor>],
 ) -> Result<Vec<Tensor>, RuntimeError> {
-    let outputs = run_guarded(kernel, inputs).map_err(|m| node_error(node, m))?;
+    let outputs = run_guarded(kernel, run, inputs).map_err(|m| node_error(node, m))?;
     for (i, name) in node.outputs.iter().enumerate() {
         if !name.is_empty() && i >= outputs.len() {
             return Err(node_error(

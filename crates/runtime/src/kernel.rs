@@ -1,10 +1,14 @@
 //! The kernel types every op family builds on: what a builder sees ([`BuildCtx`]), what it
 //! returns ([`Kernel`]), how a kernel is run ([`run_guarded`]) and how an op family lists its
-//! ops ([`Registration`]). A leaf module: it refers to no other module of the crate but the
-//! error type, so `ops/`, `fast/`, the registry and the planner can all depend on it.
+//! ops ([`Registration`]), and the state one run's kernels share ([`RunContext`]). Nearly a
+//! leaf: it refers only to the error type and the buffer pool, so `ops/`, `fast/`, the
+//! registry and the planner can all depend on it.
 
+use crate::buffers::BufferPool;
 use crate::error::RuntimeError;
 use onnxide_ir::{Graph, Node, Tensor};
+use onnxide_linalg::Isa;
+use std::cell::RefCell;
 use std::sync::Arc;
 
 /// Kernel result: the message becomes [`crate::RuntimeError::Node`] with the node and op named.
@@ -16,7 +20,11 @@ pub type OpResult<T> = Result<T, String>;
 pub trait Subgraph: Send + Sync {
     /// Runs the subgraph on its formal inputs followed by the captured outer values; returns
     /// its outputs in order.
-    fn run(&self, feeds: Vec<Option<Arc<Tensor>>>) -> Result<Vec<Tensor>, RuntimeError>;
+    fn run(
+        &self,
+        run: &RunContext,
+        feeds: Vec<Option<Arc<Tensor>>>,
+    ) -> Result<Vec<Tensor>, RuntimeError>;
     /// Number of outputs the subgraph returns.
     fn output_count(&self) -> usize;
 }
@@ -34,6 +42,8 @@ pub struct BuildCtx<'a> {
     pub captures: Vec<String>,
     /// Plans a subgraph whose extra inputs are the given captured names.
     pub compile: &'a SubgraphCompiler<'a>,
+    /// The SIMD flavour the session chose; fast kernels build for it.
+    pub isa: Isa,
 }
 
 impl BuildCtx<'_> {
@@ -64,13 +74,52 @@ impl BuildCtx<'_> {
 /// A planned op: runs on its inputs (`None` = omitted optional input) and returns its outputs
 /// in order (trailing optional outputs may be left off).
 pub trait Kernel: Send + Sync {
-    fn run(&self, inputs: &[Option<&Tensor>]) -> OpResult<Vec<Tensor>>;
+    fn run(&self, run: &RunContext, inputs: &[Option<&Tensor>]) -> OpResult<Vec<Tensor>>;
+}
+
+/// The state the kernels of one run share, owned by that run (the session lends it an idle
+/// buffer pool and takes it back afterwards): never a thread's or the process's, so two
+/// runs or two sessions cannot disturb each other. Not `Sync`: it stays on the thread
+/// walking the steps, out of the kernels' parallel sections.
+#[derive(Default)]
+pub struct RunContext {
+    buffers: RefCell<BufferPool>,
+}
+
+impl RunContext {
+    /// A context whose large output buffers come from (and go back to) `buffers`.
+    pub(crate) fn new(buffers: BufferPool) -> RunContext {
+        RunContext {
+            buffers: RefCell::new(buffers),
+        }
+    }
+
+    /// A zeroed f32 buffer of `len` values, recycled from earlier steps or runs when large.
+    pub fn take_f32(&self, len: usize) -> Vec<f32> {
+        self.buffers.borrow_mut().take(len)
+    }
+
+    /// Hands the storage of a tensor no step reads any more back to the pool.
+    pub(crate) fn recycle(&self, t: Tensor) {
+        self.buffers.borrow_mut().recycle(t);
+    }
+
+    /// Ends the run; returns the pool, trimmed to what the next run is expected to need.
+    pub(crate) fn finish(self) -> BufferPool {
+        let mut buffers = self.buffers.into_inner();
+        buffers.end_run();
+        buffers
+    }
 }
 
 /// Runs a kernel; a panic inside it (a kernel bug) becomes an error message instead of
 /// unwinding into the caller.
-pub fn run_guarded(kernel: &dyn Kernel, inputs: &[Option<&Tensor>]) -> OpResult<Vec<Tensor>> {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| kernel.run(inputs))) {
+pub fn run_guarded(
+    kernel: &dyn Kernel,
+    run: &RunContext,
+    inputs: &[Option<&Tensor>],
+) -> OpResult<Vec<Tensor>> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| kernel.run(run, inputs))) {
         Ok(r) => r,
         Err(p) => {
             let what = p
@@ -96,7 +145,7 @@ impl<F> Kernel for FnKernel<F>
 where
     F: Fn(&[Option<&Tensor>]) -> OpResult<Vec<Tensor>> + Send + Sync,
 {
-    fn run(&self, inputs: &[Option<&Tensor>]) -> OpResult<Vec<Tensor>> {
+    fn run(&self, _: &RunContext, inputs: &[Option<&Tensor>]) -> OpResult<Vec<Tensor>> {
         (self.0)(inputs)
     }
 }

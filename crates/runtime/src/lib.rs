@@ -50,6 +50,7 @@
 #![deny(unsafe_code)]
 
 mod broadcast;
+mod buffers;
 mod error;
 mod eval;
 mod fast;
@@ -65,6 +66,7 @@ mod value;
 
 pub use error::RuntimeError;
 pub use eval::{eval_node, is_deterministic};
+pub use onnxide_linalg::Isa;
 pub use options::SessionOptions;
 pub use registry::registered_ops;
 pub use session::{PlanSummary, Session};

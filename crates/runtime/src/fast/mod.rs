@@ -8,7 +8,6 @@
 //! `ai.onnxide::FusedConv` is the internal op the fusion pass (`crate::optimize`) emits:
 //! `Conv` with a SiLU epilogue and an optional residual (input 3), see [`conv`].
 
-pub(crate) mod buffers;
 pub(crate) mod conv;
 pub(crate) mod elementwise;
 pub(crate) mod matmul;
@@ -44,10 +43,4 @@ pub(crate) fn build(ctx: &BuildCtx, reference: Builder) -> OpResult<Option<Box<d
         "Reshape" => elementwise::build_reshape(ctx, reference),
         _ => Ok(None),
     }
-}
-
-/// The ISA the fast kernels use (detected once).
-pub(crate) fn isa() -> onnxide_linalg::Isa {
-    static ISA: std::sync::OnceLock<onnxide_linalg::Isa> = std::sync::OnceLock::new();
-    *ISA.get_or_init(onnxide_linalg::Isa::detect)
 }

@@ -1,7 +1,7 @@
 //! Control flow: If and Loop. Their subgraphs are planned once, at the parent's plan time;
 //! outer-scope values they read arrive as extra kernel inputs after the node's own inputs.
 
-use crate::kernel::{BuildCtx, Kernel, Registration, Subgraph};
+use crate::kernel::{BuildCtx, Kernel, Registration, RunContext, Subgraph};
 use crate::value::*;
 use onnxide_ir::{AttrValue, DType, Graph, Tensor, TensorData};
 use std::sync::Arc;
@@ -41,14 +41,14 @@ struct If {
 }
 
 impl Kernel for If {
-    fn run(&self, ins: &[Option<&Tensor>]) -> OpResult<Vec<Tensor>> {
+    fn run(&self, run: &RunContext, ins: &[Option<&Tensor>]) -> OpResult<Vec<Tensor>> {
         let cond = flag(req(ins, 0)?)?;
         let plan = if cond {
             &self.then_plan
         } else {
             &self.else_plan
         };
-        plan.run(arcs(&ins[1..])).map_err(|e| e.to_string())
+        plan.run(run, arcs(&ins[1..])).map_err(|e| e.to_string())
     }
 }
 
@@ -70,7 +70,7 @@ struct Loop {
 }
 
 impl Kernel for Loop {
-    fn run(&self, ins: &[Option<&Tensor>]) -> OpResult<Vec<Tensor>> {
+    fn run(&self, run: &RunContext, ins: &[Option<&Tensor>]) -> OpResult<Vec<Tensor>> {
         let max = match opt(ins, 0) {
             Some(t) => Some(ints(t)?.first().copied().ok_or("M is empty")?),
             None => None,
@@ -96,7 +96,7 @@ impl Kernel for Loop {
             ];
             feeds.extend(carried.iter().cloned());
             feeds.extend(captured.iter().cloned());
-            let outs = self.body.run(feeds).map_err(|e| e.to_string())?;
+            let outs = self.body.run(run, feeds).map_err(|e| e.to_string())?;
             if outs.len() != 1 + self.n_carried + self.scan_types.len() {
                 bail!("the body returned {} values", outs.len());
             }
@@ -208,6 +208,7 @@ impl Scan {
     /// One scan over `states` and `scans` (no batch dimension).
     fn scan(
         &self,
+        run: &RunContext,
         states: Vec<Tensor>,
         scans: &[Tensor],
         captured: &[Option<Arc<Tensor>>],
@@ -240,7 +241,7 @@ impl Scan {
                 feeds.push(Some(Arc::new(index_along(t, axes[j], i)?)));
             }
             feeds.extend(captured.iter().cloned());
-            let r = self.body.run(feeds).map_err(|e| e.to_string())?;
+            let r = self.body.run(run, feeds).map_err(|e| e.to_string())?;
             let mut it = r.into_iter();
             states = (0..self.n_state).map(|_| it.next().map(Arc::new)).collect();
             for (k, t) in it.enumerate() {
@@ -270,7 +271,7 @@ impl Scan {
 }
 
 impl Kernel for Scan {
-    fn run(&self, ins: &[Option<&Tensor>]) -> OpResult<Vec<Tensor>> {
+    fn run(&self, run: &RunContext, ins: &[Option<&Tensor>]) -> OpResult<Vec<Tensor>> {
         let captured = arcs(&ins[self.n_inputs..]);
         let first = if self.v8 { 1 } else { 0 };
         let own: Vec<&Tensor> = ins[first..self.n_inputs]
@@ -280,6 +281,7 @@ impl Kernel for Scan {
         let (states, scans) = own.split_at(self.n_state);
         if !self.v8 {
             return self.scan(
+                run,
                 states.iter().map(|t| (*t).clone()).collect(),
                 &scans.iter().map(|t| (*t).clone()).collect::<Vec<_>>(),
                 &captured,
@@ -309,7 +311,7 @@ impl Kernel for Scan {
                 .as_ref()
                 .and_then(|l| l.get(b))
                 .map(|&v| v.max(0) as usize);
-            per_batch.push(self.scan(st, &sc, &captured, limit)?);
+            per_batch.push(self.scan(run, st, &sc, &captured, limit)?);
         }
         let n_res = per_batch.first().map_or(0, Vec::len);
         (0..n_res)
