@@ -1,6 +1,8 @@
 //! Evaluating one node on constant inputs: the planner's constant folding and
 //! [`eval_node`], which folding outside the runtime (a simplifier) uses, so that both compute
-//! with the executor's own kernels.
+//! with the executor's own kernels through one code path (`run_on_constants`). `eval_node`
+//! runs the reference kernel; the planner, with `optimize` on, folds with the kernel the step
+//! would have run (the fast one where there is one), so that folding never changes a result.
 
 use crate::error::RuntimeError;
 use crate::kernel::{run_guarded, BuildCtx, Builder, Kernel, RunContext};

@@ -5,11 +5,12 @@
 //!   plan::build                                        check inputs (name, dtype, rank, fixed dims)
 //!     every missing op -> one UnsupportedOps error     slots <- constants + inputs
 //!     topo order (onnxide_ir::topo)                    for step in steps (in the session's rayon pool):
-//!     slots: one per value name                          kernel.run(&inputs) -> outputs
+//!     slots: one per value name                          kernel.run(&run, &inputs) -> outputs
 //!     registry: (domain, op) -> builder(ctx)             free slots whose last reader ran
 //!       reads attrs + opset + constant inputs          outputs in graph order
-//!       -> Box<dyn Kernel> (pre-converted weights)
-//!     constant folding (optimize): all-constant nodes run once here
+//!       -> Box<dyn Kernel> (pre-converted weights;     run: RunContext with a buffer pool
+//!          fast kernels built for the session's ISA)     the session lends (one per run)
+//!     constant folding (optimize): all-constant nodes run once here (eval.rs)
 //!     subgraphs (If/Loop/Scan) planned once; captured outer values become extra inputs
 //!     static shapes (constants + onnxide_ir::infer), value lifetimes
 //! ```
@@ -31,6 +32,13 @@
 //! `gemm` holds the only `unsafe`: a bounds-checked call into `matrixmultiply::sgemm`;
 //! `value` holds the typed dispatch helpers. Control-flow kernels run their subgraphs through
 //! the `kernel::Subgraph` trait, so `ops/` does not depend on the planner.
+//!
+//! Run state belongs to the session, never to a thread or the process: the chosen ISA
+//! ([`Session::with_isa`], default [`Isa::detect`]) is fixed in the kernels at plan time, and
+//! the recycled output buffers live in pools the session lends to each run (`buffers.rs`,
+//! reached through `kernel::RunContext`), so two sessions, or two concurrent runs of one,
+//! never share them. onnxide-linalg's scratch buffers are per worker thread of the session's
+//! own rayon pool.
 //! Float16/bfloat16 tensors are computed in f32 and rounded back per op; integer and bool types
 //! are computed natively where ops accept them (with `optimize` on, float16 graphs instead run
 //! as onnxruntime's CPU provider runs them, see below). `ONNXIDE_PROFILE=1` prints kernel time
