@@ -5,18 +5,40 @@
 //!   plan::build                                        check inputs (name, dtype, rank, fixed dims)
 //!     every missing op -> one UnsupportedOps error     slots <- constants + inputs
 //!     topo order (onnxide_ir::topo)                    for step in steps (in the session's rayon pool):
-//!     slots: one per value name                          kernel.run(&inputs) -> outputs
+//!     slots: one per value name                          kernel.run(&run, &inputs) -> outputs
 //!     registry: (domain, op) -> builder(ctx)             free slots whose last reader ran
 //!       reads attrs + opset + constant inputs          outputs in graph order
-//!       -> Box<dyn Kernel> (pre-converted weights)
-//!     constant folding (optimize): all-constant nodes run once here
+//!       -> Box<dyn Kernel> (pre-converted weights;     run: RunContext with a buffer pool
+//!          fast kernels built for the session's ISA)     the session lends (one per run)
+//!     constant folding (optimize): all-constant nodes run once here (eval.rs)
 //!     subgraphs (If/Loop/Scan) planned once; captured outer values become extra inputs
 //!     static shapes (constants + onnxide_ir::infer), value lifetimes
 //! ```
 //!
-//! Modules: `registry` (the one op table), `plan` (planning and the step loop), `session`
-//! (API), `ops/<family>.rs` (one plain reference kernel per op), `broadcast`, `gemm` (the only
-//! `unsafe`: a bounds-checked call into `matrixmultiply::sgemm`), `value` (typed dispatch helpers).
+//! Modules, in layers; a module refers only to modules in the layers below it (no cycles):
+//!
+//! ```text
+//! session                   the API: plans a model, owns the thread pool, runs
+//!   optimize                IR passes before planning (fusion, f16)
+//!   plan                    planning, constant folding, the step loop; implements Subgraph
+//!     eval                  one node on constant inputs: eval_node, is_deterministic
+//!       registry            (domain, op) -> builder: concatenates the families' `OPS`
+//!         fast/             onnxide-linalg kernels (fallback: the reference); its `OPS`
+//!           ops/<family>    one plain reference kernel per op; one `OPS` per family
+//!             kernel        BuildCtx, Kernel, Builder, Registration, run_guarded, Subgraph
+//!             value, broadcast, gemm, options, error                             (leaves)
+//! ```
+//!
+//! `gemm` holds the only `unsafe`: a bounds-checked call into `matrixmultiply::sgemm`;
+//! `value` holds the typed dispatch helpers. Control-flow kernels run their subgraphs through
+//! the `kernel::Subgraph` trait, so `ops/` does not depend on the planner.
+//!
+//! Run state belongs to the session, never to a thread or the process: the chosen ISA
+//! ([`Session::with_isa`], default [`Isa::detect`]) is fixed in the kernels at plan time, and
+//! the recycled output buffers live in pools the session lends to each run (`buffers.rs`,
+//! reached through `kernel::RunContext`), so two sessions, or two concurrent runs of one,
+//! never share them. onnxide-linalg's scratch buffers are per worker thread of the session's
+//! own rayon pool.
 //! Float16/bfloat16 tensors are computed in f32 and rounded back per op; integer and bool types
 //! are computed natively where ops accept them (with `optimize` on, float16 graphs instead run
 //! as onnxruntime's CPU provider runs them, see below). `ONNXIDE_PROFILE=1` prints kernel time
@@ -36,19 +58,26 @@
 #![deny(unsafe_code)]
 
 mod broadcast;
+mod buffers;
 mod error;
+mod eval;
 mod fast;
 mod gemm;
+mod kernel;
 mod ops;
 mod optimize;
+mod options;
 mod plan;
 mod registry;
 mod session;
 mod value;
 
 pub use error::RuntimeError;
+pub use eval::{eval_node, is_deterministic};
+pub use onnxide_linalg::Isa;
+pub use options::SessionOptions;
 pub use registry::registered_ops;
-pub use session::{PlanSummary, Session, SessionOptions};
+pub use session::{PlanSummary, Session};
 
 /// Checks at compile time that sessions can be shared across threads.
 const _: () = {

@@ -1,9 +1,13 @@
 //! Planning: op lookup, topological order, constant folding, value slots and lifetimes.
 //! Done once in [`crate::Session::new`]; [`crate::Session::run`] only walks the steps.
 
-use crate::registry::{self, BuildCtx, Kernel};
-use crate::{RuntimeError, SessionOptions};
+use crate::error::RuntimeError;
+use crate::eval::{self, label};
+use crate::kernel::{self, BuildCtx, Kernel, RunContext, Subgraph};
+use crate::options::SessionOptions;
+use crate::registry;
 use onnxide_ir::{AttrValue, Graph, Model, Tensor, ValueInfo, ValueType};
+use onnxide_linalg::Isa;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -39,7 +43,7 @@ pub(crate) struct Plan {
     pub folded: usize,
     /// Per-op-type wall time, when `ONNXIDE_PROFILE` is set (printed when the session drops).
     pub profile: Option<Profile>,
-    /// Freed f32 intermediates go back to `fast::buffers` for the fast kernels (optimize).
+    /// Freed f32 intermediates go back to the run's buffer pool for the fast kernels (optimize).
     pub recycle: bool,
 }
 
@@ -105,14 +109,6 @@ impl Profile {
     }
 }
 
-fn label(node: &onnxide_ir::Node) -> String {
-    if node.name.is_empty() {
-        node.outputs.first().cloned().unwrap_or_default()
-    } else {
-        node.name.clone()
-    }
-}
-
 /// Every op the registry lacks, with the nodes using it, including nodes of subgraphs.
 fn collect_missing(graph: &Graph, missing: &mut Vec<(String, Vec<String>)>) {
     for node in &graph.nodes {
@@ -137,14 +133,19 @@ fn collect_missing(graph: &Graph, missing: &mut Vec<(String, Vec<String>)>) {
     }
 }
 
-pub(crate) fn build(model: &Model, options: &SessionOptions) -> Result<Plan, RuntimeError> {
+/// Plans `model`; fast kernels (with `optimize`) are built for `isa`.
+pub(crate) fn build(
+    model: &Model,
+    options: &SessionOptions,
+    isa: Isa,
+) -> Result<Plan, RuntimeError> {
     // Every missing op, with every node that uses it, in one error.
     let mut missing: Vec<(String, Vec<String>)> = Vec::new();
     collect_missing(&model.graph, &mut missing);
     if !missing.is_empty() {
         return Err(RuntimeError::UnsupportedOps { missing });
     }
-    build_graph(model, options, &model.graph, None)
+    build_graph(model, options, isa, &model.graph, None)
 }
 
 /// Plans `graph`. `captures` is `None` for the main graph; for a subgraph (If / Loop bodies) it
@@ -153,6 +154,7 @@ pub(crate) fn build(model: &Model, options: &SessionOptions) -> Result<Plan, Run
 pub(crate) fn build_graph(
     model: &Model,
     options: &SessionOptions,
+    isa: Isa,
     graph: &Graph,
     captures: Option<&[String]>,
 ) -> Result<Plan, RuntimeError> {
@@ -213,6 +215,8 @@ pub(crate) fn build_graph(
 
     let mut steps: Vec<Step> = Vec::new();
     let mut folded = 0usize;
+    // Plan-time evaluation has a run of its own (its buffers end up in the constants).
+    let fold_run = RunContext::default();
     for &ni in &order {
         let node = &graph.nodes[ni];
         // Values the node's subgraphs read from this scope come after its own inputs.
@@ -253,19 +257,11 @@ pub(crate) fn build_graph(
             .collect();
         let all_const = in_slots.iter().all(|s| s.is_none_or(|s| is_const(&s)));
         let opset = model.opset_version(&node.domain).unwrap_or(1);
-        let builder = registry::lookup(&node.domain, &node.op_type).ok_or_else(|| {
-            RuntimeError::UnsupportedOps {
-                missing: vec![(node.op_type.clone(), vec![label(node)])],
-            }
-        })?;
-        let node_err = |message: String| RuntimeError::Node {
-            node: label(node),
-            op: node.op_type.clone(),
-            message,
-        };
-        let compile = |g: &Graph, caps: &[String]| -> Result<Arc<Plan>, String> {
-            build_graph(model, options, g, Some(caps))
-                .map(Arc::new)
+        let builder = eval::lookup(node)?;
+        let node_err = |message: String| eval::node_error(node, message);
+        let compile = |g: &Graph, caps: &[String]| -> Result<Arc<dyn Subgraph>, String> {
+            build_graph(model, options, isa, g, Some(caps))
+                .map(|plan| Arc::new(plan) as Arc<dyn Subgraph>)
                 .map_err(|e| format!("subgraph '{}': {e}", g.name))
         };
         let ctx = BuildCtx {
@@ -274,6 +270,7 @@ pub(crate) fn build_graph(
             consts: consts.clone(),
             captures: node_captures.clone(),
             compile: &compile,
+            isa,
         };
         // With optimize: a fast kernel where one fits (it keeps the reference as fallback).
         let fast = if options.optimize {
@@ -290,14 +287,11 @@ pub(crate) fn build_graph(
             .iter()
             .map(|o| (!o.is_empty()).then(|| new_slot(o, &mut slot_of)))
             .collect();
-        if options.optimize && all_const && foldable(&node.op_type) {
-            let outs = registry::run_guarded(&*kernel, &consts).map_err(node_err)?;
-            for (i, s) in out_slots.iter().enumerate() {
+        if options.optimize && all_const && eval::is_deterministic(&node.op_type) {
+            // The kernel the step would run (the fast one where there is one), evaluated now.
+            let outs = eval::run_on_constants(node, &*kernel, &fold_run, &consts)?;
+            for (s, t) in out_slots.iter().zip(outs) {
                 if let Some(s) = s {
-                    let t = outs
-                        .get(i)
-                        .cloned()
-                        .ok_or_else(|| node_err(format!("the op did not produce output {i}")))?;
                     konst.insert(*s, Arc::new(t));
                 }
             }
@@ -392,21 +386,12 @@ pub(crate) fn build_graph(
     })
 }
 
-/// Ops safe to evaluate at plan time when all their inputs are constant (deterministic ones).
-fn foldable(op: &str) -> bool {
-    !matches!(
-        op,
-        "RandomNormal"
-            | "RandomUniform"
-            | "RandomNormalLike"
-            | "RandomUniformLike"
-            | "Multinomial"
-            | "Bernoulli"
-    )
-}
-
 /// Runs the plan's steps over `slots` (inputs and constants already filled in).
-pub(crate) fn execute(plan: &Plan, slots: &mut [Option<Arc<Tensor>>]) -> Result<(), RuntimeError> {
+pub(crate) fn execute(
+    plan: &Plan,
+    run: &RunContext,
+    slots: &mut [Option<Arc<Tensor>>],
+) -> Result<(), RuntimeError> {
     for step in &plan.steps {
         let err = |message: String| RuntimeError::Node {
             node: step.name.clone(),
@@ -425,7 +410,7 @@ pub(crate) fn execute(plan: &Plan, slots: &mut [Option<Arc<Tensor>>]) -> Result<
                 }
             }
             let t0 = plan.profile.as_ref().map(|_| std::time::Instant::now());
-            let r = registry::run_guarded(&*step.kernel, &ins).map_err(err)?;
+            let r = kernel::run_guarded(&*step.kernel, run, &ins).map_err(err)?;
             if let (Some(t0), Some(prof)) = (t0, &plan.profile) {
                 let shape = r.first().map(|t| t.shape());
                 prof.record(step, t0.elapsed(), shape);
@@ -446,7 +431,7 @@ pub(crate) fn execute(plan: &Plan, slots: &mut [Option<Arc<Tensor>>]) -> Result<
             let freed = slots[*s].take();
             if plan.recycle {
                 if let Some(t) = freed.and_then(|t| Arc::try_unwrap(t).ok()) {
-                    crate::fast::buffers::recycle(t);
+                    run.recycle(t);
                 }
             }
         }
@@ -457,6 +442,7 @@ pub(crate) fn execute(plan: &Plan, slots: &mut [Option<Arc<Tensor>>]) -> Result<
 /// Runs a (sub)plan on inputs given in `plan.inputs` order; returns its outputs in order.
 pub(crate) fn run_with(
     plan: &Plan,
+    run: &RunContext,
     feeds: Vec<Option<Arc<Tensor>>>,
 ) -> Result<Vec<Tensor>, RuntimeError> {
     let mut slots: Vec<Option<Arc<Tensor>>> = vec![None; plan.n_slots];
@@ -466,7 +452,7 @@ pub(crate) fn run_with(
     for (s, t) in plan.input_slots.iter().zip(feeds) {
         slots[*s] = t;
     }
-    execute(plan, &mut slots)?;
+    execute(plan, run, &mut slots)?;
     plan.outputs
         .iter()
         .zip(&plan.output_slots)
@@ -476,4 +462,17 @@ pub(crate) fn run_with(
             })
         })
         .collect()
+}
+
+impl Subgraph for Plan {
+    fn run(
+        &self,
+        run: &RunContext,
+        feeds: Vec<Option<Arc<Tensor>>>,
+    ) -> Result<Vec<Tensor>, RuntimeError> {
+        run_with(self, run, feeds)
+    }
+    fn output_count(&self) -> usize {
+        self.outputs.len()
+    }
 }

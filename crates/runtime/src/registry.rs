@@ -1,115 +1,75 @@
-//! The op registry: one table from (domain, op_type) to a builder that reads the node's
-//! attributes, opset version and constant inputs into a typed kernel.
+//! The op registry: the op families' tables (`ops/<family>.rs` and `fast/`), concatenated.
+//! Each row maps (domain, op_type) to a builder that reads the node's attributes, opset
+//! version and constant inputs into a typed kernel.
 
+use crate::fast;
+use crate::kernel::{Builder, Registration};
 use crate::ops;
-use crate::plan::Plan;
-use crate::value::OpResult;
-use onnxide_ir::{Graph, Node, Tensor};
-use std::sync::Arc;
 
-/// Plans a subgraph given the names it captures from the enclosing scope.
-pub type SubgraphCompiler<'a> = dyn Fn(&Graph, &[String]) -> Result<Arc<Plan>, String> + 'a;
+/// The ONNX ops, one table per family. Domain `""` is ai.onnx.
+static ONNX_FAMILIES: &[&[Registration]] = &[
+    ops::unary::OPS,
+    ops::binary::OPS,
+    ops::reshape::OPS,
+    ops::concat::OPS,
+    ops::slicing::OPS,
+    ops::gather::OPS,
+    ops::generate::OPS,
+    ops::cast::OPS,
+    ops::select::OPS,
+    ops::matmul::OPS,
+    ops::conv::OPS,
+    ops::pool::OPS,
+    ops::norm::OPS,
+    ops::reduce::OPS,
+    ops::resize::OPS,
+    ops::nms::OPS,
+    ops::grid::OPS,
+    ops::rnn::OPS,
+    ops::attention::OPS,
+    ops::control::OPS,
+    ops::quant::OPS,
+    ops::loss::OPS,
+];
 
-/// What a builder sees: the node, the opset version of its domain, and the inputs that are
-/// constant at plan time (initializers and folded values), by input position.
-pub struct BuildCtx<'a> {
-    pub node: &'a Node,
-    pub opset: i64,
-    pub consts: Vec<Option<&'a Tensor>>,
-    /// Outer values the node's subgraphs read; the kernel receives them after its own inputs.
-    pub captures: Vec<String>,
-    /// Plans a subgraph whose extra inputs are the given captured names.
-    pub compile: &'a SubgraphCompiler<'a>,
+/// Internal ops (the fusion pass's), looked up after the ONNX ones; not listed by
+/// [`registered_ops`].
+static INTERNAL_FAMILIES: &[&[Registration]] = &[fast::OPS];
+
+fn onnx_rows() -> impl Iterator<Item = &'static Registration> {
+    ONNX_FAMILIES.iter().flat_map(|family| family.iter())
 }
 
-impl BuildCtx<'_> {
-    pub fn int(&self, name: &str, default: i64) -> i64 {
-        self.node.attr_int(name).unwrap_or(default)
-    }
-    pub fn float(&self, name: &str, default: f32) -> f32 {
-        self.node.attr_float(name).unwrap_or(default)
-    }
-    pub fn ints(&self, name: &str) -> Option<Vec<i64>> {
-        self.node.attr_ints(name).map(<[i64]>::to_vec)
-    }
-    pub fn string(&self, name: &str, default: &str) -> String {
-        self.node.attr_string(name).unwrap_or(default).to_string()
-    }
-    pub fn floats(&self, name: &str) -> Option<Vec<f32>> {
-        match self.node.attr(name) {
-            Some(onnxide_ir::AttrValue::Floats(v)) => Some(v.clone()),
-            _ => None,
-        }
-    }
-    /// The constant value of input `i`, if it is known at plan time.
-    pub fn konst(&self, i: usize) -> Option<&Tensor> {
-        self.consts.get(i).copied().flatten()
-    }
-}
-
-/// A planned op: runs on its inputs (`None` = omitted optional input) and returns its outputs
-/// in order (trailing optional outputs may be left off).
-pub trait Kernel: Send + Sync {
-    fn run(&self, inputs: &[Option<&Tensor>]) -> OpResult<Vec<Tensor>>;
-}
-
-/// Runs a kernel; a panic inside it (a kernel bug) becomes an error message instead of
-/// unwinding into the caller.
-pub fn run_guarded(kernel: &dyn Kernel, inputs: &[Option<&Tensor>]) -> OpResult<Vec<Tensor>> {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| kernel.run(inputs))) {
-        Ok(r) => r,
-        Err(p) => {
-            let what = p
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
-            Err(format!("internal error in the kernel: {what}"))
-        }
-    }
-}
-
-/// Builds a kernel for one node.
-pub type Builder = fn(&BuildCtx) -> OpResult<Box<dyn Kernel>>;
-
-/// Every (domain, op_type) the executor runs. `""` is the default ONNX domain.
-pub(crate) fn table() -> &'static [(&'static str, &'static str, Builder)] {
-    ops::TABLE
-}
-
+/// The builder of (domain, op_type), if the executor runs that op.
 pub(crate) fn lookup(domain: &str, op_type: &str) -> Option<Builder> {
     let domain = onnxide_ir::normalize_domain(domain);
-    table()
-        .iter()
-        .chain(crate::fast::INTERNAL)
+    onnx_rows()
+        .chain(INTERNAL_FAMILIES.iter().flat_map(|family| family.iter()))
         .find(|(d, o, _)| *d == domain && *o == op_type)
         .map(|(_, _, b)| *b)
 }
 
 /// The ops this executor supports, as (domain, op_type), sorted.
 pub fn registered_ops() -> Vec<(&'static str, &'static str)> {
-    let mut v: Vec<(&str, &str)> = table().iter().map(|(d, o, _)| (*d, *o)).collect();
+    let mut v: Vec<(&str, &str)> = onnx_rows().map(|(d, o, _)| (*d, *o)).collect();
     v.sort_unstable();
     v.dedup();
     v
 }
 
-/// A kernel from a closure (for simple ops whose whole state is captured).
-pub struct FnKernel<F>(pub F);
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl<F> Kernel for FnKernel<F>
-where
-    F: Fn(&[Option<&Tensor>]) -> OpResult<Vec<Tensor>> + Send + Sync,
-{
-    fn run(&self, inputs: &[Option<&Tensor>]) -> OpResult<Vec<Tensor>> {
-        (self.0)(inputs)
+    #[test]
+    fn every_op_is_registered_once() {
+        let mut all: Vec<(&str, &str)> = onnx_rows()
+            .chain(INTERNAL_FAMILIES.iter().flat_map(|family| family.iter()))
+            .map(|(d, o, _)| (*d, *o))
+            .collect();
+        let n = all.len();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), n, "an op is registered by two families");
     }
-}
-
-/// Boxes a closure kernel.
-pub fn kernel<F>(f: F) -> OpResult<Box<dyn Kernel>>
-where
-    F: Fn(&[Option<&Tensor>]) -> OpResult<Vec<Tensor>> + Send + Sync + 'static,
-{
-    Ok(Box::new(FnKernel(f)))
 }

@@ -1,28 +1,13 @@
 //! [`Session`]: a planned model, run many times, from many threads.
 
+use crate::buffers::BufferPool;
+use crate::error::RuntimeError;
+use crate::kernel::RunContext;
+use crate::options::SessionOptions;
 use crate::plan::{self, Plan};
-use crate::RuntimeError;
 use onnxide_ir::{Dim, Model, Tensor, ValueInfo};
-use std::sync::Arc;
-
-/// How a [`Session`] is planned and run.
-#[derive(Clone, Debug)]
-pub struct SessionOptions {
-    /// Worker threads for the heavy kernels; `None` = all cores.
-    pub threads: Option<usize>,
-    /// Fold constant subgraphs, fuse Conv+SiLU(+residual), and use the onnxide-linalg kernels
-    /// (weights packed at plan time). `false`: the graph as given, on the reference kernels.
-    pub optimize: bool,
-}
-
-impl Default for SessionOptions {
-    fn default() -> Self {
-        SessionOptions {
-            threads: None,
-            optimize: true,
-        }
-    }
-}
+use onnxide_linalg::Isa;
+use std::sync::{Arc, Mutex};
 
 /// Counts describing a plan (for `onnxide info` / `bench`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,15 +26,34 @@ pub struct PlanSummary {
 }
 
 /// A model planned for execution. `Send + Sync`: share one across threads.
+///
+/// Everything a run touches besides its inputs belongs to the session: the plan (with the
+/// kernels built for the session's ISA), the thread pool, and the buffer pools runs borrow
+/// (one per concurrent run). Sessions in one process share no state.
 pub struct Session {
     plan: Plan,
     pool: rayon::ThreadPool,
+    isa: Isa,
+    /// Buffer pools of finished runs, lent to the next ones.
+    idle_buffers: Mutex<Vec<BufferPool>>,
 }
 
 impl Session {
     /// Plans `model`: op lookup, topological order, constant folding, value lifetimes.
     /// Fails with [`RuntimeError::UnsupportedOps`] listing every op the executor lacks.
     pub fn new(model: &Model, options: &SessionOptions) -> Result<Session, RuntimeError> {
+        Session::with_isa(model, options, Isa::detect())
+    }
+
+    /// Like [`Session::new`], with the fast kernels built for `isa` instead of the fastest
+    /// flavour this CPU runs (a flavour the CPU lacks falls back to the fastest it has).
+    /// For tests and benchmarks that compare flavours; results may differ between flavours
+    /// in the last bits (FMA), never between runs.
+    pub fn with_isa(
+        model: &Model,
+        options: &SessionOptions,
+        isa: Isa,
+    ) -> Result<Session, RuntimeError> {
         // Fusions rewrite a copy of the model; `optimize = false` plans the graph as given.
         let optimized = if options.optimize {
             crate::optimize::run(model)?
@@ -61,7 +65,7 @@ impl Session {
         if let (Some(path), Some(_)) = (std::env::var_os("ONNXIDE_DUMP_OPTIMIZED"), &optimized) {
             let _ = onnxide_ir::save(model, std::path::Path::new(&path), &Default::default());
         }
-        let plan = plan::build(model, options)?;
+        let plan = plan::build(model, options, isa)?;
         let mut builder = rayon::ThreadPoolBuilder::new();
         if let Some(n) = options.threads {
             builder = builder.num_threads(n.max(1));
@@ -69,7 +73,12 @@ impl Session {
         let pool = builder
             .build()
             .map_err(|e| RuntimeError::ThreadPool(e.to_string()))?;
-        Ok(Session { plan, pool })
+        Ok(Session {
+            plan,
+            pool,
+            isa,
+            idle_buffers: Mutex::new(Vec::new()),
+        })
     }
 
     /// Graph inputs the caller must feed (those that are not initializers).
@@ -92,6 +101,11 @@ impl Session {
             static_values: p.static_shapes.iter().filter(|s| s.is_some()).count(),
             threads: self.pool.current_num_threads(),
         }
+    }
+
+    /// The SIMD flavour the session's fast kernels were built for.
+    pub fn isa(&self) -> Isa {
+        self.isa
     }
 
     /// Number of threads the session's kernels use.
@@ -132,13 +146,13 @@ impl Session {
                 name: plan.inputs[i].name.clone(),
             });
         }
-        self.pool.install(|| {
-            let r = plan::execute(plan, &mut slots);
-            if plan.recycle {
-                crate::fast::buffers::end_run();
-            }
-            r
-        })?;
+        let run = RunContext::new(self.lend_buffers());
+        let (result, buffers) = self.pool.install(|| {
+            let result = plan::execute(plan, &run, &mut slots);
+            (result, run.finish())
+        });
+        self.return_buffers(buffers);
+        result?;
         let mut out = Vec::with_capacity(plan.outputs.len());
         for (vi, &s) in plan.outputs.iter().zip(&plan.output_slots) {
             let t = slots[s].clone().ok_or_else(|| {
@@ -147,6 +161,23 @@ impl Session {
             out.push((vi.name.clone(), Arc::unwrap_or_clone(t)));
         }
         Ok(out)
+    }
+}
+
+impl Session {
+    /// A buffer pool for a run: the one an earlier run left, if no other run holds it.
+    fn lend_buffers(&self) -> BufferPool {
+        self.idle_buffers
+            .lock()
+            .ok()
+            .and_then(|mut idle| idle.pop())
+            .unwrap_or_default()
+    }
+
+    fn return_buffers(&self, buffers: BufferPool) {
+        if let Ok(mut idle) = self.idle_buffers.lock() {
+            idle.push(buffers);
+        }
     }
 }
 

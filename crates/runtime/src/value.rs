@@ -4,8 +4,7 @@ use half::{bf16, f16};
 use onnxide_ir::{DType, Tensor, TensorData};
 use std::borrow::Cow;
 
-/// Kernel result: the message becomes [`crate::RuntimeError::Node`] with the node and op named.
-pub type OpResult<T> = Result<T, String>;
+pub use crate::kernel::OpResult;
 
 macro_rules! bail {
     ($($t:tt)*) => { return Err(format!($($t)*)) };
@@ -317,4 +316,53 @@ pub fn for_each_index(shape: &[usize], mut f: impl FnMut(&[usize])) {
             idx[d] = 0;
         }
     }
+}
+
+/// A kernel's single output.
+pub fn one(t: Tensor) -> OpResult<Vec<Tensor>> {
+    Ok(vec![t])
+}
+
+/// An int64 tensor of `shape`.
+pub fn i64_tensor(shape: Vec<usize>, v: Vec<i64>) -> OpResult<Tensor> {
+    tensor(shape, TensorData::I64(v))
+}
+
+/// Integer list from an attribute (old opsets) or an input (new opsets).
+pub fn ints_from(
+    ins: &[Option<&Tensor>],
+    i: usize,
+    attr: &Option<Vec<i64>>,
+) -> OpResult<Option<Vec<i64>>> {
+    if let Some(a) = attr {
+        return Ok(Some(a.clone()));
+    }
+    match opt(ins, i) {
+        Some(t) => Ok(Some(ints(t)?)),
+        None => Ok(None),
+    }
+}
+
+/// Index `i` (negative counts from the end) into a dimension of size `d`, range-checked.
+pub fn norm_index(i: i64, d: usize) -> OpResult<usize> {
+    let v = if i < 0 { i + d as i64 } else { i };
+    if v < 0 || v >= d as i64 {
+        bail!("index {i} is out of range for a dimension of size {d}");
+    }
+    Ok(v as usize)
+}
+
+/// A shape read from an int tensor; negative dimensions are an error.
+pub fn shape_from(t: &Tensor) -> OpResult<Vec<usize>> {
+    let v = ints(t)?;
+    if v.iter().any(|&d| d < 0) {
+        bail!("negative dimension in {v:?}");
+    }
+    Ok(v.iter().map(|&d| d as usize).collect())
+}
+
+/// Values as f64 (bool as 0/1), any numeric type.
+pub fn f64s(t: &Tensor) -> OpResult<Vec<f64>> {
+    t.to_f64_vec()
+        .ok_or_else(|| format!("unsupported element type {}", t.dtype()))
 }

@@ -643,3 +643,82 @@ fn recycled_buffers_across_runs_match_reference() {
         assert!(worst <= 1e-6, "run {run}: {worst}");
     }
 }
+
+/// Runs `session` on each feed set in turn.
+fn run_all(session: &Session, feeds: &[Vec<(String, Tensor)>]) -> Vec<Vec<(String, Tensor)>> {
+    feeds
+        .iter()
+        .map(|f| session.run(f.clone()).unwrap())
+        .collect()
+}
+
+/// Run state belongs to the session and the run: two sessions built for different ISAs (one
+/// with large recycled intermediates, one a YOLO11 export), run at the same time from
+/// several threads (one of them shared by two threads), give bit for bit what each gives
+/// when run alone.
+#[test]
+fn sessions_run_concurrently_match_runs_alone() {
+    let mut rng = Rng(4242);
+    let shape = [2usize, 3, 1024, 1024];
+    let big = model(
+        18,
+        vec![
+            node("Sigmoid", &["x"], &["a"], vec![]),
+            node(
+                "Transpose",
+                &["a"],
+                &["b"],
+                vec![attr_ints("perm", &[0, 1, 3, 2])],
+            ),
+            node(
+                "Concat",
+                &["b", "a"],
+                &["y"],
+                vec![attr("axis", AttrValue::Int(1))],
+            ),
+        ],
+        vec![info("x", &shape)],
+        vec![ValueInfo::tensor("y", DType::F32, vec![])],
+        vec![],
+    );
+    let big_feeds: Vec<_> = (0..3).map(|_| vec![feed("x", &shape, &mut rng)]).collect();
+    let yolo_path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/exports/detect/imgsz320.onnx");
+    let (other, other_feeds) = if yolo_path.exists() {
+        let m = onnxide_ir::load(&yolo_path).unwrap();
+        let input = m.graph.real_inputs().next().unwrap().name.clone();
+        let feeds: Vec<_> = (0..2)
+            .map(|_| vec![feed(&input, &[1, 3, 320, 320], &mut rng)])
+            .collect();
+        (m, feeds)
+    } else {
+        println!("detect/imgsz320.onnx not present: both sessions run the synthetic model");
+        (big.clone(), big_feeds.clone())
+    };
+    let isas = onnxide_runtime::Isa::all_supported();
+    let slow_isa = *isas.last().unwrap();
+    let a = Session::with_isa(&big, &opts(true), isas[0]).unwrap();
+    let b = Session::with_isa(&other, &opts(true), slow_isa).unwrap();
+    assert_eq!((a.isa(), b.isa()), (isas[0], slow_isa));
+
+    let alone_a = run_all(&a, &big_feeds);
+    let alone_b = run_all(&b, &other_feeds);
+    let (together_a, together_b, together_a2) = std::thread::scope(|s| {
+        let ta = s.spawn(|| run_all(&a, &big_feeds));
+        let tb = s.spawn(|| run_all(&b, &other_feeds));
+        let ta2 = s.spawn(|| run_all(&a, &big_feeds));
+        (ta.join().unwrap(), tb.join().unwrap(), ta2.join().unwrap())
+    });
+    assert!(
+        together_a == alone_a,
+        "session A changed when run alongside others"
+    );
+    assert!(
+        together_a2 == alone_a,
+        "session A changed when run from two threads"
+    );
+    assert!(
+        together_b == alone_b,
+        "session B changed when run alongside session A"
+    );
+}

@@ -4,7 +4,9 @@ use onnxide_ir::{
     AttrValue, Attribute, DType, Dim, Graph, Model, NamedTensor, Node, OpsetImport, Tensor,
     ValueInfo,
 };
-use onnxide_runtime::{registered_ops, RuntimeError, Session, SessionOptions};
+use onnxide_runtime::{
+    eval_node, is_deterministic, registered_ops, RuntimeError, Session, SessionOptions,
+};
 
 fn node(op: &str, name: &str, inputs: &[&str], outputs: &[&str]) -> Node {
     Node {
@@ -219,6 +221,36 @@ fn constant_subgraphs_fold_and_optimize_off_gives_the_same_result() {
             assert!((p - q).abs() < 2e-7, "{va:?} vs {vb:?}");
         }
     }
+}
+
+/// The planner's constant folding and the public `eval_node` compute the same values.
+#[test]
+fn folding_matches_eval_node() {
+    let konst = |name: &str, v: Vec<f32>| NamedTensor {
+        name: name.into(),
+        doc_string: String::new(),
+        tensor: Tensor::from_vec(vec![v.len()], v).unwrap(),
+    };
+    let (a, b, c) = (
+        konst("a", vec![0.1, 0.2, 0.3]),
+        konst("b", vec![1e-8, 3.0, -0.7]),
+        konst("c", vec![3.0, 1.0 / 3.0, 7.0]),
+    );
+    let add = node("Add", "add", &["a", "b"], &["s"]);
+    let mul = node("Mul", "mul", &["s", "c"], &["y"]);
+    let m = model(
+        vec![add.clone(), mul.clone()],
+        vec![],
+        vec![f32_info("y", &[Dim::Fixed(3)])],
+        vec![a.clone(), b.clone(), c.clone()],
+    );
+    let session = Session::new(&m, &SessionOptions::default()).unwrap();
+    assert_eq!((session.summary().folded, session.summary().steps), (2, 0));
+    let folded = session.run(vec![]).unwrap();
+    let s = eval_node(&add, 18, &[Some(&a.tensor), Some(&b.tensor)]).unwrap();
+    let y = eval_node(&mul, 18, &[Some(&s[0]), Some(&c.tensor)]).unwrap();
+    assert_eq!(folded, vec![("y".to_string(), y[0].clone())]);
+    assert!(is_deterministic("Add") && !is_deterministic("RandomUniform"));
 }
 
 #[test]

@@ -3,8 +3,8 @@
 //! the internal `ai.onnxide::FusedConv` op: `Conv` attributes, inputs `X, W, B?, R?`, output
 //! `SiLU(conv(X, W) + B) + R`.
 
+use crate::kernel::{BuildCtx, Builder, Kernel, RunContext};
 use crate::ops::conv::{geometry, WindowAttrs};
-use crate::registry::{BuildCtx, Builder, Kernel};
 use crate::value::*;
 use onnxide_ir::{DType, Tensor, TensorData};
 use onnxide_linalg::conv::{Conv2dPlan, ConvGeometry};
@@ -25,6 +25,8 @@ pub(crate) struct FastConv {
     bias: Option<Vec<f32>>,
     activation: Activation,
     plans: PlanCache,
+    /// The SIMD flavour the session chose.
+    isa: onnxide_linalg::Isa,
     /// The reference Conv (inputs X, W, B), for everything the fast plan does not cover.
     reference: Box<dyn Kernel>,
 }
@@ -57,6 +59,7 @@ fn new_fast(
         bias,
         activation,
         plans: Mutex::new(Vec::new()),
+        isa: ctx.isa,
         reference: reference(ctx)?,
     }))
 }
@@ -123,7 +126,7 @@ impl FastConv {
             _ => return None,
         };
         Conv2dPlan::try_new(
-            super::isa(),
+            self.isa,
             g,
             weights,
             self.bias.as_deref(),
@@ -132,9 +135,9 @@ impl FastConv {
         .ok()
     }
 
-    fn run_reference(&self, inputs: &[Option<&Tensor>]) -> OpResult<Vec<Tensor>> {
+    fn run_reference(&self, run: &RunContext, inputs: &[Option<&Tensor>]) -> OpResult<Vec<Tensor>> {
         let conv_in = &inputs[..inputs.len().min(3)];
-        let out = self.reference.run(conv_in)?;
+        let out = self.reference.run(run, conv_in)?;
         if self.activation == Activation::Identity {
             return Ok(out);
         }
@@ -143,7 +146,7 @@ impl FastConv {
 }
 
 impl Kernel for FastConv {
-    fn run(&self, inputs: &[Option<&Tensor>]) -> OpResult<Vec<Tensor>> {
+    fn run(&self, run: &RunContext, inputs: &[Option<&Tensor>]) -> OpResult<Vec<Tensor>> {
         let x = req(inputs, 0)?;
         let residual = opt(inputs, 3);
         // The weight/bias inputs are the constants the plan was built from.
@@ -153,14 +156,14 @@ impl Kernel for FastConv {
             && residual.is_none_or(|r| r.dtype() == DType::F32);
         let plan = if usable { self.plan_for(x) } else { None };
         let Some(plan) = plan else {
-            return self.run_reference(inputs);
+            return self.run_reference(run, inputs);
         };
         let n = x.shape()[0];
         let g = plan.geometry();
         let out_shape = vec![n, g.out_channels, g.out_h(), g.out_w()];
         let xs = match x.data() {
             TensorData::F32(v) => v.as_slice(),
-            _ => return self.run_reference(inputs),
+            _ => return self.run_reference(run, inputs),
         };
         // A residual of another shape (the fusion pass could not prove it equal) is
         // broadcast-added after the conv, as the unfused Add would.
@@ -168,11 +171,11 @@ impl Kernel for FastConv {
             Some(r) if r.shape() != out_shape.as_slice() => (None, Some(r)),
             Some(r) => match r.data() {
                 TensorData::F32(v) => (Some(v.as_slice()), None),
-                _ => return self.run_reference(inputs),
+                _ => return self.run_reference(run, inputs),
             },
             None => (None, None),
         };
-        let mut out = super::buffers::take(numel(&out_shape));
+        let mut out = run.take_f32(numel(&out_shape));
         plan.try_run(xs, res, &mut out, None)
             .map_err(|e| e.to_string())?;
         let out = mk(out_shape, TensorData::F32(out));
@@ -189,8 +192,8 @@ struct FusedReference {
 }
 
 impl Kernel for FusedReference {
-    fn run(&self, inputs: &[Option<&Tensor>]) -> OpResult<Vec<Tensor>> {
-        let out = self.reference.run(&inputs[..inputs.len().min(3)])?;
+    fn run(&self, run: &RunContext, inputs: &[Option<&Tensor>]) -> OpResult<Vec<Tensor>> {
+        let out = self.reference.run(run, &inputs[..inputs.len().min(3)])?;
         epilogue_reference(out, opt(inputs, 3))
     }
 }

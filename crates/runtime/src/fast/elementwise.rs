@@ -1,7 +1,7 @@
 //! Sigmoid, Softmax, MaxPool, nearest Resize and Transpose on f32 tensors through
 //! onnxide-linalg (or a strided copy for Transpose); any other input goes to the reference.
 
-use crate::registry::{BuildCtx, Builder, Kernel};
+use crate::kernel::{BuildCtx, Builder, Kernel, RunContext};
 use crate::value::*;
 use onnxide_ir::{DType, Tensor, TensorData};
 use onnxide_linalg::pool::PoolGeometry;
@@ -16,12 +16,12 @@ struct WithFallback<F> {
 
 impl<F> Kernel for WithFallback<F>
 where
-    F: Fn(&[Option<&Tensor>]) -> OpResult<Option<Tensor>> + Send + Sync,
+    F: Fn(&RunContext, &[Option<&Tensor>]) -> OpResult<Option<Tensor>> + Send + Sync,
 {
-    fn run(&self, inputs: &[Option<&Tensor>]) -> OpResult<Vec<Tensor>> {
-        match (self.fast)(inputs)? {
+    fn run(&self, run: &RunContext, inputs: &[Option<&Tensor>]) -> OpResult<Vec<Tensor>> {
+        match (self.fast)(run, inputs)? {
             Some(t) => Ok(vec![t]),
-            None => self.reference.run(inputs),
+            None => self.reference.run(run, inputs),
         }
     }
 }
@@ -32,7 +32,7 @@ pub(super) fn wrap<F>(
     fast: F,
 ) -> OpResult<Option<Box<dyn Kernel>>>
 where
-    F: Fn(&[Option<&Tensor>]) -> OpResult<Option<Tensor>> + Send + Sync + 'static,
+    F: Fn(&RunContext, &[Option<&Tensor>]) -> OpResult<Option<Tensor>> + Send + Sync + 'static,
 {
     Ok(Some(Box::new(WithFallback {
         fast,
@@ -59,12 +59,12 @@ pub(crate) fn build_sigmoid(
     ctx: &BuildCtx,
     reference: Builder,
 ) -> OpResult<Option<Box<dyn Kernel>>> {
-    wrap(ctx, reference, |ins| {
+    let isa = ctx.isa;
+    wrap(ctx, reference, move |run, ins| {
         let Some((t, x)) = f32_input(ins, 0) else {
             return Ok(None);
         };
-        let mut y = super::buffers::take(x.len());
-        let isa = super::isa();
+        let mut y = run.take_f32(x.len());
         let act = Activation::Sigmoid;
         if x.len() > CHUNK && rayon::current_num_threads() > 1 {
             y.par_chunks_mut(CHUNK)
@@ -78,12 +78,13 @@ pub(crate) fn build_sigmoid(
 }
 
 pub(crate) fn build_exp(ctx: &BuildCtx, reference: Builder) -> OpResult<Option<Box<dyn Kernel>>> {
-    wrap(ctx, reference, |ins| {
+    let isa = ctx.isa;
+    wrap(ctx, reference, move |run, ins| {
         let Some((t, x)) = f32_input(ins, 0) else {
             return Ok(None);
         };
-        let mut y = super::buffers::take(x.len());
-        onnxide_linalg::activation::exp(super::isa(), x, &mut y);
+        let mut y = run.take_f32(x.len());
+        onnxide_linalg::activation::exp(isa, x, &mut y);
         Ok(Some(mk(t.shape().to_vec(), TensorData::F32(y))))
     })
 }
@@ -94,7 +95,8 @@ pub(crate) fn build_softmax(
 ) -> OpResult<Option<Box<dyn Kernel>>> {
     let legacy = ctx.opset < 13;
     let ax = ctx.int("axis", if legacy { 1 } else { -1 });
-    wrap(ctx, reference, move |ins| {
+    let isa = ctx.isa;
+    wrap(ctx, reference, move |run, ins| {
         let Some((t, x)) = f32_input(ins, 0) else {
             return Ok(None);
         };
@@ -109,8 +111,8 @@ pub(crate) fn build_softmax(
         } else {
             (shape[a], shape[a + 1..].iter().product())
         };
-        let mut y = super::buffers::take(x.len());
-        onnxide_linalg::softmax::softmax(super::isa(), x, &mut y, outer, mid, inner, None);
+        let mut y = run.take_f32(x.len());
+        onnxide_linalg::softmax::softmax(isa, x, &mut y, outer, mid, inner, None);
         Ok(Some(mk(shape.to_vec(), TensorData::F32(y))))
     })
 }
@@ -154,7 +156,7 @@ pub(crate) fn build_maxpool(
         strides[0] as usize,
         strides[1] as usize,
     );
-    wrap(ctx, reference, move |ins| {
+    wrap(ctx, reference, move |run, ins| {
         let Some((t, x)) = f32_input(ins, 0) else {
             return Ok(None);
         };
@@ -175,7 +177,7 @@ pub(crate) fn build_maxpool(
             return Ok(None);
         }
         let out_shape = vec![s[0], s[1], g.out_h(), g.out_w()];
-        let mut y = super::buffers::take(numel(&out_shape));
+        let mut y = run.take_f32(numel(&out_shape));
         onnxide_linalg::pool::max_pool2d(&g, s[0] * s[1], x, &mut y, None);
         Ok(Some(mk(out_shape, TensorData::F32(y))))
     })
@@ -215,7 +217,7 @@ pub(crate) fn build_resize(
     if nearest == "round_prefer_floor" && (sh > 2 || sw > 2) {
         return Ok(None);
     }
-    wrap(ctx, reference, move |ins| {
+    wrap(ctx, reference, move |run, ins| {
         let Some((t, x)) = f32_input(ins, 0) else {
             return Ok(None);
         };
@@ -224,7 +226,7 @@ pub(crate) fn build_resize(
             return Ok(None);
         }
         let out_shape = vec![s[0], s[1], s[2] * sh, s[3] * sw];
-        let mut y = super::buffers::take(numel(&out_shape));
+        let mut y = run.take_f32(numel(&out_shape));
         onnxide_linalg::pool::upsample_nearest(s[0] * s[1], s[2], s[3], sh, sw, x, &mut y, None);
         Ok(Some(mk(out_shape, TensorData::F32(y))))
     })
@@ -235,7 +237,7 @@ pub(crate) fn build_transpose(
     reference: Builder,
 ) -> OpResult<Option<Box<dyn Kernel>>> {
     let perm = ctx.ints("perm");
-    wrap(ctx, reference, move |ins| {
+    wrap(ctx, reference, move |run, ins| {
         let Some((t, x)) = f32_input(ins, 0) else {
             return Ok(None);
         };
@@ -264,13 +266,18 @@ pub(crate) fn build_transpose(
         if r == 0 || x.is_empty() {
             return Ok(None);
         }
-        Ok(Some(transpose_f32(x, shape, &perm)))
+        Ok(Some(transpose_f32(run, x, shape, &perm)))
     })
 }
 
 /// `y = transpose(x, perm)`: walks the output row-major; each innermost run is a strided
 /// (or, when the last axis stays last, contiguous) read of the input.
-pub(crate) fn transpose_f32(x: &[f32], shape: &[usize], perm: &[usize]) -> Tensor {
+pub(crate) fn transpose_f32(
+    run: &RunContext,
+    x: &[f32],
+    shape: &[usize],
+    perm: &[usize],
+) -> Tensor {
     let r = shape.len();
     let in_strides = strides(shape);
     let out_shape: Vec<usize> = perm.iter().map(|&p| shape[p]).collect();
@@ -278,7 +285,7 @@ pub(crate) fn transpose_f32(x: &[f32], shape: &[usize], perm: &[usize]) -> Tenso
     let inner = out_shape[r - 1];
     let inner_stride = src_stride[r - 1];
     let rows = numel(&out_shape) / inner;
-    let mut y = super::buffers::take(rows * inner);
+    let mut y = run.take_f32(rows * inner);
     let mut idx = vec![0usize; r - 1];
     let mut base = 0usize;
     for row in y.chunks_exact_mut(inner) {
@@ -310,12 +317,12 @@ struct WithFallbackN<F> {
 
 impl<F> Kernel for WithFallbackN<F>
 where
-    F: Fn(&[Option<&Tensor>]) -> OpResult<Option<Vec<Tensor>>> + Send + Sync,
+    F: Fn(&RunContext, &[Option<&Tensor>]) -> OpResult<Option<Vec<Tensor>>> + Send + Sync,
 {
-    fn run(&self, inputs: &[Option<&Tensor>]) -> OpResult<Vec<Tensor>> {
-        match (self.fast)(inputs)? {
+    fn run(&self, run: &RunContext, inputs: &[Option<&Tensor>]) -> OpResult<Vec<Tensor>> {
+        match (self.fast)(run, inputs)? {
             Some(t) => Ok(t),
-            None => self.reference.run(inputs),
+            None => self.reference.run(run, inputs),
         }
     }
 }
@@ -328,7 +335,7 @@ pub(crate) fn build_concat(
     let Some(ax) = ctx.node.attr_int("axis") else {
         return Ok(None);
     };
-    wrap(ctx, reference, move |ins| {
+    wrap(ctx, reference, move |run, ins| {
         let mut parts: Vec<(&Tensor, &[f32])> = Vec::with_capacity(ins.len());
         for i in 0..ins.len() {
             match (opt(ins, i), f32_input(ins, i)) {
@@ -355,7 +362,7 @@ pub(crate) fn build_concat(
         }
         let outer = numel(&shape[..a]);
         let row = numel(&shape[a..]);
-        let mut y = super::buffers::take(numel(&shape));
+        let mut y = run.take_f32(numel(&shape));
         let mut off = 0;
         for (p, v) in &parts {
             let c = numel(&p.shape()[a..]);
@@ -389,7 +396,7 @@ pub(crate) fn build_split(ctx: &BuildCtx, reference: Builder) -> OpResult<Option
         None
     };
     let reference = reference(ctx)?;
-    let fast = move |ins: &[Option<&Tensor>]| -> OpResult<Option<Vec<Tensor>>> {
+    let fast = move |run: &RunContext, ins: &[Option<&Tensor>]| -> OpResult<Option<Vec<Tensor>>> {
         let Some((t, x)) = f32_input(ins, 0) else {
             return Ok(None);
         };
@@ -426,7 +433,7 @@ pub(crate) fn build_split(ctx: &BuildCtx, reference: Builder) -> OpResult<Option
             let mut shape = t.shape().to_vec();
             shape[a] = s;
             let c = s * inner;
-            let mut y = super::buffers::take(outer * c);
+            let mut y = run.take_f32(outer * c);
             if c > 0 {
                 for o in 0..outer {
                     let base = (o * dim + start) * inner;
@@ -453,7 +460,7 @@ pub(crate) fn build_reshape(
         return Ok(None);
     };
     let allowzero = ctx.int("allowzero", 0) != 0;
-    wrap(ctx, reference, move |ins| {
+    wrap(ctx, reference, move |run, ins| {
         let Some((t, x)) = f32_input(ins, 0) else {
             return Ok(None);
         };
@@ -483,7 +490,7 @@ pub(crate) fn build_reshape(
         if numel(&shape) != x.len() {
             return Ok(None);
         }
-        let mut y = super::buffers::take(x.len());
+        let mut y = run.take_f32(x.len());
         y.copy_from_slice(x);
         Ok(Some(mk(shape, TensorData::F32(y))))
     })

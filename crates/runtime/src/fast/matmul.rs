@@ -4,7 +4,7 @@
 
 use super::elementwise::{f32_input, wrap};
 use crate::broadcast;
-use crate::registry::{BuildCtx, Builder, Kernel};
+use crate::kernel::{BuildCtx, Builder, Kernel};
 use crate::value::*;
 use onnxide_ir::TensorData;
 use onnxide_linalg::gemm::{sgemm, GemmOutput, MatRef};
@@ -13,7 +13,8 @@ pub(crate) fn build_matmul(
     ctx: &BuildCtx,
     reference: Builder,
 ) -> OpResult<Option<Box<dyn Kernel>>> {
-    wrap(ctx, reference, |ins| {
+    let isa = ctx.isa;
+    wrap(ctx, reference, move |run, ins| {
         let (Some((a, x)), Some((b, y))) = (f32_input(ins, 0), f32_input(ins, 1)) else {
             return Ok(None);
         };
@@ -32,12 +33,12 @@ pub(crate) fn build_matmul(
         let b_items = broadcast::index_map(b_batch, &batch);
         let mut shape = batch;
         shape.extend([m, n]);
-        let mut out = super::buffers::take(a_items.len() * m * n);
+        let mut out = run.take_f32(a_items.len() * m * n);
         if m * n > 0 {
             for (item, c) in out.chunks_mut(m * n).enumerate() {
                 let (ao, bo) = (a_items[item] * m * k, b_items[item] * k * n);
                 sgemm(
-                    super::isa(),
+                    isa,
                     MatRef::row_major(&x[ao..ao + m * k], m, k),
                     MatRef::row_major(&y[bo..bo + k * n], k, n),
                     GemmOutput {

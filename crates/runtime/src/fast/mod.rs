@@ -8,20 +8,18 @@
 //! `ai.onnxide::FusedConv` is the internal op the fusion pass (`crate::optimize`) emits:
 //! `Conv` with a SiLU epilogue and an optional residual (input 3), see [`conv`].
 
-pub(crate) mod buffers;
 pub(crate) mod conv;
 pub(crate) mod elementwise;
 pub(crate) mod matmul;
 pub(crate) mod reduce;
 
-use crate::registry::{BuildCtx, Builder, Kernel};
-use crate::value::OpResult;
+use crate::kernel::{BuildCtx, Builder, Kernel, OpResult, Registration};
 
 /// The internal domain of fused ops; never collides with ONNX domains.
 pub const DOMAIN: &str = "ai.onnxide";
 
-/// Ops of the internal domain, looked up after the ONNX table.
-pub(crate) static INTERNAL: &[(&str, &str, Builder)] = &[(DOMAIN, "FusedConv", conv::build_fused)];
+/// Ops of the internal domain, looked up after the ONNX ones.
+pub(crate) static OPS: &[Registration] = &[(DOMAIN, "FusedConv", conv::build_fused)];
 
 /// The fast kernel for `ctx.node`, if there is one; `reference` builds the op's reference
 /// kernel, which the fast kernel keeps as its fallback.
@@ -45,10 +43,4 @@ pub(crate) fn build(ctx: &BuildCtx, reference: Builder) -> OpResult<Option<Box<d
         "Reshape" => elementwise::build_reshape(ctx, reference),
         _ => Ok(None),
     }
-}
-
-/// The ISA the fast kernels use (detected once).
-pub(crate) fn isa() -> onnxide_linalg::Isa {
-    static ISA: std::sync::OnceLock<onnxide_linalg::Isa> = std::sync::OnceLock::new();
-    *ISA.get_or_init(onnxide_linalg::Isa::detect)
 }

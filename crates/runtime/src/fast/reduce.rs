@@ -11,7 +11,7 @@
 //! Other axis patterns, dtypes and empty tensors go to the reference (f64) kernel.
 
 use super::elementwise::{f32_input, wrap};
-use crate::registry::{BuildCtx, Builder, Kernel};
+use crate::kernel::{BuildCtx, Builder, Kernel};
 use crate::value::*;
 use onnxide_ir::TensorData;
 
@@ -26,7 +26,8 @@ pub(crate) fn build_reduce_sum(
     };
     let keep = ctx.int("keepdims", 1) != 0;
     let noop = ctx.int("noop_with_empty_axes", 0) != 0;
-    wrap(ctx, reference, move |ins| {
+    let isa = ctx.isa;
+    wrap(ctx, reference, move |_, ins| {
         let Some((t, x)) = f32_input(ins, 0) else {
             return Ok(None);
         };
@@ -71,7 +72,7 @@ pub(crate) fn build_reduce_sum(
             let ones = vec![1.0f32; count];
             for (o, out) in y.chunks_mut(inner).enumerate() {
                 let slab = &x[o * count * inner..(o + 1) * count * inner];
-                onnxide_linalg::gemm::single_row_gemm(super::isa(), &ones, slab, inner, out);
+                onnxide_linalg::gemm::single_row_gemm(isa, &ones, slab, inner, out);
             }
         }
         Ok(Some(mk(out_shape, TensorData::F32(y))))

@@ -2,11 +2,16 @@
 //! inputs round after each step exactly like the ONNX function body and reference.
 
 use super::binary::{arith, Arith};
+use super::cast::cast;
+use super::concat::concat;
 use super::matmul::matmul;
-use super::shape::{cast, concat, transpose};
-use crate::registry::{kernel, BuildCtx, Kernel};
+use super::reshape::transpose;
+use crate::kernel::{kernel, BuildCtx, Kernel, Registration};
 use crate::value::*;
 use onnxide_ir::{DType, Tensor, TensorData};
+
+/// The ops this family registers: (domain, op_type, builder).
+pub(crate) static OPS: &[Registration] = &[("", "Attention", build_attention)];
 
 fn reshape(t: Tensor, shape: Vec<usize>) -> OpResult<Tensor> {
     t.reshaped(shape).map_err(|e| e.to_string())

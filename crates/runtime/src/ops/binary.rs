@@ -1,9 +1,37 @@
 //! Elementwise binary and variadic ops with broadcasting: arithmetic, comparisons, logic.
 
 use crate::broadcast;
-use crate::registry::{kernel, BuildCtx, Kernel};
+use crate::kernel::{kernel, BuildCtx, Kernel, Registration};
 use crate::value::*;
 use onnxide_ir::{Element, Tensor, TensorData};
+
+/// The ops this family registers: (domain, op_type, builder).
+pub(crate) static OPS: &[Registration] = &[
+    ("", "Add", build_arith),
+    ("", "Sub", build_arith),
+    ("", "Mul", build_arith),
+    ("", "Div", build_arith),
+    ("", "Mod", build_arith),
+    ("", "Pow", build_pow),
+    ("", "PRelu", build_prelu),
+    ("", "Min", build_variadic),
+    ("", "Max", build_variadic),
+    ("", "Sum", build_variadic),
+    ("", "Mean", build_variadic),
+    ("", "Equal", build_compare),
+    ("", "Less", build_compare),
+    ("", "Greater", build_compare),
+    ("", "LessOrEqual", build_compare),
+    ("", "GreaterOrEqual", build_compare),
+    ("", "And", build_logic),
+    ("", "Or", build_logic),
+    ("", "Xor", build_logic),
+    ("", "BitShift", build_bitwise),
+    ("", "BitwiseAnd", build_bitwise),
+    ("", "BitwiseOr", build_bitwise),
+    ("", "BitwiseXor", build_bitwise),
+    ("", "BitwiseNot", build_bitwise),
+];
 
 /// Native arithmetic for every numeric element type (integers wrap; x/0 is 0 for integers).
 pub trait Num: Copy + PartialOrd + Send + Sync + Element {

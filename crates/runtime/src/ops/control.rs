@@ -1,11 +1,17 @@
 //! Control flow: If and Loop. Their subgraphs are planned once, at the parent's plan time;
 //! outer-scope values they read arrive as extra kernel inputs after the node's own inputs.
 
-use crate::plan::{run_with, Plan};
-use crate::registry::{BuildCtx, Kernel};
+use crate::kernel::{BuildCtx, Kernel, Registration, RunContext, Subgraph};
 use crate::value::*;
 use onnxide_ir::{AttrValue, DType, Graph, Tensor, TensorData};
 use std::sync::Arc;
+
+/// The ops this family registers: (domain, op_type, builder).
+pub(crate) static OPS: &[Registration] = &[
+    ("", "If", build_if),
+    ("", "Loop", build_loop),
+    ("", "Scan", build_scan),
+];
 
 fn graph_attr<'a>(ctx: &'a BuildCtx, name: &str) -> OpResult<&'a Graph> {
     match ctx.node.attr(name) {
@@ -30,19 +36,19 @@ fn flag(t: &Tensor) -> OpResult<bool> {
 }
 
 struct If {
-    then_plan: Arc<Plan>,
-    else_plan: Arc<Plan>,
+    then_plan: Arc<dyn Subgraph>,
+    else_plan: Arc<dyn Subgraph>,
 }
 
 impl Kernel for If {
-    fn run(&self, ins: &[Option<&Tensor>]) -> OpResult<Vec<Tensor>> {
+    fn run(&self, run: &RunContext, ins: &[Option<&Tensor>]) -> OpResult<Vec<Tensor>> {
         let cond = flag(req(ins, 0)?)?;
         let plan = if cond {
             &self.then_plan
         } else {
             &self.else_plan
         };
-        run_with(plan, arcs(&ins[1..])).map_err(|e| e.to_string())
+        plan.run(run, arcs(&ins[1..])).map_err(|e| e.to_string())
     }
 }
 
@@ -56,7 +62,7 @@ pub fn build_if(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
 }
 
 struct Loop {
-    body: Arc<Plan>,
+    body: Arc<dyn Subgraph>,
     n_carried: usize,
     /// Element types of the scan outputs (for zero-iteration loops).
     scan_types: Vec<DType>,
@@ -64,7 +70,7 @@ struct Loop {
 }
 
 impl Kernel for Loop {
-    fn run(&self, ins: &[Option<&Tensor>]) -> OpResult<Vec<Tensor>> {
+    fn run(&self, run: &RunContext, ins: &[Option<&Tensor>]) -> OpResult<Vec<Tensor>> {
         let max = match opt(ins, 0) {
             Some(t) => Some(ints(t)?.first().copied().ok_or("M is empty")?),
             None => None,
@@ -90,7 +96,7 @@ impl Kernel for Loop {
             ];
             feeds.extend(carried.iter().cloned());
             feeds.extend(captured.iter().cloned());
-            let outs = run_with(&self.body, feeds).map_err(|e| e.to_string())?;
+            let outs = self.body.run(run, feeds).map_err(|e| e.to_string())?;
             if outs.len() != 1 + self.n_carried + self.scan_types.len() {
                 bail!("the body returned {} values", outs.len());
             }
@@ -128,7 +134,7 @@ impl Kernel for Loop {
                 })
                 .collect::<OpResult<_>>()?;
             let refs: Vec<&Tensor> = views.iter().collect();
-            out.push(super::shape::concat(&refs, 0)?);
+            out.push(super::concat::concat(&refs, 0)?);
         }
         Ok(out)
     }
@@ -165,7 +171,7 @@ pub fn build_loop(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
 fn index_along(t: &Tensor, ax: usize, i: usize) -> OpResult<Tensor> {
     let mut p: Vec<(i64, i64, usize)> = t.shape().iter().map(|&d| (0, 1, d)).collect();
     p[ax] = (i as i64, 1, 1);
-    let s = super::shape::slice(t, &p)?;
+    let s = super::slicing::slice(t, &p)?;
     let mut shape = t.shape().to_vec();
     shape.remove(ax);
     s.reshaped(shape).map_err(|e| e.to_string())
@@ -182,11 +188,11 @@ fn stack(parts: &[Tensor], ax: usize) -> OpResult<Tensor> {
         })
         .collect::<OpResult<_>>()?;
     let refs: Vec<&Tensor> = views.iter().collect();
-    super::shape::concat(&refs, ax as i64)
+    super::concat::concat(&refs, ax as i64)
 }
 
 struct Scan {
-    body: Arc<Plan>,
+    body: Arc<dyn Subgraph>,
     n_state: usize,
     n_scan: usize,
     in_axes: Vec<i64>,
@@ -202,6 +208,7 @@ impl Scan {
     /// One scan over `states` and `scans` (no batch dimension).
     fn scan(
         &self,
+        run: &RunContext,
         states: Vec<Tensor>,
         scans: &[Tensor],
         captured: &[Option<Arc<Tensor>>],
@@ -221,7 +228,7 @@ impl Scan {
         let len = limit.unwrap_or(len.unwrap_or(0)).min(len.unwrap_or(0));
         let mut states: Vec<Option<Arc<Tensor>>> =
             states.into_iter().map(|t| Some(Arc::new(t))).collect();
-        let n_out = self.body.outputs.len().saturating_sub(self.n_state);
+        let n_out = self.body.output_count().saturating_sub(self.n_state);
         let mut outs: Vec<Vec<Tensor>> = vec![Vec::new(); n_out];
         for step in 0..len {
             let mut feeds = states.clone();
@@ -234,7 +241,7 @@ impl Scan {
                 feeds.push(Some(Arc::new(index_along(t, axes[j], i)?)));
             }
             feeds.extend(captured.iter().cloned());
-            let r = run_with(&self.body, feeds).map_err(|e| e.to_string())?;
+            let r = self.body.run(run, feeds).map_err(|e| e.to_string())?;
             let mut it = r.into_iter();
             states = (0..self.n_state).map(|_| it.next().map(Arc::new)).collect();
             for (k, t) in it.enumerate() {
@@ -264,7 +271,7 @@ impl Scan {
 }
 
 impl Kernel for Scan {
-    fn run(&self, ins: &[Option<&Tensor>]) -> OpResult<Vec<Tensor>> {
+    fn run(&self, run: &RunContext, ins: &[Option<&Tensor>]) -> OpResult<Vec<Tensor>> {
         let captured = arcs(&ins[self.n_inputs..]);
         let first = if self.v8 { 1 } else { 0 };
         let own: Vec<&Tensor> = ins[first..self.n_inputs]
@@ -274,6 +281,7 @@ impl Kernel for Scan {
         let (states, scans) = own.split_at(self.n_state);
         if !self.v8 {
             return self.scan(
+                run,
                 states.iter().map(|t| (*t).clone()).collect(),
                 &scans.iter().map(|t| (*t).clone()).collect::<Vec<_>>(),
                 &captured,
@@ -303,7 +311,7 @@ impl Kernel for Scan {
                 .as_ref()
                 .and_then(|l| l.get(b))
                 .map(|&v| v.max(0) as usize);
-            per_batch.push(self.scan(st, &sc, &captured, limit)?);
+            per_batch.push(self.scan(run, st, &sc, &captured, limit)?);
         }
         let n_res = per_batch.first().map_or(0, Vec::len);
         (0..n_res)

@@ -2,11 +2,17 @@
 //! plus the window geometry the pooling ops share. 1-D and 2-D are run as 3-D with unit dims.
 
 use crate::gemm::{sgemm, Mat};
-use crate::registry::{kernel, BuildCtx, Kernel};
+use crate::kernel::{kernel, BuildCtx, Kernel, Registration, RunContext};
 use crate::value::*;
 use onnxide_ir::Tensor;
 use rayon::prelude::*;
 use std::sync::Arc;
+
+/// The ops this family registers: (domain, op_type, builder).
+pub(crate) static OPS: &[Registration] = &[
+    ("", "Conv", build_conv),
+    ("", "ConvTranspose", build_conv_transpose),
+];
 
 /// Window attributes of a conv or pool node.
 #[derive(Clone, Debug)]
@@ -202,7 +208,7 @@ struct Conv {
 }
 
 impl Kernel for Conv {
-    fn run(&self, ins: &[Option<&Tensor>]) -> OpResult<Vec<Tensor>> {
+    fn run(&self, _: &RunContext, ins: &[Option<&Tensor>]) -> OpResult<Vec<Tensor>> {
         let (x, w) = (req(ins, 0)?, req(ins, 1)?);
         require_float(x)?;
         if x.rank() < 3 || w.rank() != x.rank() {

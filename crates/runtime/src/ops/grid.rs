@@ -1,8 +1,17 @@
 //! GridSample (opset 16/20/22): N-D, nearest / (bi)linear / (bi)cubic, zeros / border /
 //! reflection padding, align_corners. Follows the ONNX reference (PyTorch semantics).
+//! AffineGrid (the grids GridSample reads) and RoiAlign.
 
-use crate::registry::{kernel, BuildCtx, Kernel};
+use crate::kernel::{kernel, BuildCtx, Kernel, Registration};
 use crate::value::*;
+use onnxide_ir::TensorData;
+
+/// The ops this family registers: (domain, op_type, builder).
+pub(crate) static OPS: &[Registration] = &[
+    ("", "GridSample", build_grid_sample),
+    ("", "AffineGrid", build_affine_grid),
+    ("", "RoiAlign", build_roi_align),
+];
 
 fn reflect(x: f32, lo: f32, hi: f32) -> f32 {
     let rng = hi - lo;
@@ -165,5 +174,181 @@ pub fn build_grid_sample(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
         let mut shape = vec![n, c];
         shape.extend(ost);
         Ok(vec![from_f32(x.dtype(), shape, out)?])
+    })
+}
+
+pub fn build_affine_grid(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
+    let align = ctx.int("align_corners", 0) != 0;
+    kernel(move |ins| {
+        let (theta, size) = (req(ins, 0)?, ints(req(ins, 1)?)?);
+        require_float(theta)?;
+        let k = size.len().saturating_sub(2);
+        if !(k == 2 || k == 3)
+            || theta.shape() != [size[0].max(0) as usize, k, k + 1]
+            || size.iter().any(|&d| d < 0)
+        {
+            bail!("theta {:?} and size {size:?} do not fit", theta.shape());
+        }
+        let n = size[0] as usize;
+        let sp: Vec<usize> = size[2..].iter().map(|&d| d as usize).collect();
+        let lin = |d: usize, i: usize| -> f64 {
+            if align {
+                if d <= 1 {
+                    -1.0
+                } else {
+                    -1.0 + 2.0 * i as f64 / (d - 1) as f64
+                }
+            } else {
+                -1.0 + (2 * i + 1) as f64 / d as f64
+            }
+        };
+        let th = theta.to_f64_vec().ok_or("bad theta")?;
+        let np = numel(&sp);
+        let mut out = Vec::with_capacity(n * np * k);
+        for b in 0..n {
+            let t = &th[b * k * (k + 1)..(b + 1) * k * (k + 1)];
+            for_each_index(&sp, |i| {
+                // Homogeneous point in reverse dimension order: (x, y[, z], 1).
+                let mut p: Vec<f64> = (0..k).map(|j| lin(sp[k - 1 - j], i[k - 1 - j])).collect();
+                p.push(1.0);
+                for r in 0..k {
+                    out.push((0..=k).map(|c| t[r * (k + 1) + c] * p[c]).sum::<f64>());
+                }
+            });
+        }
+        let mut shape = vec![n];
+        shape.extend(&sp);
+        shape.push(k);
+        let t = tensor(shape, TensorData::F64(out))?;
+        Ok(vec![super::cast::cast(&t, theta.dtype())?])
+    })
+}
+
+/// RoiAlign (opset 10/16), following the ONNX reference (Detectron-style sampling grid).
+pub fn build_roi_align(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
+    let half_pixel = ctx.string(
+        "coordinate_transformation_mode",
+        if ctx.opset < 16 {
+            "output_half_pixel"
+        } else {
+            "half_pixel"
+        },
+    ) == "half_pixel";
+    let max_mode = ctx.string("mode", "avg") == "max";
+    let (oh, ow) = (
+        ctx.int("output_height", 1).max(1) as usize,
+        ctx.int("output_width", 1).max(1) as usize,
+    );
+    let sampling = ctx.int("sampling_ratio", 0);
+    let scale = ctx.float("spatial_scale", 1.0) as f64;
+    kernel(move |ins| {
+        let (x, rois, bi) = (req(ins, 0)?, req(ins, 1)?, req(ins, 2)?);
+        require_float(x)?;
+        if x.rank() != 4 || rois.rank() != 2 || rois.shape()[1] != 4 || bi.len() != rois.shape()[0]
+        {
+            bail!(
+                "X {:?}, rois {:?}, batch_indices {:?} do not fit",
+                x.shape(),
+                rois.shape(),
+                bi.shape()
+            );
+        }
+        let (n, c, h, w) = (x.shape()[0], x.shape()[1], x.shape()[2], x.shape()[3]);
+        if h == 0 || w == 0 {
+            bail!("empty feature map {:?}", x.shape());
+        }
+        let xv = f64s(x)?;
+        let rv = f64s(rois)?;
+        let bv = ints(bi)?;
+        let nr = rois.shape()[0];
+        let mut out = vec![0f32; nr * c * oh * ow];
+        for r in 0..nr {
+            let b = bv[r];
+            if b < 0 || b as usize >= n {
+                bail!("batch index {b} is out of range");
+            }
+            let off = if half_pixel { 0.5 } else { 0.0 };
+            let (sw, sh) = (rv[r * 4] * scale - off, rv[r * 4 + 1] * scale - off);
+            let (ew, eh) = (rv[r * 4 + 2] * scale - off, rv[r * 4 + 3] * scale - off);
+            let (mut rw, mut rh) = (ew - sw, eh - sh);
+            if !half_pixel {
+                rw = rw.max(1.0);
+                rh = rh.max(1.0);
+            }
+            let (bh, bw) = (rh / oh as f64, rw / ow as f64);
+            let gh = if sampling > 0 {
+                sampling as usize
+            } else {
+                (rh / oh as f64).ceil() as usize
+            };
+            let gw = if sampling > 0 {
+                sampling as usize
+            } else {
+                (rw / ow as f64).ceil() as usize
+            };
+            let count = (gh * gw).max(1) as f64;
+            // (positions, weights) per sample, shared by all channels.
+            let mut pre: Vec<([usize; 4], [f64; 4])> = Vec::with_capacity(oh * ow * gh * gw);
+            for ph in 0..oh {
+                for pw in 0..ow {
+                    for iy in 0..gh {
+                        let yy = sh + ph as f64 * bh + (iy as f64 + 0.5) * bh / gh as f64;
+                        for ix in 0..gw {
+                            let xx = sw + pw as f64 * bw + (ix as f64 + 0.5) * bw / gw as f64;
+                            if yy < -1.0 || yy > h as f64 || xx < -1.0 || xx > w as f64 {
+                                pre.push(([0; 4], [0.0; 4]));
+                                continue;
+                            }
+                            let (mut y, mut xq) = (yy.max(0.0), xx.max(0.0));
+                            let (mut yl, mut xl) = (y as usize, xq as usize);
+                            let yhi = if yl >= h - 1 {
+                                yl = h - 1;
+                                y = yl as f64;
+                                yl
+                            } else {
+                                yl + 1
+                            };
+                            let xhi = if xl >= w - 1 {
+                                xl = w - 1;
+                                xq = xl as f64;
+                                xl
+                            } else {
+                                xl + 1
+                            };
+                            let (ly, lx) = (y - yl as f64, xq - xl as f64);
+                            let (hy, hx) = (1.0 - ly, 1.0 - lx);
+                            pre.push((
+                                [yl * w + xl, yl * w + xhi, yhi * w + xl, yhi * w + xhi],
+                                [hy * hx, hy * lx, ly * hx, ly * lx],
+                            ));
+                        }
+                    }
+                }
+            }
+            for ch in 0..c {
+                let plane = &xv[(b as usize * c + ch) * h * w..(b as usize * c + ch + 1) * h * w];
+                for p in 0..oh * ow {
+                    let samples = &pre[p * gh * gw..(p + 1) * gh * gw];
+                    let v = if max_mode {
+                        samples
+                            .iter()
+                            .map(|(pos, wt)| {
+                                (0..4)
+                                    .map(|k| wt[k] * plane[pos[k]])
+                                    .fold(f64::NEG_INFINITY, f64::max)
+                            })
+                            .fold(f64::NEG_INFINITY, f64::max)
+                    } else {
+                        samples
+                            .iter()
+                            .map(|(pos, wt)| (0..4).map(|k| wt[k] * plane[pos[k]]).sum::<f64>())
+                            .sum::<f64>()
+                            / count
+                    };
+                    out[(r * c + ch) * oh * ow + p] = if v.is_finite() { v as f32 } else { 0.0 };
+                }
+            }
+        }
+        Ok(vec![from_f32(x.dtype(), vec![nr, c, oh, ow], out)?])
     })
 }

@@ -1,8 +1,14 @@
 //! NegativeLogLikelihoodLoss and SoftmaxCrossEntropyLoss (ONNX reference semantics).
 
-use crate::registry::{kernel, BuildCtx, Kernel};
+use crate::kernel::{kernel, BuildCtx, Kernel, Registration};
 use crate::value::*;
 use onnxide_ir::{Tensor, TensorData};
+
+/// The ops this family registers: (domain, op_type, builder).
+pub(crate) static OPS: &[Registration] = &[
+    ("", "NegativeLogLikelihoodLoss", build_nll),
+    ("", "SoftmaxCrossEntropyLoss", build_sce),
+];
 
 /// `-x[n, t, d] · w[t]` per element, reduced. `x` is [N, C, D...] (log-probabilities).
 fn nll(
@@ -64,7 +70,7 @@ pub fn build_nll(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
         let v = x.to_f64_vec().ok_or("unsupported input type")?;
         let (shape, l) = nll(&v, x.shape(), req(ins, 1)?, opt(ins, 2), &reduction, ignore)?;
         let t = tensor(shape, TensorData::F64(l))?;
-        Ok(vec![super::shape::cast(&t, x.dtype())?])
+        Ok(vec![super::cast::cast(&t, x.dtype())?])
     })
 }
 
@@ -99,9 +105,9 @@ pub fn build_sce(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
             &reduction,
             ignore,
         )?;
-        let loss = super::shape::cast(&tensor(shape, TensorData::F64(l))?, x.dtype())?;
+        let loss = super::cast::cast(&tensor(shape, TensorData::F64(l))?, x.dtype())?;
         let logp: Tensor =
-            super::shape::cast(&tensor(x.shape().to_vec(), TensorData::F64(lp))?, x.dtype())?;
+            super::cast::cast(&tensor(x.shape().to_vec(), TensorData::F64(lp))?, x.dtype())?;
         Ok(vec![loss, logp])
     })
 }

@@ -1,207 +1,27 @@
-//! Kernels, by family, and the registry table.
-
-use crate::registry::Builder;
+//! Reference kernels, one module per op family. Each family lists its ops in its own `OPS`
+//! table; `crate::registry` concatenates the tables. Families may use each other's helpers
+//! (most use `cast::cast`), but never in a cycle.
 
 pub mod attention;
 pub mod binary;
+pub mod cast;
+pub mod concat;
 pub mod control;
 pub mod conv;
+pub mod gather;
+pub mod generate;
 pub mod grid;
 pub mod loss;
 pub mod matmul;
-pub mod misc;
 pub mod nms;
 pub mod norm;
 pub mod pool;
 pub mod quant;
 pub mod random;
 pub mod reduce;
+pub mod reshape;
 pub mod resize;
 pub mod rnn;
-pub mod shape;
+pub mod select;
+pub mod slicing;
 pub mod unary;
-
-use binary as b;
-use shape as s;
-use unary as u;
-use {conv as c, matmul as mm, nms as nm, norm as n, pool as p, reduce as r, resize as rs};
-
-/// The one registry table: (domain, op_type, builder). Domain `""` is ai.onnx.
-pub static TABLE: &[(&str, &str, Builder)] = &[
-    // unary float math
-    ("", "Sigmoid", u::build_float),
-    ("", "Exp", u::build_float),
-    ("", "Log", u::build_float),
-    ("", "Sqrt", u::build_float),
-    ("", "Cos", u::build_float),
-    ("", "Sin", u::build_float),
-    ("", "Tan", u::build_float),
-    ("", "Acos", u::build_float),
-    ("", "Asin", u::build_float),
-    ("", "Atan", u::build_float),
-    ("", "Cosh", u::build_float),
-    ("", "Sinh", u::build_float),
-    ("", "Acosh", u::build_float),
-    ("", "Asinh", u::build_float),
-    ("", "Atanh", u::build_float),
-    ("", "Tanh", u::build_float),
-    ("", "Erf", u::build_float),
-    ("", "Floor", u::build_float),
-    ("", "Ceil", u::build_float),
-    ("", "Round", u::build_float),
-    ("", "Reciprocal", u::build_float),
-    ("", "Softplus", u::build_float),
-    ("", "Softsign", u::build_float),
-    ("", "Mish", u::build_float),
-    ("", "HardSwish", u::build_float),
-    ("", "HardSigmoid", u::build_float),
-    ("", "LeakyRelu", u::build_float),
-    ("", "Elu", u::build_float),
-    ("", "Celu", u::build_float),
-    ("", "Selu", u::build_float),
-    ("", "ThresholdedRelu", u::build_float),
-    ("", "Gelu", u::build_float),
-    ("", "Neg", u::build_signed),
-    ("", "Abs", u::build_signed),
-    ("", "Sign", u::build_signed),
-    ("", "Relu", u::build_signed),
-    ("", "IsNaN", u::build_isx),
-    ("", "IsInf", u::build_isx),
-    ("", "Not", u::build_not),
-    ("", "Clip", u::build_clip),
-    ("", "Shrink", u::build_shrink),
-    // binary / variadic
-    ("", "Add", b::build_arith),
-    ("", "Sub", b::build_arith),
-    ("", "Mul", b::build_arith),
-    ("", "Div", b::build_arith),
-    ("", "Mod", b::build_arith),
-    ("", "Pow", b::build_pow),
-    ("", "PRelu", b::build_prelu),
-    ("", "Min", b::build_variadic),
-    ("", "Max", b::build_variadic),
-    ("", "Sum", b::build_variadic),
-    ("", "Mean", b::build_variadic),
-    ("", "Equal", b::build_compare),
-    ("", "Less", b::build_compare),
-    ("", "Greater", b::build_compare),
-    ("", "LessOrEqual", b::build_compare),
-    ("", "GreaterOrEqual", b::build_compare),
-    ("", "And", b::build_logic),
-    ("", "Or", b::build_logic),
-    ("", "Xor", b::build_logic),
-    ("", "BitShift", b::build_bitwise),
-    ("", "BitwiseAnd", b::build_bitwise),
-    ("", "BitwiseOr", b::build_bitwise),
-    ("", "BitwiseXor", b::build_bitwise),
-    ("", "BitwiseNot", b::build_bitwise),
-    // shape and data movement
-    ("", "Identity", s::build_identity),
-    ("", "Dropout", s::build_dropout),
-    ("", "Reshape", s::build_reshape),
-    ("", "Flatten", s::build_flatten),
-    ("", "Squeeze", s::build_squeeze),
-    ("", "Unsqueeze", s::build_unsqueeze),
-    ("", "Transpose", s::build_transpose),
-    ("", "Concat", s::build_concat),
-    ("", "Split", s::build_split),
-    ("", "Slice", s::build_slice),
-    ("", "Shape", s::build_shape),
-    ("", "Size", s::build_size),
-    ("", "Expand", s::build_expand),
-    ("", "Tile", s::build_tile),
-    ("", "Gather", s::build_gather),
-    ("", "GatherElements", s::build_gather_elements),
-    ("", "GatherND", s::build_gather_nd),
-    ("", "ScatterND", s::build_scatter_nd),
-    ("", "ScatterElements", s::build_scatter_elements),
-    ("", "Pad", s::build_pad),
-    ("", "ConstantOfShape", s::build_constant_of_shape),
-    ("", "Constant", s::build_constant),
-    ("", "Range", s::build_range),
-    ("", "Cast", s::build_cast),
-    ("", "CastLike", s::build_cast_like),
-    ("", "Where", s::build_where),
-    ("", "NonZero", s::build_nonzero),
-    ("", "Trilu", s::build_trilu),
-    ("", "DepthToSpace", s::build_depth_to_space),
-    ("", "SpaceToDepth", s::build_depth_to_space),
-    ("", "EyeLike", s::build_eye_like),
-    // linear algebra, convolution, pooling
-    ("", "MatMul", mm::build_matmul),
-    ("", "Gemm", mm::build_gemm),
-    ("", "Conv", c::build_conv),
-    ("", "ConvTranspose", c::build_conv_transpose),
-    ("", "MaxPool", p::build_maxpool),
-    ("", "AveragePool", p::build_avgpool),
-    ("", "LpPool", p::build_lppool),
-    ("", "GlobalAveragePool", p::build_global),
-    ("", "GlobalMaxPool", p::build_global),
-    ("", "GlobalLpPool", p::build_global),
-    // normalization
-    ("", "BatchNormalization", n::build_batchnorm),
-    ("", "InstanceNormalization", n::build_instancenorm),
-    ("", "LayerNormalization", n::build_layernorm),
-    ("", "LpNormalization", n::build_lpnorm),
-    ("", "MeanVarianceNormalization", n::build_mvn),
-    // reductions and friends
-    ("", "ReduceMax", r::build_reduce),
-    ("", "ReduceMin", r::build_reduce),
-    ("", "ReduceSum", r::build_reduce),
-    ("", "ReduceMean", r::build_reduce),
-    ("", "ReduceProd", r::build_reduce),
-    ("", "ReduceL1", r::build_reduce),
-    ("", "ReduceL2", r::build_reduce),
-    ("", "ReduceLogSum", r::build_reduce),
-    ("", "ReduceLogSumExp", r::build_reduce),
-    ("", "ReduceSumSquare", r::build_reduce),
-    ("", "ArgMax", r::build_arg),
-    ("", "ArgMin", r::build_arg),
-    ("", "Softmax", r::build_softmax),
-    ("", "LogSoftmax", r::build_softmax),
-    ("", "Hardmax", r::build_softmax),
-    ("", "CumSum", r::build_cumsum),
-    ("", "TopK", r::build_topk),
-    // resampling, detection
-    ("", "Resize", rs::build_resize),
-    ("", "Upsample", rs::build_upsample),
-    ("", "NonMaxSuppression", nm::build_nms),
-    ("", "GridSample", grid::build_grid_sample),
-    // less common
-    ("", "Swish", misc::build_swish),
-    ("", "RMSNormalization", misc::build_rmsnorm),
-    ("", "GroupNormalization", misc::build_groupnorm),
-    ("", "LRN", misc::build_lrn),
-    ("", "OneHot", misc::build_onehot),
-    ("", "Compress", misc::build_compress),
-    ("", "CumProd", misc::build_cumprod),
-    ("", "HannWindow", misc::build_window),
-    ("", "HammingWindow", misc::build_window),
-    ("", "BlackmanWindow", misc::build_window),
-    ("", "CenterCropPad", misc::build_center_crop_pad),
-    ("", "ReverseSequence", misc::build_reverse_sequence),
-    ("", "Unique", misc::build_unique),
-    ("", "Det", misc::build_det),
-    ("", "Einsum", misc::build_einsum),
-    ("", "BitCast", misc::build_bitcast),
-    ("", "AffineGrid", misc::build_affine_grid),
-    ("", "MaxUnpool", misc::build_max_unpool),
-    ("", "MatMulInteger", misc::build_matmul_integer),
-    ("", "RoiAlign", misc::build_roi_align),
-    ("", "Col2Im", misc::build_col2im),
-    ("", "ConvInteger", misc::build_conv_integer),
-    ("", "RNN", rnn::build_rnn),
-    ("", "GRU", rnn::build_rnn),
-    ("", "LSTM", rnn::build_rnn),
-    ("", "Attention", attention::build_attention),
-    // control flow
-    ("", "If", control::build_if),
-    ("", "Loop", control::build_loop),
-    ("", "Scan", control::build_scan),
-    ("", "Scatter", s::build_scatter_elements),
-    ("", "QuantizeLinear", quant::build_quantize),
-    ("", "DequantizeLinear", quant::build_dequantize),
-    ("", "DynamicQuantizeLinear", quant::build_dynamic_quantize),
-    ("", "NegativeLogLikelihoodLoss", loss::build_nll),
-    ("", "SoftmaxCrossEntropyLoss", loss::build_sce),
-];

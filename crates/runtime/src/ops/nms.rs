@@ -1,8 +1,11 @@
 //! NonMaxSuppression (opset 10/11): greedy, per batch and class, highest score first.
 
-use crate::registry::{kernel, BuildCtx, Kernel};
+use crate::kernel::{kernel, BuildCtx, Kernel, Registration};
 use crate::value::*;
 use onnxide_ir::TensorData;
+
+/// The ops this family registers: (domain, op_type, builder).
+pub(crate) static OPS: &[Registration] = &[("", "NonMaxSuppression", build_nms)];
 
 fn corners(b: &[f32], center: bool) -> [f32; 4] {
     if center {

@@ -1,9 +1,21 @@
 //! BatchNormalization (inference), InstanceNormalization, LayerNormalization,
-//! LpNormalization, MeanVarianceNormalization.
+//! LpNormalization, MeanVarianceNormalization, RMSNormalization, GroupNormalization, LRN.
 
-use crate::registry::{kernel, BuildCtx, Kernel};
+use crate::kernel::{kernel, BuildCtx, Kernel, Registration};
 use crate::value::*;
 use onnxide_ir::Tensor;
+
+/// The ops this family registers: (domain, op_type, builder).
+pub(crate) static OPS: &[Registration] = &[
+    ("", "BatchNormalization", build_batchnorm),
+    ("", "InstanceNormalization", build_instancenorm),
+    ("", "LayerNormalization", build_layernorm),
+    ("", "LpNormalization", build_lpnorm),
+    ("", "MeanVarianceNormalization", build_mvn),
+    ("", "RMSNormalization", build_rmsnorm),
+    ("", "GroupNormalization", build_groupnorm),
+    ("", "LRN", build_lrn),
+];
 
 fn per_channel(t: &Tensor, c: usize, what: &str) -> OpResult<Vec<f32>> {
     let v = f32s(t)?.into_owned();
@@ -120,7 +132,7 @@ pub fn build_layernorm(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
         let v = f32s(x)?;
         let norm_shape = &x.shape()[ax..];
         let bcast = |t: &Tensor| -> OpResult<Vec<f32>> {
-            let e = super::shape::expand(t, norm_shape)?;
+            let e = super::slicing::expand(t, norm_shape)?;
             if e.shape() != norm_shape {
                 bail!(
                     "scale/bias {:?} do not broadcast to {:?}",
@@ -233,6 +245,106 @@ pub fn build_mvn(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
                 ((v[k] as f64 - m) / (var.max(0.0).sqrt() + 1e-9)) as f32
             })
             .collect();
+        Ok(vec![from_f32(x.dtype(), x.shape().to_vec(), out)?])
+    })
+}
+
+pub fn build_rmsnorm(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
+    let a = ctx.int("axis", -1);
+    let eps = ctx.float("epsilon", 1e-5) as f64;
+    kernel(move |ins| {
+        let x = req(ins, 0)?;
+        require_float(x)?;
+        let ax = axis(a, x.rank())?;
+        let inner = numel(&x.shape()[ax..]);
+        let scale = super::slicing::expand(req(ins, 1)?, &x.shape()[ax..])?;
+        if scale.shape() != &x.shape()[ax..] {
+            bail!(
+                "scale {:?} does not broadcast to {:?}",
+                req(ins, 1)?.shape(),
+                &x.shape()[ax..]
+            );
+        }
+        let sv = f64s(&scale)?;
+        let v = f64s(x)?;
+        let mut out = vec![0f32; v.len()];
+        for (o, chunk) in v.chunks(inner.max(1)).enumerate() {
+            let ms = chunk.iter().map(|a| a * a).sum::<f64>() / inner as f64;
+            let r = 1.0 / (ms + eps).sqrt();
+            for (i, &a) in chunk.iter().enumerate() {
+                out[o * inner + i] = (a * r * sv[i]) as f32;
+            }
+        }
+        Ok(vec![from_f32(x.dtype(), x.shape().to_vec(), out)?])
+    })
+}
+
+pub fn build_groupnorm(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
+    let groups = ctx.int("num_groups", 0).max(0) as usize;
+    let eps = ctx.float("epsilon", 1e-5) as f64;
+    let per_group = ctx.opset < 21;
+    kernel(move |ins| {
+        let x = req(ins, 0)?;
+        require_float(x)?;
+        if x.rank() < 2 || groups == 0 || x.shape()[1] % groups != 0 {
+            bail!("input {:?} does not split into {groups} groups", x.shape());
+        }
+        let (n, c) = (x.shape()[0], x.shape()[1]);
+        let sp = numel(&x.shape()[2..]);
+        let cg = c / groups;
+        let (sc, bi) = (f64s(req(ins, 1)?)?, f64s(req(ins, 2)?)?);
+        let want = if per_group { groups } else { c };
+        if sc.len() != want || bi.len() != want {
+            bail!("scale/bias must have {want} values");
+        }
+        let v = f64s(x)?;
+        let mut out = vec![0f32; v.len()];
+        for b in 0..n {
+            for g in 0..groups {
+                let base = (b * c + g * cg) * sp;
+                let s = &v[base..base + cg * sp];
+                let m = s.iter().sum::<f64>() / s.len().max(1) as f64;
+                let var = s.iter().map(|a| (a - m) * (a - m)).sum::<f64>() / s.len().max(1) as f64;
+                let r = 1.0 / (var + eps).sqrt();
+                for (i, &a) in s.iter().enumerate() {
+                    let ch = g * cg + i / sp.max(1);
+                    let k = if per_group { g } else { ch };
+                    out[base + i] = ((a - m) * r * sc[k] + bi[k]) as f32;
+                }
+            }
+        }
+        Ok(vec![from_f32(x.dtype(), x.shape().to_vec(), out)?])
+    })
+}
+
+pub fn build_lrn(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
+    let alpha = ctx.float("alpha", 1e-4) as f64;
+    let beta = ctx.float("beta", 0.75) as f64;
+    let bias = ctx.float("bias", 1.0) as f64;
+    let size = ctx.int("size", 1).max(1) as usize;
+    kernel(move |ins| {
+        let x = req(ins, 0)?;
+        require_float(x)?;
+        if x.rank() < 2 {
+            bail!("input must have rank >= 2");
+        }
+        let (n, c) = (x.shape()[0], x.shape()[1]);
+        let sp = numel(&x.shape()[2..]);
+        let v = f64s(x)?;
+        let (before, after) = ((size - 1) / 2, (size - 1).div_ceil(2));
+        let mut out = vec![0f32; v.len()];
+        for b in 0..n {
+            for ch in 0..c {
+                let lo = ch.saturating_sub(before);
+                let hi = (ch + after).min(c - 1);
+                for i in 0..sp {
+                    let sq: f64 = (lo..=hi).map(|k| v[(b * c + k) * sp + i].powi(2)).sum();
+                    let a = v[(b * c + ch) * sp + i];
+                    out[(b * c + ch) * sp + i] =
+                        (a / (bias + alpha / size as f64 * sq).powf(beta)) as f32;
+                }
+            }
+        }
         Ok(vec![from_f32(x.dtype(), x.shape().to_vec(), out)?])
     })
 }

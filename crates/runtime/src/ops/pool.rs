@@ -1,10 +1,22 @@
-//! MaxPool, AveragePool, LpPool and the global pools.
+//! MaxPool, AveragePool, LpPool, the global pools, and their inverses MaxUnpool and Col2Im.
 
 use super::conv::{geometry, Geo, WindowAttrs};
-use crate::registry::{kernel, BuildCtx, Kernel};
+use crate::kernel::{kernel, BuildCtx, Kernel, Registration};
 use crate::value::*;
 use onnxide_ir::{Tensor, TensorData};
 use rayon::prelude::*;
+
+/// The ops this family registers: (domain, op_type, builder).
+pub(crate) static OPS: &[Registration] = &[
+    ("", "MaxPool", build_maxpool),
+    ("", "AveragePool", build_avgpool),
+    ("", "LpPool", build_lppool),
+    ("", "GlobalAveragePool", build_global),
+    ("", "GlobalMaxPool", build_global),
+    ("", "GlobalLpPool", build_global),
+    ("", "MaxUnpool", build_max_unpool),
+    ("", "Col2Im", build_col2im),
+];
 
 #[derive(Clone, Copy, PartialEq)]
 enum Kind {
@@ -142,9 +154,9 @@ pub fn build_maxpool(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
         let x = req(ins, 0)?;
         if matches!(x.dtype(), onnxide_ir::DType::U8 | onnxide_ir::DType::I8) {
             // Integer MaxPool: exact through f32 (8-bit values), cast back.
-            let xf = super::shape::cast(x, onnxide_ir::DType::F32)?;
+            let xf = super::cast::cast(x, onnxide_ir::DType::F32)?;
             let mut r = pool(&xf, &attrs, Kind::Max, want_idx, col_major)?;
-            r[0] = super::shape::cast(&r[0], x.dtype())?;
+            r[0] = super::cast::cast(&r[0], x.dtype())?;
             return Ok(r);
         }
         pool(x, &attrs, Kind::Max, want_idx, col_major)
@@ -197,5 +209,155 @@ pub fn build_global(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
         let mut shape = x.shape()[..2].to_vec();
         shape.extend(std::iter::repeat_n(1, x.rank() - 2));
         Ok(vec![from_f32(x.dtype(), shape, out)?])
+    })
+}
+
+pub fn build_max_unpool(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
+    let kernel_shape = ctx.ints("kernel_shape").ok_or("kernel_shape is required")?;
+    let strides_attr = ctx.ints("strides");
+    let pads = ctx.ints("pads");
+    kernel(move |ins| {
+        let (x, ind) = (req(ins, 0)?, req(ins, 1)?);
+        let nd = kernel_shape.len();
+        if x.rank() != nd + 2 || ind.shape() != x.shape() {
+            bail!(
+                "X {:?} / I {:?} do not fit kernel {kernel_shape:?}",
+                x.shape(),
+                ind.shape()
+            );
+        }
+        // Indices address the default output shape; an explicit output_shape (larger, with
+        // padding) receives them at the same coordinates.
+        let mut default = x.shape()[..2].to_vec();
+        for (i, &ks) in kernel_shape.iter().enumerate() {
+            let st = strides_attr
+                .as_ref()
+                .map_or(1, |v| v.get(i).copied().unwrap_or(1));
+            let (pb, pe) = pads.as_ref().map_or((0, 0), |p| {
+                (
+                    p.get(i).copied().unwrap_or(0),
+                    p.get(i + nd).copied().unwrap_or(0),
+                )
+            });
+            let d = (x.shape()[i + 2] as i64 - 1) * st + ks - pb - pe;
+            default.push(d.max(0) as usize);
+        }
+        let shape: Vec<usize> = match opt(ins, 2) {
+            Some(s) => ints(s)?.iter().map(|&d| d.max(0) as usize).collect(),
+            None => default.clone(),
+        };
+        if shape.len() != default.len() || shape.iter().zip(&default).any(|(a, b)| a < b) {
+            bail!("output_shape {shape:?} is smaller than the unpooled shape {default:?}");
+        }
+        let total = numel(&shape);
+        let iv = ints(ind)?;
+        let mut idx = vec![usize::MAX; total];
+        let (dst, ost) = (strides(&default), strides(&shape));
+        let dtotal = numel(&default);
+        for (j, &t) in iv.iter().enumerate() {
+            if t < 0 || t as usize >= dtotal {
+                bail!("index {t} is out of range for output {default:?}");
+            }
+            let mut rem = t as usize;
+            let mut o = 0;
+            for d in 0..default.len() {
+                o += (rem / dst[d]) * ost[d];
+                rem %= dst[d];
+            }
+            idx[o] = j;
+        }
+        let zero = Tensor::zeros(x.dtype(), vec![1]).map_err(|e| e.to_string())?;
+        let flat = x
+            .clone()
+            .reshaped(vec![x.len()])
+            .map_err(|e| e.to_string())?;
+        Ok(vec![take(&flat, &idx, Some(&zero), shape)?])
+    })
+}
+
+/// Col2Im: scatter-adds sliding blocks back into an image (N-D).
+pub fn build_col2im(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
+    let dil = ctx.ints("dilations");
+    let pads = ctx.ints("pads");
+    let strides_attr = ctx.ints("strides");
+    kernel(move |ins| {
+        let x = req(ins, 0)?;
+        require_float(x)?;
+        let img: Vec<usize> = ints(req(ins, 1)?)?
+            .iter()
+            .map(|&v| v.max(0) as usize)
+            .collect();
+        let blk: Vec<usize> = ints(req(ins, 2)?)?
+            .iter()
+            .map(|&v| v.max(0) as usize)
+            .collect();
+        let nd = img.len();
+        if blk.len() != nd || x.rank() != 3 || nd == 0 {
+            bail!(
+                "input {:?}, image_shape {img:?}, block_shape {blk:?} do not fit",
+                x.shape()
+            );
+        }
+        let get = |v: &Option<Vec<i64>>, d: i64, n: usize| v.clone().unwrap_or(vec![d; n]);
+        let (dl, st, pd) = (
+            get(&dil, 1, nd),
+            get(&strides_attr, 1, nd),
+            get(&pads, 0, 2 * nd),
+        );
+        if dl.len() != nd || st.len() != nd || pd.len() != 2 * nd {
+            bail!("dilations/strides/pads do not fit {nd} dims");
+        }
+        let kprod = numel(&blk);
+        let (n, ck, l) = (x.shape()[0], x.shape()[1], x.shape()[2]);
+        if kprod == 0 || ck % kprod != 0 {
+            bail!("channels {ck} are not a multiple of the block size {kprod}");
+        }
+        let c = ck / kprod;
+        let counts: Vec<usize> = (0..nd)
+            .map(|i| {
+                let span = img[i] as i64 + pd[i] + pd[i + nd] - (dl[i] * (blk[i] as i64 - 1) + 1);
+                if span < 0 {
+                    0
+                } else {
+                    (span / st[i].max(1)) as usize + 1
+                }
+            })
+            .collect();
+        if numel(&counts) != l {
+            bail!("{l} blocks given, the geometry makes {}", numel(&counts));
+        }
+        let v = f64s(x)?;
+        let isz = numel(&img);
+        let ist = strides(&img);
+        let mut out = vec![0f64; n * c * isz];
+        let mut ks: Vec<Vec<usize>> = Vec::new();
+        for_each_index(&blk, |k| ks.push(k.to_vec()));
+        let mut ls: Vec<Vec<usize>> = Vec::new();
+        for_each_index(&counts, |p| ls.push(p.to_vec()));
+        for b in 0..n {
+            for ch in 0..c {
+                for (ki, k) in ks.iter().enumerate() {
+                    for (li, p) in ls.iter().enumerate() {
+                        let mut off = 0usize;
+                        let mut inside = true;
+                        for d in 0..nd {
+                            let pos = p[d] as i64 * st[d] - pd[d] + k[d] as i64 * dl[d];
+                            if pos < 0 || pos >= img[d] as i64 {
+                                inside = false;
+                                break;
+                            }
+                            off += pos as usize * ist[d];
+                        }
+                        if inside {
+                            out[(b * c + ch) * isz + off] += v[(b * ck + ch * kprod + ki) * l + li];
+                        }
+                    }
+                }
+            }
+        }
+        let mut shape = vec![n, c];
+        shape.extend(&img);
+        let t = tensor(shape, TensorData::F64(out))?;
+        Ok(vec![super::cast::cast(&t, x.dtype())?])
     })
 }

@@ -1,9 +1,18 @@
 //! QuantizeLinear / DequantizeLinear for the integer types with typed storage
-//! (per-tensor, per-axis and blocked scales).
+//! (per-tensor, per-axis and blocked scales); MatMulInteger and ConvInteger.
 
-use crate::registry::{kernel, BuildCtx, Kernel};
+use crate::kernel::{kernel, BuildCtx, Kernel, Registration};
 use crate::value::*;
 use onnxide_ir::{DType, Tensor, TensorData};
+
+/// The ops this family registers: (domain, op_type, builder).
+pub(crate) static OPS: &[Registration] = &[
+    ("", "QuantizeLinear", build_quantize),
+    ("", "DequantizeLinear", build_dequantize),
+    ("", "DynamicQuantizeLinear", build_dynamic_quantize),
+    ("", "MatMulInteger", build_matmul_integer),
+    ("", "ConvInteger", build_conv_integer),
+];
 
 /// For each element of `x`, the index into `scale` (per-tensor, per-axis or blocked).
 fn scale_index(x: &[usize], scale: &[usize], ax: i64, block: i64) -> OpResult<Vec<usize>> {
@@ -88,7 +97,7 @@ pub fn build_dequantize(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
             .map(|(&q, &k)| ((q - zv[k]) as f32 * sv[k] as f32) as f64)
             .collect();
         let t = tensor(x.shape().to_vec(), TensorData::F64(y))?;
-        Ok(vec![super::shape::cast(&t, out_dt.unwrap_or(s.dtype()))?])
+        Ok(vec![super::cast::cast(&t, out_dt.unwrap_or(s.dtype()))?])
     })
 }
 
@@ -123,7 +132,7 @@ pub fn build_quantize(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
             })
             .collect();
         let t = tensor(x.shape().to_vec(), TensorData::F64(y))?;
-        Ok(vec![super::shape::cast(&t, dt)?])
+        Ok(vec![super::cast::cast(&t, dt)?])
     })
 }
 
@@ -156,5 +165,133 @@ pub fn build_dynamic_quantize(_: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
             Tensor::scalar(scale),
             Tensor::scalar(zp as u8),
         ])
+    })
+}
+
+/// MatMulInteger: exact integer arithmetic, int32 result.
+pub fn build_matmul_integer(_: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
+    kernel(|ins| {
+        let (a, b) = (req(ins, 0)?, req(ins, 1)?);
+        if a.rank() != 2 || b.rank() != 2 || a.shape()[1] != b.shape()[0] {
+            bail!(
+                "MatMulInteger supports 2-D inputs; got {:?} and {:?}",
+                a.shape(),
+                b.shape()
+            );
+        }
+        let (m, k, n) = (a.shape()[0], a.shape()[1], b.shape()[1]);
+        let (av, bv) = (ints(a)?, ints(b)?);
+        let zp = |i: usize, len: usize| -> OpResult<Vec<i64>> {
+            match opt(ins, i) {
+                Some(z) => {
+                    let v = ints(z)?;
+                    match v.len() {
+                        1 => Ok(vec![v[0]; len]),
+                        l if l == len => Ok(v),
+                        l => Err(format!("zero point has {l} values, expected 1 or {len}")),
+                    }
+                }
+                None => Ok(vec![0; len]),
+            }
+        };
+        let (az, bz) = (zp(2, m)?, zp(3, n)?);
+        let mut out = vec![0i32; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                let s: i64 = (0..k)
+                    .map(|p| (av[i * k + p] - az[i]) * (bv[p * n + j] - bz[j]))
+                    .sum();
+                out[i * n + j] = s as i32;
+            }
+        }
+        Ok(vec![tensor(vec![m, n], TensorData::I32(out))?])
+    })
+}
+
+/// ConvInteger: exact integer convolution (2-D and other ranks through the conv geometry).
+pub fn build_conv_integer(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
+    let attrs = super::conv::WindowAttrs::read(ctx);
+    let group = ctx.int("group", 1).max(1) as usize;
+    kernel(move |ins| {
+        let (x, w) = (req(ins, 0)?, req(ins, 1)?);
+        if x.rank() < 3 || w.rank() != x.rank() {
+            bail!(
+                "input {:?} and weight {:?} ranks do not fit",
+                x.shape(),
+                w.shape()
+            );
+        }
+        let (n, c) = (x.shape()[0], x.shape()[1]);
+        let (m, cg) = (w.shape()[0], w.shape()[1]);
+        if c != cg * group || m % group != 0 {
+            bail!("channels do not fit group {group}");
+        }
+        let g = super::conv::geometry(&x.shape()[2..], &w.shape()[2..], &attrs)?;
+        let xz = match opt(ins, 2) {
+            Some(z) => ints(z)?.first().copied().unwrap_or(0),
+            None => 0,
+        };
+        let wz = match opt(ins, 3) {
+            Some(z) => {
+                let v = ints(z)?;
+                if v.len() == 1 {
+                    vec![v[0]; m]
+                } else if v.len() == m {
+                    v
+                } else {
+                    bail!("w_zero_point has {} values", v.len())
+                }
+            }
+            None => vec![0; m],
+        };
+        let (xv, wv) = (ints(x)?, ints(w)?);
+        let (isz, osz, ks) = (g.in_size(), g.out_size(), g.k_size());
+        let mg = m / group;
+        let mut out = vec![0i32; n * m * osz];
+        for b in 0..n {
+            for oc in 0..m {
+                let gi = oc / mg;
+                let mut o = 0;
+                for oz in 0..g.out[0] {
+                    for oy in 0..g.out[1] {
+                        for ox in 0..g.out[2] {
+                            let mut acc = 0i64;
+                            for ci in 0..cg {
+                                let ch = gi * cg + ci;
+                                for kk in 0..ks {
+                                    let (kz, ky, kx) = (
+                                        kk / (g.k[1] * g.k[2]),
+                                        (kk / g.k[2]) % g.k[1],
+                                        kk % g.k[2],
+                                    );
+                                    let iz = (oz * g.s[0] + kz * g.d[0]) as i64 - g.pb[0];
+                                    let iy = (oy * g.s[1] + ky * g.d[1]) as i64 - g.pb[1];
+                                    let ix = (ox * g.s[2] + kx * g.d[2]) as i64 - g.pb[2];
+                                    let xval = if iz < 0
+                                        || iy < 0
+                                        || ix < 0
+                                        || iz >= g.inp[0] as i64
+                                        || iy >= g.inp[1] as i64
+                                        || ix >= g.inp[2] as i64
+                                    {
+                                        xz // padding holds the zero point
+                                    } else {
+                                        xv[(b * c + ch) * isz
+                                            + (iz as usize * g.inp[1] + iy as usize) * g.inp[2]
+                                            + ix as usize]
+                                    };
+                                    acc += (xval - xz) * (wv[(oc * cg + ci) * ks + kk] - wz[oc]);
+                                }
+                            }
+                            out[(b * m + oc) * osz + o] = acc as i32;
+                            o += 1;
+                        }
+                    }
+                }
+            }
+        }
+        let mut shape = vec![n, m];
+        shape.extend(g.out_dims());
+        Ok(vec![tensor(shape, TensorData::I32(out))?])
     })
 }

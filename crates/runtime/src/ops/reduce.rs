@@ -1,19 +1,35 @@
-//! Reductions, arg-reductions, softmax family, CumSum, TopK.
+//! Reductions, arg-reductions, softmax family, CumSum, CumProd, TopK.
 
-use crate::registry::{kernel, BuildCtx, Kernel};
+use crate::kernel::{kernel, BuildCtx, Kernel, Registration};
 use crate::value::*;
 use onnxide_ir::{DType, Tensor, TensorData};
 
-/// Values as f64 (bool as 0/1), any numeric type.
-fn f64s(t: &Tensor) -> OpResult<Vec<f64>> {
-    t.to_f64_vec()
-        .ok_or_else(|| format!("unsupported element type {}", t.dtype()))
-}
+/// The ops this family registers: (domain, op_type, builder).
+pub(crate) static OPS: &[Registration] = &[
+    ("", "ReduceMax", build_reduce),
+    ("", "ReduceMin", build_reduce),
+    ("", "ReduceSum", build_reduce),
+    ("", "ReduceMean", build_reduce),
+    ("", "ReduceProd", build_reduce),
+    ("", "ReduceL1", build_reduce),
+    ("", "ReduceL2", build_reduce),
+    ("", "ReduceLogSum", build_reduce),
+    ("", "ReduceLogSumExp", build_reduce),
+    ("", "ReduceSumSquare", build_reduce),
+    ("", "ArgMax", build_arg),
+    ("", "ArgMin", build_arg),
+    ("", "Softmax", build_softmax),
+    ("", "LogSoftmax", build_softmax),
+    ("", "Hardmax", build_softmax),
+    ("", "CumSum", build_cumsum),
+    ("", "TopK", build_topk),
+    ("", "CumProd", build_cumprod),
+];
 
 /// f64 results back to `dtype` (rounding for floats, truncating for integers).
 fn from_f64s(dtype: DType, shape: Vec<usize>, v: Vec<f64>) -> OpResult<Tensor> {
     let t = tensor(shape, TensorData::F64(v))?;
-    super::shape::cast(&t, dtype)
+    super::cast::cast(&t, dtype)
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -168,7 +184,7 @@ pub fn build_reduce(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
         if is_float(dtype) {
             // Round through f32 like the f32 kernels would.
             let t = tensor(shape, TensorData::F64(acc))?;
-            return Ok(vec![super::shape::cast(&t, dtype)?]);
+            return Ok(vec![super::cast::cast(&t, dtype)?]);
         }
         Ok(vec![from_f64s(dtype, shape, acc)?])
     })
@@ -338,7 +354,7 @@ pub fn build_cumsum(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
         }
         let out = scan_axis(&ints(x)?, dims, reverse, exclusive, 0i64, i64::wrapping_add);
         let t = tensor(x.shape().to_vec(), TensorData::I64(out))?;
-        Ok(vec![super::shape::cast(&t, x.dtype())?])
+        Ok(vec![super::cast::cast(&t, x.dtype())?])
     })
 }
 
@@ -391,5 +407,17 @@ pub fn build_topk(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
         shape[ax] = k;
         let values = take(x, &picked, None, shape.clone())?;
         Ok(vec![values, tensor(shape, TensorData::I64(idx))?])
+    })
+}
+
+pub fn build_cumprod(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
+    let exclusive = ctx.int("exclusive", 0) != 0;
+    let reverse = ctx.int("reverse", 0) != 0;
+    kernel(move |ins| {
+        let x = req(ins, 0)?;
+        let dims = scan_dims(x, req(ins, 1)?)?;
+        let out = scan_axis(&f64s(x)?, dims, reverse, exclusive, 1f64, |a, b| a * b);
+        let t = tensor(x.shape().to_vec(), TensorData::F64(out))?;
+        Ok(vec![super::cast::cast(&t, x.dtype())?])
     })
 }

@@ -2,9 +2,15 @@
 //! nearest mode, antialias, axes, keep_aspect_ratio_policy) and Upsample (opset 7/9).
 //! Follows the ONNX reference: separable 1-D interpolation along each resized axis, in f64.
 
-use crate::registry::{kernel, BuildCtx, Kernel};
+use crate::kernel::{kernel, BuildCtx, Kernel, Registration};
 use crate::value::*;
 use onnxide_ir::{Tensor, TensorData};
+
+/// The ops this family registers: (domain, op_type, builder).
+pub(crate) static OPS: &[Registration] = &[
+    ("", "Resize", build_resize),
+    ("", "Upsample", build_upsample),
+];
 
 #[derive(Clone)]
 struct Cfg {
@@ -268,7 +274,7 @@ fn resize(
     }
     let t = tensor(shape, TensorData::F64(data))?;
     if is_float(x.dtype()) {
-        return super::shape::cast(&t, x.dtype());
+        return super::cast::cast(&t, x.dtype());
     }
     // Integer outputs: round and saturate like the reference's saturate_cast.
     let v = t.to_f64_vec().unwrap_or_default();
@@ -277,7 +283,7 @@ fn resize(
         t.shape().to_vec(),
         TensorData::F64(v.iter().map(|&a| a.round().clamp(lo, hi)).collect()),
     )?;
-    super::shape::cast(&t, x.dtype())
+    super::cast::cast(&t, x.dtype())
 }
 
 fn in_len_zero(x: &Tensor) -> bool {

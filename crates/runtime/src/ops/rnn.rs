@@ -1,9 +1,16 @@
 //! RNN, GRU and LSTM (forward / reverse / bidirectional, layout 0/1, sequence_lens, initial
 //! states, peepholes, clip, linear_before_reset). Reference loops in f64.
 
-use crate::registry::{kernel, BuildCtx, Kernel};
+use crate::kernel::{kernel, BuildCtx, Kernel, Registration};
 use crate::value::*;
 use onnxide_ir::Tensor;
+
+/// The ops this family registers: (domain, op_type, builder).
+pub(crate) static OPS: &[Registration] = &[
+    ("", "RNN", build_rnn),
+    ("", "GRU", build_rnn),
+    ("", "LSTM", build_rnn),
+];
 
 #[derive(Clone, Copy, PartialEq)]
 enum Cell {
@@ -263,7 +270,7 @@ pub fn build_rnn(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
         }
         let dt = x.dtype();
         let mk_out = |v: Vec<f64>, shape: Vec<usize>| -> OpResult<Tensor> {
-            super::shape::cast(&tensor(shape, onnxide_ir::TensorData::F64(v))?, dt)
+            super::cast::cast(&tensor(shape, onnxide_ir::TensorData::F64(v))?, dt)
         };
         let (y_t, h_t, c_t) = if layout == 0 {
             (
@@ -273,10 +280,10 @@ pub fn build_rnn(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
             )
         } else {
             let yt =
-                super::shape::transpose(&mk_out(y, vec![seq, dirs, batch, h])?, &[2, 0, 1, 3])?;
-            let ht = super::shape::transpose(&mk_out(hs, vec![dirs, batch, h])?, &[1, 0, 2])?;
+                super::reshape::transpose(&mk_out(y, vec![seq, dirs, batch, h])?, &[2, 0, 1, 3])?;
+            let ht = super::reshape::transpose(&mk_out(hs, vec![dirs, batch, h])?, &[1, 0, 2])?;
             let ct = mk_out(cs, vec![dirs, batch, h])
-                .and_then(|c| super::shape::transpose(&c, &[1, 0, 2]));
+                .and_then(|c| super::reshape::transpose(&c, &[1, 0, 2]));
             (yt, ht, ct)
         };
         let mut out = vec![y_t, h_t];

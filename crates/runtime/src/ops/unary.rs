@@ -1,10 +1,57 @@
-//! Elementwise unary ops. Float ops compute in f32 (f16/bf16/f64 round-trip through f32).
+//! Elementwise unary ops (and Swish). Float ops compute in f32 (f16/bf16/f64 round-trip
+//! through f32).
 
-use crate::registry::{kernel, BuildCtx, Kernel};
+use crate::kernel::{kernel, BuildCtx, Kernel, Registration};
 use crate::value::*;
 use onnxide_ir::TensorData;
 use rayon::prelude::*;
 use std::sync::Arc;
+
+/// The ops this family registers: (domain, op_type, builder).
+pub(crate) static OPS: &[Registration] = &[
+    ("", "Sigmoid", build_float),
+    ("", "Exp", build_float),
+    ("", "Log", build_float),
+    ("", "Sqrt", build_float),
+    ("", "Cos", build_float),
+    ("", "Sin", build_float),
+    ("", "Tan", build_float),
+    ("", "Acos", build_float),
+    ("", "Asin", build_float),
+    ("", "Atan", build_float),
+    ("", "Cosh", build_float),
+    ("", "Sinh", build_float),
+    ("", "Acosh", build_float),
+    ("", "Asinh", build_float),
+    ("", "Atanh", build_float),
+    ("", "Tanh", build_float),
+    ("", "Erf", build_float),
+    ("", "Floor", build_float),
+    ("", "Ceil", build_float),
+    ("", "Round", build_float),
+    ("", "Reciprocal", build_float),
+    ("", "Softplus", build_float),
+    ("", "Softsign", build_float),
+    ("", "Mish", build_float),
+    ("", "HardSwish", build_float),
+    ("", "HardSigmoid", build_float),
+    ("", "LeakyRelu", build_float),
+    ("", "Elu", build_float),
+    ("", "Celu", build_float),
+    ("", "Selu", build_float),
+    ("", "ThresholdedRelu", build_float),
+    ("", "Gelu", build_float),
+    ("", "Neg", build_signed),
+    ("", "Abs", build_signed),
+    ("", "Sign", build_signed),
+    ("", "Relu", build_signed),
+    ("", "IsNaN", build_isx),
+    ("", "IsInf", build_isx),
+    ("", "Not", build_not),
+    ("", "Clip", build_clip),
+    ("", "Shrink", build_shrink),
+    ("", "Swish", build_swish),
+];
 
 type F = Arc<dyn Fn(f32) -> f32 + Send + Sync>;
 
@@ -409,5 +456,19 @@ pub fn build_shrink(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
             tensor(x.shape().to_vec(), data)
         })
         .map(|t| vec![t])
+    })
+}
+
+pub fn build_swish(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
+    let alpha = ctx.float("alpha", 1.0) as f64;
+    kernel(move |ins| {
+        let x = req(ins, 0)?;
+        require_float(x)?;
+        let v = f64s(x)?;
+        let out: Vec<f32> = v
+            .iter()
+            .map(|&a| (a / (1.0 + (-alpha * a).exp())) as f32)
+            .collect();
+        Ok(vec![from_f32(x.dtype(), x.shape().to_vec(), out)?])
     })
 }

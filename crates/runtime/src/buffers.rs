@@ -1,20 +1,20 @@
-//! Recycled f32 buffers for large intermediates.
+//! Recycled f32 buffers for large intermediates, one pool per run context.
 //!
 //! A freshly allocated large `Vec` comes from `mmap`, so every run would page-fault its
 //! intermediates in again (at batch 8 that was ~115 K faults and ~0.3 s of kernel time per
-//! YOLO11n run). Instead, the fast kernels take their outputs from here ([`take`]) and the
-//! step loop hands the tensors it frees back ([`recycle`]): after the first run,
+//! YOLO11n run). Instead, the fast kernels take their outputs from here ([`BufferPool::take`]) and the
+//! step loop hands the tensors it frees back ([`BufferPool::recycle`]): after the first run,
 //! intermediates reuse the pages of earlier ones.
 //!
 //! Buffers have size-class capacities (four classes per octave, ≤ 25 % slack); a request
 //! reuses an idle buffer of exactly its class. To keep peak memory at the level of the live
 //! tensors, the pool learns each class's demand from the previous run (takes per run, and
 //! the deficit at the run's start) and keeps a freed buffer only while a later take of its
-//! class is still expected; [`end_run`] trims what the next run will not need.
-//! Per thread: the step loop runs on one thread of the session's pool.
+//! class is still expected; [`BufferPool::end_run`] trims what the next run will not need.
+//! A pool belongs to one run at a time (the session keeps the idle ones between runs), so
+//! concurrent runs and other sessions never share, or disturb the statistics of, a pool.
 
 use onnxide_ir::{Tensor, TensorData};
-use std::cell::RefCell;
 use std::collections::HashMap;
 
 /// Buffers below this many f32 values (16 MiB) are left to the allocator: glibc serves
@@ -35,8 +35,10 @@ struct Class {
     last_deficit: usize,
 }
 
-thread_local! {
-    static POOL: RefCell<HashMap<usize, Class>> = RefCell::new(HashMap::new());
+/// Idle buffers by size class, and what each class was asked for.
+#[derive(Default)]
+pub(crate) struct BufferPool {
+    classes: HashMap<usize, Class>,
 }
 
 /// `len` rounded up to the next size class: a multiple of 1/4 of its power of two.
@@ -46,35 +48,30 @@ fn class(len: usize) -> usize {
     len.div_ceil(step) * step
 }
 
-/// A zeroed buffer of `len` values, reusing an idle buffer of its size class.
-pub(crate) fn take(len: usize) -> Vec<f32> {
-    if len < MIN_LEN {
-        return vec![0f32; len];
-    }
-    let c = class(len);
-    let reused = POOL.with(|p| {
-        let mut p = p.borrow_mut();
-        let k = p.entry(c).or_default();
+impl BufferPool {
+    /// A zeroed buffer of `len` values, reusing an idle buffer of its size class.
+    pub(crate) fn take(&mut self, len: usize) -> Vec<f32> {
+        if len < MIN_LEN {
+            return vec![0f32; len];
+        }
+        let c = class(len);
+        let k = self.classes.entry(c).or_default();
         k.takes += 1;
         k.deficit = k.deficit.max(k.takes.saturating_sub(k.recycled));
-        k.idle.pop()
-    });
-    let mut v = reused.unwrap_or_else(|| Vec::with_capacity(c));
-    v.clear();
-    v.resize(len, 0.0);
-    v
-}
+        let mut v = k.idle.pop().unwrap_or_else(|| Vec::with_capacity(c));
+        v.clear();
+        v.resize(len, 0.0);
+        v
+    }
 
-/// Keeps the storage of a tensor the step loop no longer needs, if a take of its size
-/// class is still expected (later in this run, or at the start of the next).
-pub(crate) fn recycle(t: Tensor) {
-    let (_, data) = t.into_parts();
-    if let TensorData::F32(v) = data {
-        let c = v.capacity();
-        if c >= MIN_LEN && class(c) == c {
-            POOL.with(|p| {
-                let mut p = p.borrow_mut();
-                if let Some(k) = p.get_mut(&c) {
+    /// Keeps the storage of a tensor the step loop no longer needs, if a take of its size
+    /// class is still expected (later in this run, or at the start of the next).
+    pub(crate) fn recycle(&mut self, t: Tensor) {
+        let (_, data) = t.into_parts();
+        if let TensorData::F32(v) = data {
+            let c = v.capacity();
+            if c >= MIN_LEN && class(c) == c {
+                if let Some(k) = self.classes.get_mut(&c) {
                     k.recycled += 1;
                     let expected =
                         k.last_takes.max(k.takes).saturating_sub(k.takes) + k.last_deficit;
@@ -82,24 +79,22 @@ pub(crate) fn recycle(t: Tensor) {
                         k.idle.push(v);
                     }
                 }
-            });
+            }
         }
     }
-}
 
-/// Ends a run: remembers each class's demand and trims idle buffers to what the next run
-/// needs before its first recycle.
-pub(crate) fn end_run() {
-    POOL.with(|p| {
-        let mut p = p.borrow_mut();
-        for k in p.values_mut() {
+    /// Ends a run: remembers each class's demand and trims idle buffers to what the next run
+    /// needs before its first recycle.
+    pub(crate) fn end_run(&mut self) {
+        for k in self.classes.values_mut() {
             k.last_takes = k.takes;
             k.last_deficit = k.deficit;
             k.idle.truncate(k.deficit);
             (k.takes, k.recycled, k.deficit) = (0, 0, 0);
         }
-        p.retain(|_, k| k.last_takes > 0 || !k.idle.is_empty());
-    });
+        self.classes
+            .retain(|_, k| k.last_takes > 0 || !k.idle.is_empty());
+    }
 }
 
 #[cfg(test)]
@@ -120,7 +115,7 @@ mod tests {
             let c = class(len);
             assert!(c >= len && c <= len + len / 2, "{len} -> {c}");
             assert_eq!(class(c), c, "a class is its own class");
-            let v = take(len);
+            let v = BufferPool::default().take(len);
             assert_eq!(v.len(), len);
             assert!(v.iter().all(|&x| x == 0.0));
         }
