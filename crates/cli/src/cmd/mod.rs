@@ -3,3 +3,4 @@ pub mod convert_weights;
 pub mod export;
 pub mod info;
 pub mod run;
+pub mod slim;
