@@ -149,9 +149,12 @@ fn print_table(
     }
     println!("{line}");
     let n = &summary["nodes"];
+    let num = |v: &Value| v.as_u64().unwrap_or(0);
     println!(
         "| {:<24} | {:>12} | {:>12} |",
-        "nodes", n["before"], n["after"]
+        "nodes",
+        num(&n["before"]),
+        num(&n["after"])
     );
     let w = &summary["initializer_bytes"];
     println!(

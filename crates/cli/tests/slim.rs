@@ -1,0 +1,104 @@
+//! `onnxide slim`: default output name, the input left untouched, the summary (text and JSON),
+//! and one-line errors that leave nothing behind.
+
+use onnxide_tests::fixture;
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn onnxide(args: &[&Path]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_onnxide"))
+        .arg("slim")
+        .args(args)
+        .output()
+        .expect("run onnxide")
+}
+
+/// mobilenet-like classify export, saved inline into `dir` as `m.onnx`.
+fn model_in(dir: &Path) -> std::path::PathBuf {
+    let m = onnxide_ir::load(fixture("exports/classify/default.onnx")).unwrap();
+    let path = dir.join("m.onnx");
+    onnxide_ir::save(&m, &path, &Default::default()).unwrap();
+    path
+}
+
+#[test]
+fn writes_in_stem_slim_next_to_the_input_and_leaves_the_input_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = model_in(dir.path());
+    let before = std::fs::read(&input).unwrap();
+    let out = onnxide(&[&input]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    for word in [
+        "original",
+        "slimmed",
+        "Conv",
+        "nodes",
+        "dead-code",
+        "fold-constants",
+    ] {
+        assert!(text.contains(word), "summary lacks {word}:\n{text}");
+    }
+    assert_eq!(std::fs::read(&input).unwrap(), before, "the input changed");
+    let slimmed = onnxide_ir::load(dir.path().join("m_slim.onnx")).unwrap();
+    let original = onnxide_ir::decode(&before).unwrap();
+    assert_eq!(slimmed.graph.outputs, original.graph.outputs);
+    assert!(slimmed.graph.nodes.len() <= original.graph.nodes.len());
+}
+
+#[test]
+fn json_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = model_in(dir.path());
+    let output = dir.path().join("out.onnx");
+    let out = Command::new(env!("CARGO_BIN_EXE_onnxide"))
+        .args(["slim", "--json"])
+        .arg(&input)
+        .arg(&output)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let (before, after) = (
+        v["nodes"]["before"].as_u64().unwrap(),
+        v["nodes"]["after"].as_u64().unwrap(),
+    );
+    assert!(after <= before && before > 0, "{v}");
+    assert_eq!(v["converged"], true);
+    let names: Vec<&str> = v["passes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "fold-shapes",
+            "fold-constants",
+            "no-ops",
+            "cse",
+            "shared-initializers",
+            "dead-code"
+        ]
+    );
+    assert!(output.exists());
+}
+
+#[test]
+fn a_bad_input_is_one_line_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("bad.onnx");
+    std::fs::write(&input, b"not a model").unwrap();
+    let out = onnxide(&[&input]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("bad.onnx"), "{err}");
+    assert!(!dir.path().join("bad_slim.onnx").exists());
+}
