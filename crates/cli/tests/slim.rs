@@ -102,3 +102,21 @@ fn a_bad_input_is_one_line_and_writes_nothing() {
     assert!(err.contains("bad.onnx"), "{err}");
     assert!(!dir.path().join("bad_slim.onnx").exists());
 }
+
+#[test]
+fn a_key_value_setting_is_refused_not_written_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = model_in(dir.path());
+    let out = Command::new(env!("CARGO_BIN_EXE_onnxide"))
+        .current_dir(dir.path())
+        .args(["slim", "m.onnx", "imgsz=640"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("imgsz=640") && err.contains("no key=value"),
+        "{err}"
+    );
+    assert!(!dir.path().join("imgsz=640").exists() && input.exists());
+}

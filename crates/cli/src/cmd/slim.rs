@@ -1,6 +1,6 @@
 //! `onnxide slim IN.onnx [OUT.onnx] [--json]`: simplify a model with onnxide-slim's passes.
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use onnxide_ir::rewrite::RunReport;
 use onnxide_ir::{Model, SaveOptions};
 use serde_json::{json, Value};
@@ -63,6 +63,12 @@ fn initializer_bytes(model: &Model) -> usize {
 }
 
 pub fn main(args: Args) -> Result<()> {
+    if let Some(o) = &args.output {
+        let text = o.to_string_lossy();
+        if text.contains('=') && o.extension().is_none_or(|e| e != "onnx") {
+            bail!("unknown argument '{text}': slim takes no key=value settings yet (usage: onnxide slim IN.onnx [OUT.onnx] [--json])");
+        }
+    }
     let output = args
         .output
         .clone()
