@@ -74,3 +74,21 @@ pub(crate) fn is_default(a: &AttrValue, d: AttrDefault) -> bool {
 pub(crate) fn remove_attr(node: &mut Node, name: &str) {
     node.attributes.retain(|a| a.name != name);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_is_sorted_and_versions_ascend() {
+        assert!(SCHEMAS.windows(2).all(|w| w[0].0 < w[1].0));
+        for (op, vs) in SCHEMAS {
+            assert!(vs.windows(2).all(|w| w[0].since < w[1].since), "{op}");
+            assert!(
+                matches!(vs.first().map(|v| v.change), Some(Change::New)),
+                "{op}"
+            );
+        }
+        assert!(versions("Split").is_some() && versions("NoSuchOp").is_none());
+    }
+}
