@@ -6,7 +6,7 @@
 //! version boundary the conversion crosses:
 //! - an op with an adapter for that boundary is rewritten by it (one file per op family):
 //!   Split (13, 18), Squeeze/Unsqueeze/ReduceSum (13) and the other Reduce* ops (18)
-//!   ([`axes`]), Resize (13, 18, 19), Softmax/LogSoftmax (13), Pad (18, 19);
+//!   (`axes.rs`), Resize (13, 18, 19), Softmax/LogSoftmax (13), Pad (18, 19);
 //! - a boundary that only added types is crossed as is going up; going down the node's
 //!   inferred input and output types must not be among the added ones (unknown types refuse);
 //! - a boundary that only added attributes is crossed as is going up; going down an attribute
@@ -29,6 +29,7 @@ mod schema;
 mod softmax;
 mod split;
 mod table;
+mod version;
 
 use crate::{ConvertError, Result};
 use common::{Ctx, Rewrite};

@@ -1,39 +1,9 @@
-//! The schema table's types and the generic rule for ops whose change at a boundary is only
-//! added types or added attributes.
+//! Lookups in the schema table and the helpers of the generic rule (ops whose change at a
+//! boundary is only added types or added attributes).
 
 use super::table::SCHEMAS;
+pub(crate) use super::version::{AttrDefault, Change, Version};
 use onnxide_ir::{AttrValue, DType, Node};
-
-/// An added attribute's default, as the schema states it.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum AttrDefault {
-    Int(i64),
-    Str(&'static str),
-    None,
-}
-
-/// What a schema version changed against the one before it.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Change {
-    /// The op's first version.
-    New,
-    /// Only type constraints grew (these types were added); no signature change.
-    Types(&'static [&'static str]),
-    /// Attributes were added (with their defaults), and maybe types.
-    Attrs(
-        &'static [(&'static str, AttrDefault)],
-        &'static [&'static str],
-    ),
-    /// Inputs, outputs or attribute meaning changed: needs an adapter.
-    Other,
-}
-
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Version {
-    pub since: i64,
-    pub deprecated: bool,
-    pub change: Change,
-}
 
 /// Boundaries whose signature did not change but whose meaning did (onnx's changelog); they
 /// count as [`Change::Other`].
