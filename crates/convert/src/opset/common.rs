@@ -34,7 +34,11 @@ impl Rewrite {
 
 impl Ctx<'_> {
     /// The int64 values of a constant value (initializer or `Constant` node output).
+    /// An initializer that is also a graph input can be overridden: not a constant.
     pub fn const_ints(&self, name: &str) -> Option<Vec<i64>> {
+        if self.index.is_graph_input(name) {
+            return None;
+        }
         if let Some(t) = self.graph.initializer(name) {
             return t.tensor.to_i64_vec();
         }

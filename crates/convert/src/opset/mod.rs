@@ -16,7 +16,7 @@
 //!
 //! Every refusal is collected and the conversion fails naming each node, op and reason; the
 //! model is only changed when all nodes convert. The IR version becomes the lowest the target
-//! opset allows; names, metadata, value_info and dim_params are kept.
+//! opset allows (a conversion to the model's own opset keeps it); names, metadata, value_info and dim_params are kept.
 //!
 //! Not done yet: nodes with subgraphs (If, Loop, Scan) and model-local functions are refused;
 //! opsets outside 11..=22; other domains than the default one are left as they are.
@@ -165,7 +165,9 @@ pub fn convert_opset(model: &mut Model, target: i64) -> Result<OpsetReport> {
         }
     }
     let ir_from = model.ir_version;
-    model.ir_version = min_ir_for_opset(target);
+    if from != target {
+        model.ir_version = min_ir_for_opset(target);
+    }
     Ok(OpsetReport {
         from,
         to: target,

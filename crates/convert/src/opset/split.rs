@@ -50,9 +50,17 @@ pub(crate) fn adapt(ctx: &mut Ctx, node: &Node, from: i64, to: i64) -> Result<Re
             if dim % k == 0 {
                 Spec::Equal
             } else {
-                let chunk = (dim + k - 1) / k;
+                // Opset 18: parts of ceil(dim / k), the last one what is left.
+                let chunk = dim / k + 1;
+                let last = chunk
+                    .checked_mul(k - 1)
+                    .map(|used| dim - used)
+                    .filter(|&last| last > 0)
+                    .ok_or_else(|| {
+                        format!("num_outputs={k} over size {dim} leaves no last part")
+                    })?;
                 let mut sizes = vec![chunk; (k - 1) as usize];
-                sizes.push(dim - chunk * (k - 1));
+                sizes.push(last);
                 Spec::Sizes(sizes)
             }
         }
