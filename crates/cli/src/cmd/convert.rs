@@ -16,7 +16,7 @@ use std::path::PathBuf;
 /// types or attributes (Reshape allowzero, ArgMax select_last_index, ...) cross as they are,
 /// going down only when the node's types and attributes exist in the target opset. Anything
 /// else fails, naming every node that cannot convert and why; nothing is written then.
-/// The IR version becomes the lowest the target opset allows.
+/// The IR version becomes the lowest the target opset allows (kept when opset=N is the model's own).
 ///
 /// Not done yet: opsets outside 11..=22; nodes with subgraphs (If/Loop/Scan) and model-local
 /// functions (refused); other domains are kept as they are.

@@ -125,6 +125,8 @@ pub fn convert_opset(model: &mut Model, target: i64) -> Result<OpsetReport> {
         }
         match convert_node(&mut ctx, n, from, target) {
             Ok(None) => nodes.push(n.clone()),
+            // An adapter that had nothing to change: not reported.
+            Ok(Some(r)) if r.nodes.len() == 1 && r.nodes[0] == *n => nodes.push(n.clone()),
             Ok(Some(r)) => {
                 rewritten.push(Rewritten {
                     node: n.label(),
