@@ -1,4 +1,5 @@
 pub mod bench;
+pub mod convert;
 pub mod convert_weights;
 pub mod export;
 pub mod info;
