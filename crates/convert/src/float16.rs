@@ -103,18 +103,6 @@ fn tensor_to_f16(t: &Tensor) -> Result<Option<Tensor>> {
         .map_err(|e| ConvertError::Tensor(e.to_string()))
 }
 
-fn fact_value_info(name: &str, f: &onnxide_ir::infer::Fact) -> ValueInfo {
-    ValueInfo {
-        name: name.to_string(),
-        ty: ValueType::Tensor {
-            elem: f.elem,
-            shape: f.shape.clone(),
-        },
-        doc_string: String::new(),
-        metadata_props: Vec::new(),
-    }
-}
-
 fn with_elem(v: &ValueInfo, name: String, elem: DType) -> ValueInfo {
     let mut v = v.clone();
     v.name = name;
@@ -205,7 +193,7 @@ pub fn to_float16(model: &mut Model) -> Result<()> {
             .iter()
             .find(|v| v.name == name)
             .cloned()
-            .or_else(|| inferred.fact(name).map(|f| fact_value_info(name, f)))
+            .or_else(|| inferred.fact(name).map(|f| f.to_value_info(name)))
     };
     let mut around = CastsAround::default();
     for &idx in &mixed {
@@ -255,7 +243,7 @@ fn inferred_value_info(
             continue;
         }
         if let Some(f) = inferred.fact(o).filter(|f| !f.is_empty()) {
-            value_info.push(fact_value_info(o, f));
+            value_info.push(f.to_value_info(o));
         }
     }
     value_info

@@ -40,7 +40,7 @@ struct Ctx<'a> {
 }
 
 /// The lowest IR version that may import `ai.onnx` opset `v` (ONNX's release table).
-fn min_ir_for_opset(v: i64) -> i64 {
+pub fn min_ir_for_opset(v: i64) -> i64 {
     match v {
         ..=8 => 3,
         9 => 4,

@@ -4,7 +4,7 @@
 //! from them, partly symbolic shapes included where the used dims are static) become
 //! initializers, after which constant folding continues downstream.
 
-use crate::util::{byte_size, static_shape};
+use crate::util::byte_size;
 use onnxide_ir::infer::{infer, Inferred, Sym};
 use onnxide_ir::rewrite::{has_subgraph, GraphIndex, Pass, PassReport, Patch};
 use onnxide_ir::{DType, IrError, Model, NamedTensor, Node, Tensor};
@@ -73,7 +73,7 @@ impl Pass for FoldConstants {
                 let in_bytes: usize = inputs.iter().flatten().map(|t| t.byte_size()).sum();
                 let mut out_bytes = Some(0usize);
                 for o in n.outputs.iter().filter(|o| !o.is_empty()) {
-                    out_bytes = match (out_bytes, f.elem(o), static_shape(f, o)) {
+                    out_bytes = match (out_bytes, f.elem(o), f.static_shape(o)) {
                         (Some(acc), Some(e), Some(s)) => {
                             byte_size(e, &s).and_then(|b| acc.checked_add(b))
                         }
@@ -127,7 +127,8 @@ pub struct FoldShapes;
 
 fn known_value(facts: &Inferred, name: &str) -> Option<Tensor> {
     let elem = facts.elem(name)?;
-    let shape: Vec<usize> = static_shape(facts, name)?
+    let shape: Vec<usize> = facts
+        .static_shape(name)?
         .into_iter()
         .map(usize::try_from)
         .collect::<Result<_, _>>()

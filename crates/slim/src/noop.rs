@@ -2,7 +2,6 @@
 //! to the type it already has, Reshape/Expand/Slice that leave a static shape unchanged,
 //! Transpose with the identity permutation, Concat of one input.
 
-use crate::util::static_shape;
 use onnxide_ir::infer::{infer, Inferred};
 use onnxide_ir::rewrite::{is_onnx_op, node, GraphIndex, Pass, PassReport, Patch};
 use onnxide_ir::{Graph, IrError, Model, Node};
@@ -29,7 +28,7 @@ fn is_noop(g: &Graph, ix: &GraphIndex, facts: Option<&Inferred>, n: &Node) -> bo
     }
     let same_static = || -> bool {
         let Some(f) = facts else { return false };
-        let (Some(a), Some(b)) = (static_shape(f, x), static_shape(f, y)) else {
+        let (Some(a), Some(b)) = (f.static_shape(x), f.static_shape(y)) else {
             return false;
         };
         a == b && f.elem(x).is_some() && f.elem(x) == f.elem(y)

@@ -1,19 +1,6 @@
-//! Helpers shared by the passes: static shapes and byte sizes from inference facts.
+//! Helpers shared by the passes: byte sizes of statically shaped values.
 
-use onnxide_ir::infer::Inferred;
-use onnxide_ir::{DType, Dim};
-
-/// The shape of `value` when inference knows every dim as a number.
-pub fn static_shape(facts: &Inferred, value: &str) -> Option<Vec<u64>> {
-    facts
-        .shape(value)?
-        .iter()
-        .map(|d| match d {
-            Dim::Fixed(n) => Some(*n),
-            _ => None,
-        })
-        .collect()
-}
+use onnxide_ir::DType;
 
 /// Bytes of a tensor of `elem` and `shape`, with checked arithmetic (`None` on overflow).
 pub fn byte_size(elem: DType, shape: &[u64]) -> Option<usize> {

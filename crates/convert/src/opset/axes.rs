@@ -54,7 +54,6 @@ pub(crate) fn adapt(ctx: &mut Ctx, node: &Node, up: bool) -> Result<Rewrite, Str
     }
     n.inputs.truncate(1);
     trim_inputs(&mut n);
-    ctx.released.push(axes_in);
     if !axes.is_empty() {
         n.attributes.push(attr("axes", axes.clone()));
     }

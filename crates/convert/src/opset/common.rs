@@ -12,9 +12,6 @@ pub(crate) struct Ctx<'a> {
     pub names: UniqueNames,
     /// Initializers the adapters add.
     pub new_initializers: Vec<NamedTensor>,
-    /// Values that stopped being read by the node that read them (removed at the end if no
-    /// one else reads them).
-    pub released: Vec<String>,
 }
 
 /// A node's replacement: the nodes (in order) that take its place and what was done.

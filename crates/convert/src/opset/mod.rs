@@ -33,10 +33,9 @@ mod version;
 
 use crate::{ConvertError, Result};
 use common::{Ctx, Rewrite};
-use onnxide_ir::rewrite::{has_subgraph, node_reads, GraphIndex, Pass, PassReport, UniqueNames};
+use onnxide_ir::rewrite::{has_subgraph, GraphIndex, Pass, PassReport, Patch, UniqueNames};
 use onnxide_ir::{normalize_domain, IrError, Model, Node};
 use schema::{change, is_default, remove_attr, type_str, Change};
-use std::collections::HashSet;
 
 /// The lowest and highest opsets the conversion handles.
 pub const MIN_OPSET: i64 = 11;
@@ -63,21 +62,7 @@ pub struct OpsetReport {
     pub rewritten: Vec<Rewritten>,
 }
 
-/// The lowest IR version that may import `ai.onnx` opset `v` (ONNX's release table, the one
-/// `onnxide_ir::check` applies).
-pub fn min_ir_for_opset(v: i64) -> i64 {
-    match v {
-        ..=8 => 3,
-        9 => 4,
-        10 => 5,
-        11 => 6,
-        12..=14 => 7,
-        15..=18 => 8,
-        19..=20 => 9,
-        21..=22 => 10,
-        _ => 11,
-    }
-}
+pub use onnxide_ir::check::min_ir_for_opset;
 
 /// Converts the model's default-domain opset to `target` in place; on error the model is
 /// unchanged.
@@ -113,27 +98,25 @@ pub fn convert_opset(model: &mut Model, target: i64) -> Result<OpsetReport> {
         inferred: &inferred,
         names: UniqueNames::new(g),
         new_initializers: Vec::new(),
-        released: Vec::new(),
     };
     let mut problems = Vec::new();
-    let mut nodes: Vec<Node> = Vec::with_capacity(g.nodes.len());
+    let mut patch = Patch::new();
     let mut rewritten = Vec::new();
-    for n in &g.nodes {
+    for (i, n) in g.nodes.iter().enumerate() {
         if !normalize_domain(&n.domain).is_empty() {
-            nodes.push(n.clone());
             continue;
         }
         match convert_node(&mut ctx, n, from, target) {
-            Ok(None) => nodes.push(n.clone()),
+            Ok(None) => {}
             // An adapter that had nothing to change: not reported.
-            Ok(Some(r)) if r.nodes.len() == 1 && r.nodes[0] == *n => nodes.push(n.clone()),
+            Ok(Some(r)) if r.nodes.len() == 1 && r.nodes[0] == *n => {}
             Ok(Some(r)) => {
                 rewritten.push(Rewritten {
                     node: n.label(),
                     op: n.op_type.clone(),
                     what: r.what,
                 });
-                nodes.extend(r.nodes);
+                patch.replace_node_with(i, r.nodes);
             }
             Err(why) => problems.push(format!("{}: {why}", n.label())),
         }
@@ -141,26 +124,12 @@ pub fn convert_opset(model: &mut Model, target: i64) -> Result<OpsetReport> {
     if !problems.is_empty() {
         return Err(fail(problems));
     }
-    let Ctx {
-        new_initializers,
-        released,
-        ..
-    } = ctx;
-    // Constants that only fed a moved input (axes, split) go.
-    let read: HashSet<String> = nodes
-        .iter()
-        .flat_map(|n| node_reads(n).map(str::to_string))
-        .chain(model.graph.outputs.iter().map(|o| o.name.clone()))
-        .collect();
-    let dead: HashSet<String> = released.into_iter().filter(|v| !read.contains(v)).collect();
-    nodes.retain(|n| {
-        !(n.op_type == "Constant" && n.outputs.len() == 1 && dead.contains(&n.outputs[0]))
-    });
-    let graph = &mut model.graph;
-    graph.nodes = nodes;
-    graph.initializers.retain(|t| !dead.contains(&t.name));
-    graph.inputs.retain(|i| !dead.contains(&i.name));
-    graph.initializers.extend(new_initializers);
+    ctx.new_initializers
+        .into_iter()
+        .for_each(|t| patch.add_initializer(t));
+    // Constants that only fed a moved input (axes, split sizes) lose their last reader: the
+    // patch drops them.
+    patch.apply(&mut model.graph);
     for o in &mut model.opset_imports {
         if normalize_domain(&o.domain).is_empty() {
             o.version = target;

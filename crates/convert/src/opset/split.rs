@@ -98,11 +98,6 @@ pub(crate) fn adapt(ctx: &mut Ctx, node: &Node, from: i64, to: i64) -> Result<Re
             "num_outputs kept".into()
         }
     };
-    if let Some(old) = old_input {
-        if !n.inputs.contains(&old) {
-            ctx.released.push(old);
-        }
-    }
     trim_inputs(&mut n);
     Ok(Rewrite::one(n, what))
 }

@@ -71,7 +71,8 @@ impl Fact {
         }
     }
 
-    fn to_value_info(&self, name: &str) -> ValueInfo {
+    /// The fact as the `ValueInfo` of `name` (a tensor of this element type and shape).
+    pub fn to_value_info(&self, name: &str) -> ValueInfo {
         ValueInfo {
             name: name.to_string(),
             ty: ValueType::Tensor {
@@ -109,6 +110,17 @@ impl Inferred {
 
     pub fn shape(&self, name: &str) -> Option<&[Dim]> {
         self.facts.get(name)?.shape.as_deref()
+    }
+
+    /// The shape of `name` when every dim is a known number.
+    pub fn static_shape(&self, name: &str) -> Option<Vec<u64>> {
+        self.shape(name)?
+            .iter()
+            .map(|d| match d {
+                Dim::Fixed(n) => Some(*n),
+                _ => None,
+            })
+            .collect()
     }
 
     pub fn elem(&self, name: &str) -> Option<DType> {

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 /// readers before the patch are left alone: removing dead code is a pass of its own.
 #[derive(Clone, Debug, Default)]
 pub struct Patch {
-    replaced: BTreeMap<usize, Node>,
+    replaced: BTreeMap<usize, Vec<Node>>,
     removed: BTreeSet<usize>,
     added: Vec<Node>,
     rewired: Vec<(String, String)>,
@@ -74,7 +74,13 @@ impl Patch {
 
     /// Puts `node` at position `index` instead of the node there.
     pub fn replace_node(&mut self, index: usize, node: Node) {
-        self.replaced.insert(index, node);
+        self.replaced.insert(index, vec![node]);
+    }
+
+    /// Puts `nodes`, in order, at position `index` instead of the node there (an op expanded
+    /// into several, such as an adapter wrapping it in Reshapes).
+    pub fn replace_node_with(&mut self, index: usize, nodes: Vec<Node>) {
+        self.replaced.insert(index, nodes);
     }
 
     pub fn remove_node(&mut self, index: usize) {
@@ -123,7 +129,10 @@ impl Patch {
         let mut replaced = self.replaced;
         for (i, n) in std::mem::take(&mut graph.nodes).into_iter().enumerate() {
             if !self.removed.contains(&i) {
-                nodes.push(replaced.remove(&i).unwrap_or(n));
+                match replaced.remove(&i) {
+                    Some(instead) => nodes.extend(instead),
+                    None => nodes.push(n),
+                }
             }
         }
         let renames = resolve_chains(&self.rewired);
@@ -303,6 +312,25 @@ mod tests {
             (1, 1, 1)
         );
         assert_eq!(s.nodes_dead, 0);
+    }
+
+    #[test]
+    fn a_node_can_become_several_in_place() {
+        let mut g = chain();
+        let mut p = Patch::new();
+        p.replace_node_with(
+            1,
+            vec![
+                node("Add")
+                    .name("b1")
+                    .inputs(["y", "k"])
+                    .output("z0")
+                    .build(),
+                node("Neg").name("b2").input("z0").output("z").build(),
+            ],
+        );
+        assert_eq!(p.apply(&mut g).nodes_replaced, 1);
+        assert_eq!(names(&g), ["a", "b1", "b2", "c"]);
     }
 
     #[test]

@@ -8,7 +8,7 @@
 
 use crate::fast::DOMAIN;
 use onnxide_ir::rewrite::{attr, is_onnx_op, GraphIndex, Pass, PassReport, Patch};
-use onnxide_ir::{DType, Dim, Graph, IrError, Model, Node};
+use onnxide_ir::{DType, Graph, IrError, Model, Node};
 use std::collections::HashSet;
 
 /// The pass (see the module docs). Reports `conv_silu` and `residual_add`.
@@ -34,17 +34,7 @@ struct Fusion {
 
 fn fuse_conv_silu(model: &mut Model) -> PassReport {
     let inferred = onnxide_ir::infer::infer(model).ok();
-    let static_shape = |name: &str| -> Option<Vec<u64>> {
-        inferred
-            .as_ref()?
-            .shape(name)?
-            .iter()
-            .map(|d| match d {
-                Dim::Fixed(v) => Some(*v),
-                _ => None,
-            })
-            .collect()
-    };
+    let static_shape = |name: &str| inferred.as_ref()?.static_shape(name);
     let graph = &model.graph;
     let index = GraphIndex::new(graph);
     let mut fusions: Vec<Fusion> = Vec::new();
