@@ -4,10 +4,10 @@
 //! from them, partly symbolic shapes included where the used dims are static) become
 //! initializers, after which constant folding continues downstream.
 
-use crate::util::byte_size;
+use crate::util::{byte_size, default_domain};
 use onnxide_ir::infer::{infer, Inferred, Sym};
 use onnxide_ir::rewrite::{has_subgraph, GraphIndex, Pass, PassReport, Patch};
-use onnxide_ir::{DType, IrError, Model, NamedTensor, Node, Tensor};
+use onnxide_ir::{DType, IrError, Model, NamedTensor, Tensor};
 use std::collections::HashMap;
 
 /// Folds nodes on constant inputs. Rules: default-domain, deterministic ops without subgraphs;
@@ -15,10 +15,11 @@ use std::collections::HashMap;
 /// be known from inference *before* evaluating, and the outputs together may not be larger
 /// than the inputs together (the file never grows; a huge `ConstantOfShape` is never
 /// evaluated, so never allocated). `Constant` nodes become initializers (same bytes).
-pub struct FoldConstants;
-
-fn default_domain(n: &Node) -> bool {
-    n.domain.is_empty() || n.domain == "ai.onnx"
+/// `size_threshold`: outputs larger than the inputs are folded too when together they are at
+/// most this many bytes (0, the default: never).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FoldConstants {
+    pub size_threshold: usize,
 }
 
 impl Pass for FoldConstants {
@@ -81,7 +82,7 @@ impl Pass for FoldConstants {
                     };
                 }
                 match out_bytes {
-                    Some(b) if b <= in_bytes => {}
+                    Some(b) if b <= in_bytes.max(self.size_threshold) => {}
                     _ => continue,
                 }
             }
@@ -92,7 +93,7 @@ impl Pass for FoldConstants {
                 // Inference and the kernel disagreeing on a size must not let the file grow.
                 let in_bytes: usize = inputs.iter().flatten().map(|t| t.byte_size()).sum();
                 let out_bytes: usize = outputs.iter().map(Tensor::byte_size).sum();
-                if out_bytes > in_bytes {
+                if out_bytes > in_bytes.max(self.size_threshold) {
                     continue;
                 }
             }
