@@ -76,17 +76,7 @@ fn json_summary() {
         .iter()
         .map(|p| p["name"].as_str().unwrap())
         .collect();
-    assert_eq!(
-        names,
-        [
-            "fold-shapes",
-            "fold-constants",
-            "no-ops",
-            "cse",
-            "shared-initializers",
-            "dead-code"
-        ]
-    );
+    assert_eq!(names, onnxide_slim::PASSES);
     assert!(output.exists());
 }
 
@@ -115,8 +105,117 @@ fn a_key_value_setting_is_refused_not_written_to() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("imgsz=640") && err.contains("no key=value"),
+        err.contains("imgsz") && err.contains("size-threshold"),
         "{err}"
     );
     assert!(!dir.path().join("imgsz=640").exists() && input.exists());
+}
+
+fn slim_args(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_onnxide"))
+        .current_dir(dir)
+        .arg("slim")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn skip_and_only_take_pass_names_with_a_did_you_mean() {
+    let dir = tempfile::tempdir().unwrap();
+    model_in(dir.path());
+    let out = slim_args(dir.path(), &["m.onnx", "--skip", "fold-constant"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("did you mean 'fold-constants'"), "{err}");
+    assert!(!dir.path().join("m_slim.onnx").exists());
+    let out = slim_args(
+        dir.path(),
+        &[
+            "m.onnx",
+            "o.onnx",
+            "--only",
+            "dead-code,cse",
+            "--json",
+            "size-threshold=1024",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let names: Vec<&str> = v["passes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["cse", "dead-code"]);
+    let out = slim_args(
+        dir.path(),
+        &[
+            "m.onnx",
+            "o2.onnx",
+            "--skip",
+            "fold-shapes",
+            "--no-shape-infer",
+            "--json",
+        ],
+    );
+    assert!(out.status.success());
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let names: Vec<&str> = v["passes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), onnxide_slim::PASSES.len() - 1);
+    assert!(!names.contains(&"fold-shapes"));
+    let out = slim_args(dir.path(), &["m.onnx", "size-threshold=lots"]);
+    assert!(!out.status.success());
+}
+
+#[test]
+fn check_compares_on_the_executor_and_fp16_keeps_float32_io() {
+    let dir = tempfile::tempdir().unwrap();
+    model_in(dir.path());
+    let out = slim_args(
+        dir.path(),
+        &["m.onnx", "h.onnx", "--check", "--fp16", "--json"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let diffs = v["check"]["max_rel_diff"]
+        .as_object()
+        .expect("check results");
+    assert!(!diffs.is_empty());
+    for (name, d) in diffs {
+        let d = d.as_f64().unwrap();
+        println!("fp16 {name}: {d:e}");
+        assert!(d <= 1e-2, "{name}: {d}");
+    }
+    let original = onnxide_ir::load(dir.path().join("m.onnx")).unwrap();
+    let half = onnxide_ir::load(dir.path().join("h.onnx")).unwrap();
+    assert_eq!(half.graph.inputs, original.graph.inputs);
+    assert_eq!(half.graph.outputs, original.graph.outputs);
+    assert!(half
+        .graph
+        .initializers
+        .iter()
+        .any(|t| t.tensor.dtype() == onnxide_ir::DType::F16));
+    let out = slim_args(dir.path(), &["m.onnx", "c.onnx", "--check"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("check output0: max"), "{text}");
 }
