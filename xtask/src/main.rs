@@ -2,6 +2,7 @@
 
 mod bench_export;
 mod bench_model;
+mod bench_slim;
 mod cycles;
 mod export;
 mod interop;
@@ -17,6 +18,9 @@ tasks:
   fixtures [--only NAME...]   regenerate fixtures/ (needs Python with ultralytics, torch, torchvision, onnx,
                               onnxruntime); with no arguments also the model zoo (fixtures/zoo)
   fixtures zoo                regenerate only the model zoo (ResNet-18, MobileNet-v3, YOLOv8n, YOLO12n)
+  fixtures slim [--only NAME...]
+                              regenerate fixtures/slim (unslimmed torchvision and Ultralytics exports for the
+                              slim comparison, with onnxslim's and onnxsim's node counts; needs onnxslim, onnxsim)
   nodetests [DIR]             generate the ONNX backend node tests into DIR (default fixtures/.cache/nodetests;
                               needs Python with onnx)
   bench [model=F] [model8=F] [rounds=N] [runs=N]
@@ -25,6 +29,9 @@ tasks:
   bench export [model=F] [runs=N]
                               whole-process time of `onnxide export` vs `yolo export format=onnx`
                               (median of N=5 runs each, ratio table; needs Ultralytics' `yolo`)
+  bench slim [model=F] [runs=N]
+                              whole-process time of `onnxide slim` vs `onnxslim` and `onnxsim` (median of N=5,
+                              alternating; default model: the unslimmed YOLO11n detect export in fixtures/slim)
   cycles [DIR]                fail on import cycles between the modules of any crate in the workspace (DIR,
                               default this one), printing each cycle with the files and lines of its edges
   export key=value ...        the same as `onnxide export` (YOLO11 -> ONNX), e.g. export model=yolo11n.pt
@@ -54,6 +61,9 @@ fn run(args: &[String]) -> Result<()> {
         "fixtures" if rest.first().map(String::as_str) == Some("zoo") => {
             python::script("xtask/fixtures/make_zoo.py", &rest[1..])
         }
+        "fixtures" if rest.first().map(String::as_str) == Some("slim") => {
+            python::script("xtask/fixtures/make_slim_models.py", &rest[1..])
+        }
         "fixtures" => {
             python::script("xtask/fixtures/make_fixtures.py", rest)?;
             if rest.is_empty() {
@@ -72,6 +82,7 @@ fn run(args: &[String]) -> Result<()> {
         "bench" if rest.first().map(String::as_str) == Some("export") => {
             bench_export::run(&rest[1..])
         }
+        "bench" if rest.first().map(String::as_str) == Some("slim") => bench_slim::run(&rest[1..]),
         "bench" => bench_model::run(rest),
         "cycles" => cycles::run(rest),
         "export" => export::run(rest),

@@ -123,7 +123,8 @@ impl Pass for FoldConstants {
 
 /// Replaces integer values that inference knows exactly (every element a number, static
 /// shape, int64 or int32) and that depend on a non-constant input (`Shape`, `Size`, and
-/// shape arithmetic on them) by initializers. Graph outputs are left alone.
+/// shape arithmetic on them) by initializers, and so any value with a static shape of zero
+/// elements (an empty Slice, of any type). Graph outputs are left alone.
 pub struct FoldShapes;
 
 fn known_value(facts: &Inferred, name: &str) -> Option<Tensor> {
@@ -134,6 +135,10 @@ fn known_value(facts: &Inferred, name: &str) -> Option<Tensor> {
         .map(usize::try_from)
         .collect::<Result<_, _>>()
         .ok()?;
+    if shape.contains(&0) {
+        // No elements: the value is known whatever its type.
+        return Tensor::zeros(elem, shape).ok();
+    }
     let values: Vec<i64> = facts
         .value(name)?
         .iter()

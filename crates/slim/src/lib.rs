@@ -12,7 +12,7 @@
 //!   ([`FuseGemm`], MatMul + Add), `fuse-pad-conv` ([`FusePadConv`]); fused weights are
 //!   computed in f64 and rounded once (see the `conv` module);
 //! - chains: `transpose-chains`, `reshape-chains`, `squeeze-pairs`, `slice-chains`,
-//!   `concat-chains`;
+//!   `concat-chains`, `concat-reshape` ([`ConcatReshape`]);
 //! - `no-ops` ([`NoOps`]): Identity, Dropout, same-type Cast, Reshape/Expand/Slice that change
 //!   no static shape, identity Transpose, one-input Concat;
 //! - `cse` ([`Cse`]): common-subexpression elimination of deterministic ops;
@@ -23,6 +23,7 @@
 //! If/Loop/Scan bodies.
 
 mod concat_chain;
+mod concat_reshape;
 mod conv;
 mod conv_add;
 mod conv_bn;
@@ -40,6 +41,7 @@ mod transpose_chain;
 mod util;
 
 pub use concat_chain::ConcatChains;
+pub use concat_reshape::ConcatReshape;
 pub use conv_add::FuseConvAdd;
 pub use conv_bn::FuseConvBn;
 pub use conv_mul::FuseConvMul;
@@ -58,7 +60,7 @@ use onnxide_ir::rewrite::{Pass, PassManager, RunReport};
 use onnxide_ir::{IrError, Model};
 
 /// Every pass, in the order a round runs them.
-pub const PASSES: [&str; 16] = [
+pub const PASSES: [&str; 17] = [
     "fold-shapes",
     "fold-constants",
     "fuse-conv-bn",
@@ -71,6 +73,7 @@ pub const PASSES: [&str; 16] = [
     "squeeze-pairs",
     "slice-chains",
     "concat-chains",
+    "concat-reshape",
     "no-ops",
     "cse",
     "shared-initializers",
@@ -115,6 +118,7 @@ fn make(name: &str, opts: &Options) -> Option<Box<dyn Pass>> {
         "squeeze-pairs" => Box::new(SqueezePairs),
         "slice-chains" => Box::new(SliceChains),
         "concat-chains" => Box::new(ConcatChains),
+        "concat-reshape" => Box::new(ConcatReshape),
         "no-ops" => Box::new(NoOps),
         "cse" => Box::new(Cse),
         "shared-initializers" => Box::new(SharedInitializers),

@@ -1,6 +1,8 @@
 //! `no-ops`: nodes whose output equals their first input: Identity, Dropout in inference, Cast
-//! to the type it already has, Reshape/Expand/Slice that leave a static shape unchanged,
-//! Transpose with the identity permutation, Concat of one input.
+//! to the type it already has, Reshape/Expand/Slice that leave a static shape unchanged (and a
+//! Reshape from rank 1 to rank 1),
+//! Transpose with the identity permutation, Concat of one input; Concat inputs of size 0 along
+//! the axis are dropped.
 
 use onnxide_ir::infer::{infer, Inferred};
 use onnxide_ir::rewrite::{is_onnx_op, node, GraphIndex, Pass, PassReport, Patch};
@@ -51,7 +53,12 @@ fn is_noop(g: &Graph, ix: &GraphIndex, facts: Option<&Inferred>, n: &Node) -> bo
                 _ => false,
             }
         }
-        "Reshape" | "Expand" => same_static(),
+        "Reshape" => {
+            // Same static shape, or rank 1 to rank 1 (same element count, so the same vector).
+            let rank = |v: &str| facts.and_then(|f| f.fact(v).and_then(|f| f.rank()));
+            same_static() || (rank(x) == Some(1) && rank(y) == Some(1))
+        }
+        "Expand" => same_static(),
         "Slice" => {
             let steps_positive = match n.inputs.get(4).filter(|s| !s.is_empty()) {
                 None => true,
@@ -90,6 +97,13 @@ impl Pass for NoOps {
         let mut renamed_away: HashSet<String> = HashSet::new();
         let mut targets: HashSet<String> = HashSet::new();
         for (i, n) in g.nodes.iter().enumerate() {
+            if let Some(kept) = concat_without_empty_inputs(facts.as_ref(), n) {
+                let mut fewer = n.clone();
+                fewer.inputs = kept;
+                patch.replace_node(i, fewer);
+                report.add("Concat empty input", 1);
+                continue;
+            }
             if patch.touches_node(i) || !is_noop(g, &ix, facts.as_ref(), n) {
                 continue;
             }
@@ -143,6 +157,33 @@ impl Pass for NoOps {
         report.add("dead", s.nodes_dead);
         Ok(report)
     }
+}
+
+/// A Concat's inputs without those that are statically empty along its axis (size 0 there),
+/// when there are some and at least one input remains.
+fn concat_without_empty_inputs(facts: Option<&Inferred>, n: &Node) -> Option<Vec<String>> {
+    if n.op_type != "Concat"
+        || !(n.domain.is_empty() || n.domain == "ai.onnx")
+        || n.inputs.len() < 2
+    {
+        return None;
+    }
+    let f = facts?;
+    let rank = f.fact(n.outputs.first()?)?.rank()?;
+    let axis = n.attr_int("axis")?;
+    let axis = usize::try_from(if axis < 0 {
+        axis + i64::try_from(rank).ok()?
+    } else {
+        axis
+    })
+    .ok()?;
+    let empty = |v: &String| {
+        f.shape(v)
+            .and_then(|s| s.get(axis))
+            .is_some_and(|d| matches!(d, onnxide_ir::Dim::Fixed(0)))
+    };
+    let kept: Vec<String> = n.inputs.iter().filter(|v| !empty(v)).cloned().collect();
+    (kept.len() < n.inputs.len() && !kept.is_empty()).then_some(kept)
 }
 
 fn op_count(op: &str) -> &'static str {

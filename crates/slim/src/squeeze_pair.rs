@@ -1,15 +1,17 @@
-//! `squeeze-pairs`: Unsqueeze → Squeeze and Squeeze → Unsqueeze on the same axes cancel.
+//! `squeeze-pairs`: Unsqueeze → Squeeze and Squeeze → Unsqueeze on the same axes cancel;
+//! Unsqueeze → Unsqueeze becomes one Unsqueeze.
 
-use crate::util::{constant_ints, default_domain};
+use crate::util::{constant_ints, default_domain, only_read_by, set_attr};
 use onnxide_ir::infer::{infer, Inferred};
-use onnxide_ir::rewrite::{node, GraphIndex, Pass, PassReport, Patch};
-use onnxide_ir::{Graph, IrError, Model, Node};
+use onnxide_ir::rewrite::{node, GraphIndex, Pass, PassReport, Patch, UniqueNames};
+use onnxide_ir::{Graph, IrError, Model, NamedTensor, Node, Tensor};
 
 /// `Squeeze(Unsqueeze(x, a), a)` ⇒ `x` and `Unsqueeze(Squeeze(x, a), a)` ⇒ `x` (axes as an
 /// attribute before opset 13, a constant input from 13; negative axes need the rank from
 /// inference; a Squeeze without axes is left alone). Readers of the pair's output read `x`; a
 /// graph output keeps its name through an Identity. The first node goes when nothing else
-/// reads it.
+/// reads it. Also `Unsqueeze(Unsqueeze(x, a1), a2)` ⇒ one `Unsqueeze(x, a)` (a1's axes placed
+/// among the final dims a2 did not insert), when the intermediate is read by the second only.
 pub struct SqueezePairs;
 
 fn axes(g: &Graph, ix: &GraphIndex, n: &Node) -> Option<Vec<i64>> {
@@ -107,6 +109,66 @@ impl Pass for SqueezePairs {
                 },
                 1,
             );
+        }
+        let opset = model.default_opset().unwrap_or(1);
+        let mut names = UniqueNames::new(g);
+        for (j, second) in g.nodes.iter().enumerate() {
+            if second.op_type != "Unsqueeze"
+                || !default_domain(second)
+                || second.inputs.is_empty()
+                || second.outputs.len() != 1
+                || patch.touches_node(j)
+            {
+                continue;
+            }
+            let mid = &second.inputs[0];
+            let Some(i) = ix.producer(mid) else { continue };
+            let first = &g.nodes[i];
+            if first.op_type != "Unsqueeze"
+                || !default_domain(first)
+                || first.inputs.is_empty()
+                || patch.touches_node(i)
+                || !only_read_by(&ix, mid, j)
+            {
+                continue;
+            }
+            let x = &first.inputs[0];
+            let (Some(a1), Some(a2)) = (axes(g, &ix, first), axes(g, &ix, second)) else {
+                continue;
+            };
+            let r = || rank(facts.as_ref(), x);
+            let (Some(n1), Some(n2)) = (
+                normalized(&a1, || Some(r()? + a1.len())),
+                normalized(&a2, || Some(r()? + a1.len() + a2.len())),
+            ) else {
+                continue;
+            };
+            // The intermediate's dims are the final dims not inserted by the second Unsqueeze.
+            let total =
+                (n1.len() + n2.len()) as i64 + n1.iter().chain(&n2).copied().max().unwrap_or(0) + 1;
+            let kept: Vec<i64> = (0..total).filter(|k| !n2.contains(k)).collect();
+            let mapped: Option<Vec<i64>> = n1
+                .iter()
+                .map(|&p| kept.get(usize::try_from(p).ok()?).copied())
+                .collect();
+            let Some(mut all) = mapped else { continue };
+            all.extend(&n2);
+            all.sort_unstable();
+            let mut merged = second.clone();
+            merged.inputs = vec![x.clone()];
+            if opset >= 13 {
+                let Ok(t) = Tensor::from_vec(vec![all.len()], all) else {
+                    continue;
+                };
+                let name = names.fresh(&format!("{}_axes", second.outputs[0]));
+                patch.add_initializer(NamedTensor::new(name.clone(), t));
+                merged.inputs.push(name);
+            } else {
+                set_attr(&mut merged, "axes", all);
+            }
+            patch.replace_node(j, merged);
+            patch.remove_node(i);
+            report.add("Unsqueeze+Unsqueeze", 1);
         }
         if !patch.is_empty() {
             patch.apply(&mut model.graph);

@@ -3,13 +3,30 @@
 
 use crate::util::{default_domain, only_read_by, set_attr};
 use onnxide_ir::infer::{infer, Inferred};
-use onnxide_ir::rewrite::{GraphIndex, Pass, PassReport, Patch};
-use onnxide_ir::{IrError, Model, Node};
+use onnxide_ir::rewrite::{node, GraphIndex, Pass, PassReport, Patch, UniqueNames};
+use onnxide_ir::{IrError, Model, NamedTensor, Node, Tensor};
 
 /// `Transpose(Transpose(x, p1), p2)` ⇒ `Transpose(x, p)` with `p[i] = p1[p2[i]]`, when the
 /// first Transpose's output is read by the second only. A missing `perm` (reverse the dims)
 /// needs the rank from inference.
+///
+/// Also, as onnxslim's EliminationTransposeAsReshape: a Transpose next to a Reshape (its input
+/// written by a Reshape read only by it, or its output read only by a Reshape) that moves only
+/// size-1 dims of a static shape (the other dims keep their order) becomes a Reshape to the
+/// static output shape, which `reshape-chains` then merges.
 pub struct TransposeChains;
+
+/// The output shape when Transpose `perm` of static `shape` only moves size-1 dims.
+fn as_reshape(shape: &[u64], perm: &[usize]) -> Option<Vec<i64>> {
+    if shape.len() != perm.len() {
+        return None;
+    }
+    let moved: Vec<usize> = perm.iter().copied().filter(|&k| shape[k] != 1).collect();
+    if moved.windows(2).any(|w| w[0] > w[1]) {
+        return None;
+    }
+    perm.iter().map(|&k| i64::try_from(shape[k]).ok()).collect()
+}
 
 fn perm(facts: Option<&Inferred>, n: &Node) -> Option<Vec<usize>> {
     let p: Vec<usize> = match n.attr_ints("perm") {
@@ -74,6 +91,52 @@ impl Pass for TransposeChains {
             patch.replace_node(j, fused);
             patch.remove_node(i);
             report.add("Transpose", 1);
+        }
+        let mut names = UniqueNames::new(g);
+        for (j, t) in g.nodes.iter().enumerate() {
+            if t.op_type != "Transpose"
+                || !default_domain(t)
+                || t.inputs.len() != 1
+                || t.outputs.len() != 1
+                || patch.touches_node(j)
+            {
+                continue;
+            }
+            let (x, y) = (&t.inputs[0], &t.outputs[0]);
+            let after_reshape = ix.producer(x).is_some_and(|p| {
+                g.nodes[p].op_type == "Reshape"
+                    && default_domain(&g.nodes[p])
+                    && only_read_by(&ix, x, j)
+            });
+            let before_reshape = ix.sole_consumer(y).is_some_and(|c| {
+                g.nodes[c].op_type == "Reshape"
+                    && g.nodes[c].inputs.first() == Some(y)
+                    && !ix.is_captured(y)
+            });
+            if !after_reshape && !before_reshape {
+                continue;
+            }
+            let (Some(f), Some(p)) = (facts.as_ref(), perm(facts.as_ref(), t)) else {
+                continue;
+            };
+            let Some(shape) = f.static_shape(x) else {
+                continue;
+            };
+            let Some(out) = as_reshape(&shape, &p) else {
+                continue;
+            };
+            let Ok(tensor) = Tensor::from_vec(vec![out.len()], out) else {
+                continue;
+            };
+            let name = names.fresh(&format!("{y}_shape"));
+            patch.add_initializer(NamedTensor::new(name.clone(), tensor));
+            let reshape = node("Reshape")
+                .name(t.name.clone())
+                .inputs([x.clone(), name])
+                .output(y.clone())
+                .build();
+            patch.replace_node(j, reshape);
+            report.add("Transpose as Reshape", 1);
         }
         if !patch.is_empty() {
             patch.apply(&mut model.graph);

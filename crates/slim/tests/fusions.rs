@@ -297,6 +297,8 @@ fn chains() -> Model {
             io("k", &[6, 3]),
             io("k2", &[2, 9]),
             io("qy", &[2, 1, 3]),
+            io("uu", &[1, 2, 1, 3]),
+            io("tr", &[6, 1]),
         ],
         vec![
             node("Transpose")
@@ -376,10 +378,23 @@ fn chains() -> Model {
                 .output("q1")
                 .build(),
             node("Relu").input("q1").output("qy").build(),
+            node("Unsqueeze").inputs(["a", "ax0"]).output("uu0").build(),
+            node("Unsqueeze")
+                .inputs(["uu0", "axm1"])
+                .output("uu")
+                .build(),
+            node("Reshape").inputs(["a", "sh6"]).output("tr0").build(),
+            node("Transpose")
+                .input("tr0")
+                .output("tr1")
+                .attr("perm", vec![1i64, 0])
+                .build(),
+            node("Relu").input("tr1").output("tr").build(),
         ],
         vec![
             i64s("sh1", &[6, 4]),
             i64s("sh2", &[0, 2, 2]),
+            i64s("sh6", &[1, 6]),
             i64s("ax0", &[0]),
             i64s("ax1", &[1]),
             i64s("ax2", &[2]),
@@ -414,6 +429,9 @@ fn transpose_reshape_squeeze_slice_and_concat_chains_collapse() {
             "Concat",
             "Relu",
             "Concat",
+            "Relu",
+            "Unsqueeze",
+            "Reshape",
             "Relu"
         ],
         "{:#?}",
@@ -433,7 +451,17 @@ fn transpose_reshape_squeeze_slice_and_concat_chains_collapse() {
     let concat = &m.graph.nodes[8];
     assert_eq!(concat.inputs, ["a", "a", "a"]);
     assert_eq!(r.count("transpose-chains", "Transpose"), 2);
-    assert_eq!(r.count("reshape-chains", "Reshape"), 1);
+    assert_eq!(r.count("reshape-chains", "Reshape"), 2);
+    assert_eq!(r.count("transpose-chains", "Transpose as Reshape"), 1);
+    assert_eq!(r.count("squeeze-pairs", "Unsqueeze+Unsqueeze"), 1);
+    let uu = &m.graph.nodes[m.graph.nodes.len() - 3];
+    let axes = m
+        .graph
+        .initializer(&uu.inputs[1])
+        .unwrap()
+        .tensor
+        .to_i64_vec();
+    assert_eq!((uu.inputs[0].as_str(), axes), ("a", Some(vec![0, 2])));
     assert_eq!(r.count("squeeze-pairs", "Unsqueeze+Squeeze"), 2);
     assert_eq!(r.count("squeeze-pairs", "Squeeze+Unsqueeze"), 1);
     assert_eq!(r.count("slice-chains", "Slice"), 2);

@@ -373,8 +373,17 @@ fn partly_symbolic_shapes_fold_where_the_used_dims_are_static() {
 
 #[test]
 fn a_symbolic_dim_is_not_folded() {
-    let x = ValueInfo::tensor("x", DType::F32, vec![Dim::Param("batch".into())]);
-    let y = ValueInfo::tensor("y", DType::F32, vec![Dim::Param("batch".into())]);
+    // Rank 2: a rank-1 to rank-1 Reshape is a no-op whatever its shape input.
+    let x = ValueInfo::tensor(
+        "x",
+        DType::F32,
+        vec![Dim::Param("batch".into()), Dim::Fixed(3)],
+    );
+    let y = ValueInfo::tensor(
+        "y",
+        DType::F32,
+        vec![Dim::Param("batch".into()), Dim::Fixed(3)],
+    );
     let mut m = model(
         vec![x],
         vec![y],
