@@ -3,11 +3,12 @@
 //! weights and bias.
 //!
 //! Arithmetic: weights, bias, scale and shift are widened to f64, the fused values computed in
-//! f64 and rounded once to the weights' type (float32 or float64). Every fused value is then
-//! the correctly rounded result of the exact expression (f32 inputs are exact in f64, and the
-//! two or three f64 operations add far less than half an f32 ulp), so it differs from
-//! onnxslim's float32 numpy arithmetic (one rounding per step) by at most an ulp, and is the
-//! closest float32 to what the unfused graph computes.
+//! f64 and rounded once to the weights' type (float32 or float64). Why f64: f32 inputs are
+//! exact in f64 and the few f64 operations (a division, a square root, a multiply-add) err by
+//! about 1e-16 relative, far below half an f32 ulp, so each fused float32 value is the float32
+//! nearest to the exact expression (but for near-ties) — the closest the fused graph can get to
+//! the unfused one. onnxslim's float32 numpy arithmetic rounds after every step and lands up to
+//! an ulp or two away. (float64 weights get f64 arithmetic, with its own rounding per step.)
 
 use crate::util::{
     constant, default_domain, float_tensor, float_values, only_read_by, out_channel_of, per_channel,

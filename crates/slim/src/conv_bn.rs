@@ -1,6 +1,6 @@
 //! `fuse-conv-bn`: Conv → BatchNormalization and ConvTranspose → BatchNormalization (inference
 //! mode, constant parameters) become one convolution: with `s = γ / √(var + ε)`,
-//! `W'[o] = W[o] · s[o]` and `b'[o] = (b[o] − mean[o]) · s[o] + β[o]` (f64, see [`crate::conv`]).
+//! `W'[o] = W[o] · s[o]` and `b'[o] = (b[o] − mean[o]) · s[o] + β[o]` (f64, rounded once; see the `conv` module).
 
 use crate::conv::{fold_affine, out_channels};
 use crate::util::{constant, default_domain, float_values, only_read_by};

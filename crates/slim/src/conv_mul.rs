@@ -6,7 +6,7 @@ use onnxide_ir::rewrite::{Pass, PassReport};
 use onnxide_ir::{IrError, Model};
 
 /// Folds `Mul(Conv(x), c)` (either operand order) into the Conv's weight and bias (`W·c`,
-/// `b·c`; f64, see [`crate::conv`]). Same conditions as [`crate::FuseConvAdd`].
+/// `b·c`; f64, rounded once). Same conditions as [`crate::FuseConvAdd`].
 pub struct FuseConvMul;
 
 impl Pass for FuseConvMul {

@@ -97,7 +97,9 @@ impl Pass for NoOps {
         let mut renamed_away: HashSet<String> = HashSet::new();
         let mut targets: HashSet<String> = HashSet::new();
         for (i, n) in g.nodes.iter().enumerate() {
-            if let Some(kept) = concat_without_empty_inputs(facts.as_ref(), n) {
+            if let Some(kept) =
+                concat_without_empty_inputs(facts.as_ref(), n).filter(|_| !patch.touches_node(i))
+            {
                 let mut fewer = n.clone();
                 fewer.inputs = kept;
                 patch.replace_node(i, fewer);
