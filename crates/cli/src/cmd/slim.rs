@@ -14,7 +14,7 @@ use std::time::Instant;
 /// Simplify an ONNX model (onnxslim-like).
 ///
 /// Passes, run in this order round after round until nothing changes (names for --skip/--only):
-///   fold-shapes          Shape/Size of static dims and integer shape arithmetic on them
+///   fold-shapes          Shape/Size of static dims and integer shape arithmetic on them; empty values
 ///   fold-constants       nodes on constant inputs, evaluated with onnxide's reference kernels
 ///                        (a result larger than its inputs stays unfolded unless size-threshold allows it)
 ///   fuse-conv-bn         Conv/ConvTranspose + BatchNormalization (inference mode)
@@ -22,12 +22,15 @@ use std::time::Instant;
 ///   fuse-conv-mul        Conv + Mul by a per-output-channel constant (into weight and bias)
 ///   fuse-gemm            MatMul + Add -> Gemm (2-D A, constant 2-D B, constant broadcastable C)
 ///   fuse-pad-conv        constant zero Pad of spatial dims -> Conv pads
-///   transpose-chains     Transpose -> Transpose composed (identity removed)
+///   transpose-chains     Transpose -> Transpose composed (identity removed); a Transpose next to a
+///                        Reshape that moves only size-1 dims becomes a Reshape
 ///   reshape-chains       Reshape -> Reshape: the last one kept
-///   squeeze-pairs        Unsqueeze/Squeeze pairs on the same axes cancel
+///   squeeze-pairs        Unsqueeze/Squeeze pairs on the same axes cancel; Unsqueeze -> Unsqueeze merged
 ///   slice-chains         Slice -> Slice merged (distinct axes) or composed (same axis, step 1)
 ///   concat-chains        Concat -> Concat on the same axis spliced
-///   no-ops               Identity, Dropout, same-type Cast, Reshape/Expand/Slice/Transpose/Concat that change nothing
+///   concat-reshape       Reshape(x, Concat(constants, one computed value)) -> constant shape with -1
+///   no-ops               Identity, Dropout, same-type Cast, Reshape/Expand/Slice/Transpose/Concat that
+///                        change nothing, rank-1 to rank-1 Reshape; empty Concat inputs dropped
 ///   cse                  common-subexpression elimination
 ///   shared-initializers  identical initializers stored once
 ///   dead-code            unused nodes, initializers and value_info
