@@ -11,7 +11,7 @@
 //! an ulp or two away. (float64 weights get f64 arithmetic, with its own rounding per step.)
 
 use crate::util::{
-    constant, default_domain, float_tensor, float_values, only_read_by, out_channel_of, per_channel,
+    constant, default_domain, float_tensor, float_values, only_read_by, per_channel, OutChannels,
 };
 use onnxide_ir::rewrite::{GraphIndex, PassReport, Patch, UniqueNames};
 use onnxide_ir::{Graph, IrError, Model, NamedTensor, Node};
@@ -21,8 +21,7 @@ use onnxide_ir::{Graph, IrError, Model, NamedTensor, Node};
 pub fn out_channels(g: &Graph, ix: &GraphIndex, c: &Node) -> Option<usize> {
     let w = constant(g, ix, c.inputs.get(1)?)?;
     let group = usize::try_from(c.attr_int("group").unwrap_or(1)).ok()?;
-    let (_, m) = out_channel_of(w.shape(), c.op_type == "ConvTranspose", group)?;
-    Some(m)
+    Some(OutChannels::new(w.shape(), c.op_type == "ConvTranspose", group)?.count)
 }
 
 /// The convolution computing `c(x)[o] · scale[o] + shift[o]` for every output channel `o`,
@@ -44,7 +43,8 @@ pub fn fold_affine(
     let w = constant(g, ix, w_name)?;
     let dtype = w.dtype();
     let group = usize::try_from(c.attr_int("group").unwrap_or(1)).ok()?;
-    let (map, m) = out_channel_of(w.shape(), c.op_type == "ConvTranspose", group)?;
+    let channels = OutChannels::new(w.shape(), c.op_type == "ConvTranspose", group)?;
+    let m = channels.count;
     if shift.len() != m || scale.is_some_and(|s| s.len() != m) {
         return None;
     }
@@ -67,10 +67,11 @@ pub fn fold_affine(
     fused.outputs = vec![output.to_string()];
     if let Some(s) = scale {
         let wv = float_values(w)?;
-        if wv.len() != map.len() {
-            return None;
-        }
-        let nw: Vec<f64> = wv.iter().zip(&map).map(|(x, &o)| x * s[o]).collect();
+        let nw: Vec<f64> = wv
+            .iter()
+            .enumerate()
+            .map(|(i, x)| x * s[channels.of(i)])
+            .collect();
         let t = float_tensor(dtype, w.shape().to_vec(), nw)?;
         let name = names.fresh(&format!("{base}_fused_weight"));
         patch.add_initializer(NamedTensor::new(name.clone(), t));

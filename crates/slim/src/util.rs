@@ -95,33 +95,58 @@ pub fn per_channel(t: &Tensor, rank: usize, channels: usize) -> Option<Vec<f64>>
 }
 
 /// Which output channel each weight element of a Conv (`[M, C/g, k...]`) or ConvTranspose
-/// (`[C, M/g, k...]`, output channel `(c / (C/g)) · M/g + j`) contributes to, and the number of
-/// output channels. `None` when the shape does not fit the group count.
-pub fn out_channel_of(
-    weight: &[usize],
+/// (`[C, M/g, k...]`, output channel `(c / (C/g)) · M/g + j`) contributes to.
+pub struct OutChannels {
+    /// Elements per (row, column) pair: the product of the kernel dims.
+    inner: usize,
+    /// `weight[1]`.
+    cols: usize,
     transposed: bool,
-    group: usize,
-) -> Option<(Vec<usize>, usize)> {
-    if weight.len() < 2 || group == 0 {
-        return None;
-    }
-    let inner: usize = weight[2..].iter().product();
-    let total = weight[0].checked_mul(weight[1])?.checked_mul(inner)?;
-    if !transposed {
-        let m = weight[0];
-        return Some(((0..total).map(|i| i / (weight[1] * inner)).collect(), m));
-    }
-    let (c, m_per_group) = (weight[0], weight[1]);
-    if c % group != 0 {
-        return None;
-    }
-    let c_per_group = c / group;
-    let map = (0..total)
-        .map(|i| {
-            let ci = i / (m_per_group * inner);
-            let j = (i / inner) % m_per_group;
-            (ci / c_per_group) * m_per_group + j
+    /// ConvTranspose: input channels per group.
+    c_per_group: usize,
+    /// The number of output channels.
+    pub count: usize,
+}
+
+impl OutChannels {
+    /// `None` when the shape does not fit the group count.
+    pub fn new(weight: &[usize], transposed: bool, group: usize) -> Option<OutChannels> {
+        if weight.len() < 2 || group == 0 {
+            return None;
+        }
+        let inner = weight[2..]
+            .iter()
+            .try_fold(1usize, |acc, &d| acc.checked_mul(d))?;
+        weight[0].checked_mul(weight[1])?.checked_mul(inner)?;
+        if !transposed {
+            return Some(OutChannels {
+                inner,
+                cols: weight[1],
+                transposed,
+                c_per_group: 0,
+                count: weight[0],
+            });
+        }
+        if !weight[0].is_multiple_of(group) {
+            return None;
+        }
+        Some(OutChannels {
+            inner,
+            cols: weight[1],
+            transposed,
+            c_per_group: weight[0] / group,
+            count: weight[1].checked_mul(group)?,
         })
-        .collect();
-    Some((map, m_per_group * group))
+    }
+
+    /// The output channel of weight element `i` (row-major); only called for `i` below the
+    /// element count, so the divisors are not zero.
+    pub fn of(&self, i: usize) -> usize {
+        let row = i / (self.cols * self.inner);
+        if !self.transposed {
+            return row;
+        }
+        let j = (i / self.inner) % self.cols;
+        (row / self.c_per_group) * self.cols + j
+    }
 }
