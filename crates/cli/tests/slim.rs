@@ -219,3 +219,45 @@ fn check_compares_on_the_executor_and_fp16_keeps_float32_io() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("check output0: max"), "{text}");
 }
+
+#[test]
+fn external_data_in_and_out() {
+    // The fixture export keeps its weights in weights.bin next to it (external data in).
+    let input = fixture("exports/classify/default.onnx");
+    let dir = tempfile::tempdir().unwrap();
+    let (ext, inline) = (dir.path().join("e.onnx"), dir.path().join("i.onnx"));
+    let out = Command::new(env!("CARGO_BIN_EXE_onnxide"))
+        .arg("slim")
+        .arg(&input)
+        .arg(&ext)
+        .args(["--external-data", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v["external_data"], "e.onnx.data");
+    let data = dir.path().join("e.onnx.data");
+    assert!(
+        data.metadata().unwrap().len() > 1_000_000,
+        "weights are in e.onnx.data"
+    );
+    assert!(
+        ext.metadata().unwrap().len() < 200_000,
+        "e.onnx holds the graph only"
+    );
+    let out = onnxide(&[&input, &inline]);
+    assert!(out.status.success());
+    let (a, b) = (
+        onnxide_ir::load(&ext).unwrap(),
+        onnxide_ir::load(&inline).unwrap(),
+    );
+    assert_eq!(a.graph.nodes, b.graph.nodes);
+    assert_eq!(a.graph.initializers.len(), b.graph.initializers.len());
+    for (x, y) in a.graph.initializers.iter().zip(&b.graph.initializers) {
+        assert_eq!((&x.name, &x.tensor), (&y.name, &y.tensor));
+    }
+}

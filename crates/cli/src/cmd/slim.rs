@@ -46,8 +46,11 @@ use std::time::Instant;
 /// |Δ| / max(1, |original|) per output and exits non-zero (writing nothing) when one exceeds
 /// 1e-4 (1e-2 with --fp16).
 ///
+/// Models with external data are read (relative to IN's folder); the result is written inline
+/// unless --external-data is given or its initializers exceed 2 GB (then OUT + `.data`).
+///
 /// Not done yet: rewriting inside If/Loop/Scan bodies; folding ops outside the default domain;
-/// external-data output (models over 2 GB); onnxslim's input-shape/dtype/output-cutting options.
+/// onnxslim's input-shape/dtype/output-cutting options.
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -72,10 +75,18 @@ pub struct Args {
     /// Convert the result to float16 (onnxruntime's converter, float32 inputs and outputs kept).
     #[arg(long)]
     fp16: bool,
+    /// Write initializers of 1 KiB or more to OUT + `.data` next to OUT (ONNX external data);
+    /// automatic when the initializers exceed 2 GB, protobuf's limit.
+    #[arg(long)]
+    external_data: bool,
     /// Print the summary as JSON instead of a table.
     #[arg(long)]
     json: bool,
 }
+
+/// Above this many initializer bytes the result is written with external data (protobuf files
+/// cannot exceed 2 GiB; the graph itself needs some room).
+const INLINE_LIMIT: usize = 2_000_000_000;
 
 const KEYS: [&str; 1] = ["size-threshold"];
 
@@ -276,7 +287,19 @@ pub fn main(args: Args) -> Result<()> {
             failed.join(", ")
         );
     }
-    onnxide_ir::save(&model, &output, &SaveOptions::default())
+    let external = args.external_data || initializer_bytes(&model) > INLINE_LIMIT;
+    let save = SaveOptions {
+        external_data: external.then(|| onnxide_ir::ExternalData {
+            location: format!(
+                "{}.data",
+                output
+                    .file_name()
+                    .map_or("model.onnx".into(), |n| n.to_string_lossy().into_owned())
+            ),
+            threshold_bytes: 1024,
+        }),
+    };
+    onnxide_ir::save(&model, &output, &save)
         .with_context(|| format!("{}: writing the result failed", output.display()))?;
     let after = op_counts(&model);
     let mut summary = json!({
@@ -289,6 +312,7 @@ pub fn main(args: Args) -> Result<()> {
         "iterations": report.iterations,
         "converged": report.converged,
         "fp16": args.fp16,
+        "external_data": save.external_data.as_ref().map(|e| e.location.clone()),
         "seconds": elapsed,
     });
     if let Some(c) = &check {
