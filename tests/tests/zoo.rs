@@ -39,8 +39,12 @@ type Outputs = Vec<(String, Tensor)>;
 fn run_both(name: &str) -> (Model, Outputs, Outputs) {
     let (path, model) = zoo_model(name);
     let dir = tempfile::tempdir().unwrap();
-    let session = Session::new(&model, &SessionOptions::default())
-        .unwrap_or_else(|e| panic!("{name}: planning failed: {e}"));
+    let options = SessionOptions {
+        exact: true,
+        ..SessionOptions::default()
+    };
+    let session =
+        Session::new(&model, &options).unwrap_or_else(|e| panic!("{name}: planning failed: {e}"));
     let input = &session.inputs()[0];
     let shape: Vec<usize> = input
         .shape()
