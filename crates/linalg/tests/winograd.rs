@@ -231,7 +231,7 @@ fn winograd_matches_reference_on_odd_shapes() {
 
 #[test]
 fn default_mode_picks_winograd_by_the_rule_and_exact_never() {
-    let w = vec![0.5f32; 64 * 64 * 9];
+    let w = vec![0.5f32; 256 * 256 * 9];
     let g = ConvGeometry::new(64, 64, 80, 80, 3, 3).pads(1, 1, 1, 1);
     let plan = |g: ConvGeometry, options| {
         Conv2dPlan::try_new_with(
@@ -254,11 +254,19 @@ fn default_mode_picks_winograd_by_the_rule_and_exact_never() {
         ConvAlgorithm::LazyIm2colGemm
     );
     // Too few channels or too small an output: the GEMM path stays.
-    let small = ConvGeometry::new(8, 8, 80, 80, 3, 3).pads(1, 1, 1, 1);
-    assert_eq!(
-        plan(small, ConvOptions::FAST),
-        ConvAlgorithm::LazyIm2colGemm
-    );
+    for (ic, oc, side) in [
+        (8, 8, 80),
+        (32, 64, 80),
+        (64, 32, 80),
+        (64, 64, 40),
+        (256, 256, 20),
+    ] {
+        let small = ConvGeometry::new(ic, oc, side, side, 3, 3).pads(1, 1, 1, 1);
+        assert_eq!(
+            plan(small, ConvOptions::FAST),
+            ConvAlgorithm::LazyIm2colGemm
+        );
+    }
     // Stride 2 is not eligible, and forcing Winograd there is an error, not a wrong result.
     let s2 = g.stride(2, 2);
     assert_eq!(plan(s2, ConvOptions::FAST), ConvAlgorithm::ImplicitGemm);

@@ -125,19 +125,27 @@ pub(crate) fn eligible(g: &ConvGeometry) -> bool {
         && g.groups == 1
 }
 
-/// The tile the default mode uses for `g`, or `None` where the GEMM paths are faster.
+/// The tile the default mode uses for `g`, or `None` where the GEMM paths are at least as fast.
 ///
-/// The rule, from timing every 3×3 stride-1 layer shape of YOLO11n/s at 640 and 320 and
-/// ResNet-18 (`examples/winograd_rule.rs`; 2-vCPU Xeon with AVX-512, 1 and 2 threads):
-/// F(4×4) wins once both channel counts are at least 16 and the output is at least 8×8
-/// (fewer tiles leave the 36 GEMMs too narrow to amortise the transforms); below that
-/// the lazy-im2col GEMM stays.
+/// The rule comes from timing the 3×3 stride-1 layer shapes of YOLO11n (640 and 320) and a
+/// few larger ones on the lazy-im2col GEMM (exact mode) against both tiles
+/// (`examples/winograd_rule.rs`, 2-vCPU Intel Xeon with AVX-512, 1 and 2 threads, fastest of
+/// 15 alternating runs; the README's speed section has the table):
+///
+/// - F(2×2) is only at par with the GEMM where both channel counts are ≥ 64 and the output
+///   has ≥ 56×56 pixels (0.95–1.01× the GEMM's time at 64→64 channels, 80×80 and 56×56);
+///   everywhere else it is slower (1.1–2.5× below 64 channels, where the transforms cost
+///   more than the GEMM saves).
+/// - F(4×4) is faster on the largest layers (0.78× at 64→64, 80×80, one thread) but its
+///   rounding exceeds onnxruntime's own ORT_ENABLE_ALL vs ORT_DISABLE_ALL spread on 11 of
+///   the 24 YOLO11 fixture exports (up to 2× on box coordinates), so the default mode does not
+///   use it; F(2×2) stays within that spread on all of them (`tests/models.rs`).
 pub(crate) fn choose(g: &ConvGeometry) -> Option<WinogradTile> {
     if !eligible(g) {
         return None;
     }
-    let (oh, ow) = (g.out_h(), g.out_w());
-    (g.in_channels >= 16 && g.out_channels >= 16 && oh >= 8 && ow >= 8).then_some(WinogradTile::F2)
+    let pixels = g.out_h() * g.out_w();
+    (g.in_channels >= 64 && g.out_channels >= 64 && pixels >= 56 * 56).then_some(WinogradTile::F2)
 }
 
 /// Transformed weights `U[ξ]` (`oc × ic` each), packed for the GEMM, and the bias.
