@@ -10,7 +10,7 @@
 //! | groups == in == out channels (depthwise)| `depthwise`: per-plane vectorised stencil |
 //! | stride 1 (3×3 s1, any pad/dilation/groups) | `lazy`: GEMM reading B rows in place from a zero-bordered copy of the input through an offset table (no packing) |
 //! | anything else (3×3 s2, …)              | `implicit`: GEMM whose B blocks are gathered from the input on the fly (one `KC ×` few-panels block at a time, never the whole im2col matrix) |
-//! | 3×3 s1 d1 groups 1, not exact, big enough (see `winograd::choose`) | `winograd`: F(4×4, 3×3), α² GEMMs on transformed tiles |
+//! | 3×3 s1 d1 groups 1, not exact, ≥ 64 channels, ≥ 56×56 (see `winograd::choose`) | `winograd`: F(2×2, 3×3), 16 GEMMs on transformed tiles |
 //!
 //! Every path but `winograd` sums in onnxruntime's (MLAS's) order, so its results are
 //! bit-identical to onnxruntime's; `winograd` is chosen only when [`ConvOptions::exact`] is

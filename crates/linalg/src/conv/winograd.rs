@@ -10,13 +10,14 @@
 //!
 //! so the α² element positions ξ of the transformed tiles are α² independent GEMMs
 //! `M[ξ] (oc × T) = U[ξ] (oc × ic) · V[ξ] (ic × T)` over the T tiles. The GEMMs run on the
-//! packed GEMM (`U[ξ]` pre-packed once per plan); the input and output transforms are
-//! vector code over the tiles of one tile row (the input rows are split by phase `x mod m`
-//! once, so every transform term is a contiguous `a·x + y` over tiles).
+//! packed GEMM (`U[ξ]` pre-packed once per plan).
 //!
-//! Layouts (one image): `V[c][ξ][t]` (each channel's transform is one contiguous block, so
-//! channels transform in parallel; GEMM ξ reads B rows `c` with row stride `α²·T`),
-//! `M[ξ][oc][t]` (GEMM ξ writes one contiguous block, so the α² GEMMs run in parallel).
+//! The tiles are processed in blocks of whole tile rows, one rayon task per block, each on its
+//! own L2-sized scratch: input transform of the block into `V[ξ][c][t]`, the α² GEMMs into
+//! `M[ξ][oc][t]`, output transform and epilogue (bias, activation, residual) into the block's
+//! output rows. The transforms are vector code (AVX-512, AVX2 or scalar, the plan's ISA) over
+//! all tiles of the block at once: the input rows are split by phase `x mod m` once, and each
+//! tile row carries one junk tile, so every transform term is one contiguous `Σ c·x` run.
 //!
 //! The arithmetic is not the direct convolution's: results differ from it by rounding,
 //! more for F(4×4) (its transform constants reach 8 and 1/24) than for F(2×2). This module
