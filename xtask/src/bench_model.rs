@@ -1,4 +1,4 @@
-//! `cargo xtask bench [MODEL] [rounds=N] [runs=N]`: onnxide against onnxruntime on the same model, input
+//! `cargo xtask bench [MODEL] [rounds=N] [runs=N] [exact=True]`: onnxide against onnxruntime on the same model, input
 //! shape and thread count, alternating between the two so that machine noise hits both alike.
 
 use crate::python::{interpreter, repo_root};
@@ -11,6 +11,8 @@ struct Config {
     model_b8: String,
     rounds: usize,
     runs: usize,
+    /// Run onnxide with `exact=True` (onnxruntime's arithmetic, no Winograd).
+    exact: bool,
 }
 
 fn parse(args: &[String]) -> Result<Config> {
@@ -19,6 +21,7 @@ fn parse(args: &[String]) -> Result<Config> {
         model_b8: "fixtures/exports/detect/dynamic.onnx".into(),
         rounds: 3,
         runs: 10,
+        exact: false,
     };
     for a in args {
         match a.split_once('=') {
@@ -26,7 +29,8 @@ fn parse(args: &[String]) -> Result<Config> {
             Some(("runs", v)) => c.runs = v.parse().context("runs")?,
             Some(("model", v)) => c.model_b1 = v.into(),
             Some(("model8", v)) => c.model_b8 = v.into(),
-            _ => bail!("bench: unknown argument '{a}' (model=, model8=, rounds=, runs=)"),
+            Some(("exact", v)) => c.exact = v.eq_ignore_ascii_case("true"),
+            _ => bail!("bench: unknown argument '{a}' (model=, model8=, rounds=, runs=, exact=)"),
         }
     }
     Ok(c)
@@ -78,8 +82,10 @@ pub fn run(args: &[String]) -> Result<()> {
         })
         .unwrap_or_else(|| "unknown CPU".into());
     println!(
-        "onnxide vs onnxruntime — {cpu}, {} rounds × {} runs, alternating",
-        c.rounds, c.runs
+        "onnxide{} vs onnxruntime — {cpu}, {} rounds × {} runs, alternating",
+        if c.exact { " (exact=True)" } else { "" },
+        c.rounds,
+        c.runs
     );
     println!("| model | batch | threads | onnxide median (min) ms | onnxruntime median (min) ms | ratio | onnxide peak RSS +MB | ORT peak RSS +MB |");
     println!("|---|---|---|---|---|---|---|---|");
@@ -98,6 +104,7 @@ pub fn run(args: &[String]) -> Result<()> {
                     &format!("runs={}", c.runs),
                     "warmup=2",
                     &format!("batch={batch}"),
+                    &format!("exact={}", if c.exact { "True" } else { "False" }),
                     "--json",
                 ]))?;
                 let t = json_of(Command::new(&python).args([

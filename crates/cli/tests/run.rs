@@ -118,3 +118,66 @@ fn bad_inputs_give_one_clear_error_and_write_nothing() {
         println!("{what}: {}", stderr.trim_end());
     }
 }
+
+/// `exact=True` gives onnxruntime's (ORT_DISABLE_ALL) golden outputs bit for bit on the static
+/// fp32 detect exports; a value that is not True/False is refused before anything is written.
+/// (The dynamic export's golden io, at 2×3×96×160, is within tolerance but not bit-identical
+/// today: max |Δ| 2.6e-4; not listed here.)
+#[test]
+fn exact_true_is_bit_identical_to_onnxruntime() {
+    let cases = onnxide_tests::oracle::golden_io();
+    let detect: Vec<_> = cases
+        .iter()
+        .filter(|c| {
+            c.export.starts_with("detect/")
+                && !c.export.contains("half")
+                && !c.export.contains("dynamic")
+        })
+        .collect();
+    assert!(!detect.is_empty(), "no fp32 detect golden io");
+    for case in detect {
+        let out_dir = tempfile::tempdir().unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_onnxide"));
+        cmd.arg("run").arg(&case.model).arg("exact=True");
+        for (name, file) in &case.inputs {
+            cmd.arg("--input").arg(format!("{name}={}", file.display()));
+        }
+        let out = cmd
+            .arg("--output-dir")
+            .arg(out_dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            case.export,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for (name, golden) in &case.outputs {
+            let ours = npy::read(out_dir.path().join(format!("{name}.npy"))).unwrap();
+            let theirs = npy::read(golden).unwrap();
+            assert!(
+                onnxide_tests::bit_identical(&ours, &theirs),
+                "{} {name}: exact=True differs from onnxruntime (max |Δ| {})",
+                case.export,
+                onnxide_tests::max_abs_diff(&ours, &theirs)
+            );
+        }
+        println!("{}: exact=True bit-identical", case.export);
+    }
+    let case = &cases[0];
+    let out_dir = tempfile::tempdir().unwrap();
+    let target = out_dir.path().join("out");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_onnxide"));
+    cmd.arg("run").arg(&case.model).arg("exact=maybe");
+    for (name, file) in &case.inputs {
+        cmd.arg("--input").arg(format!("{name}={}", file.display()));
+    }
+    let out = cmd.arg("--output-dir").arg(&target).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("exact=maybe"),
+        "{err}"
+    );
+    assert!(!target.exists(), "nothing is written on a bad argument");
+}

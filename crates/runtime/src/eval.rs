@@ -49,6 +49,7 @@ pub fn eval_node(
         captures: Vec::new(),
         compile: &no_subgraphs,
         isa: onnxide_linalg::Isa::detect(),
+        exact: true,
     };
     let kernel = builder(&ctx).map_err(|m| node_error(node, m))?;
     run_on_constants(node, &*kernel, &RunContext::default(), inputs)

@@ -44,6 +44,8 @@ pub struct BuildCtx<'a> {
     pub compile: &'a SubgraphCompiler<'a>,
     /// The SIMD flavour the session chose; fast kernels build for it.
     pub isa: Isa,
+    /// `SessionOptions::exact`: fast kernels keep onnxruntime's summation order.
+    pub exact: bool,
 }
 
 impl BuildCtx<'_> {

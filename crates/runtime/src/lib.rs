@@ -50,8 +50,11 @@
 //! `ai.onnxide::FusedConv`), and `fast/` gives builders onnxide-linalg kernels chosen at plan
 //! time (Conv2dPlan with packed weights and fused epilogue, MatMul, softmax over any axis,
 //! ReduceSum, max pool, nearest upsample, sigmoid, exp, transpose, concat/split/reshape copies
-//! into recycled buffers). The fast kernels sum in onnxruntime's (MLAS's) order, so the fp32
-//! YOLO11 exports give onnxruntime's outputs bit for bit (`tests/models.rs`). Each fast kernel
+//! into recycled buffers). With `SessionOptions::exact` the fast kernels sum in onnxruntime's
+//! (MLAS's) order, so the fp32 YOLO11 exports give onnxruntime's outputs bit for bit
+//! (`tests/models.rs`); the default (`exact = false`) also lets large 3×3 stride-1
+//! convolutions use Winograd F(2×2, 3×3), whose results stay within onnxruntime's own
+//! ORT_ENABLE_ALL vs ORT_DISABLE_ALL spread (`tests/models.rs`, `tests/tests/zoo.rs`). Each fast kernel
 //! keeps the reference kernel as its fallback and oracle; `optimize = false` runs the graph as
 //! given on the reference kernels (`tests/fast.rs` compares the two).
 

@@ -8,6 +8,12 @@ pub struct SessionOptions {
     /// Fold constant subgraphs, fuse Conv+SiLU(+residual), and use the onnxide-linalg kernels
     /// (weights packed at plan time). `false`: the graph as given, on the reference kernels.
     pub optimize: bool,
+    /// Bit-identical arithmetic: every fast kernel sums in onnxruntime's (MLAS's) order, so
+    /// outputs equal onnxruntime's (ORT_DISABLE_ALL) bit for bit where they do today.
+    /// `false` (the default) lets the fast kernels use other algorithms (Winograd for 3×3
+    /// stride-1 convolutions) whose results differ from onnxruntime's by rounding only, within
+    /// onnxruntime's own ORT_ENABLE_ALL vs ORT_DISABLE_ALL spread (`tests/models.rs`).
+    pub exact: bool,
 }
 
 impl Default for SessionOptions {
@@ -15,6 +21,7 @@ impl Default for SessionOptions {
         SessionOptions {
             threads: None,
             optimize: true,
+            exact: false,
         }
     }
 }

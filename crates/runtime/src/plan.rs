@@ -271,6 +271,7 @@ pub(crate) fn build_graph(
             captures: node_captures.clone(),
             compile: &compile,
             isa,
+            exact: options.exact,
         };
         // With optimize: a fast kernel where one fits (it keeps the reference as fallback).
         let fast = if options.optimize {

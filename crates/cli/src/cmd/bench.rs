@@ -1,4 +1,4 @@
-//! `onnxide bench MODEL threads=N runs=N warmup=N batch=N [--json]`: latency of one model on onnxide's executor.
+//! `onnxide bench MODEL threads=N runs=N warmup=N batch=N exact=False [--json]`: latency of one model on onnxide's executor.
 
 use crate::keyvalue;
 use anyhow::{bail, Context, Result};
@@ -14,13 +14,14 @@ use std::time::Instant;
 ///   warmup=N   untimed runs first (default 5)
 ///   batch=N    size of a symbolic batch dimension (default 1); height/width dims take imgsz
 ///   imgsz=N    size of symbolic height/width dimensions (default 640)
+///   exact=True bit-identical to onnxruntime's arithmetic (no Winograd); default False
 #[derive(clap::Args)]
 // Verbatim: the settings table keeps its lines in --help.
 #[command(verbatim_doc_comment)]
 pub struct Args {
     /// The .onnx file.
     model: PathBuf,
-    /// key=value settings: threads, runs, warmup, batch, imgsz.
+    /// key=value settings: threads, runs, warmup, batch, imgsz, exact.
     #[arg(value_name = "KEY=VALUE")]
     settings: Vec<String>,
     /// Print JSON (median_ms, min_ms, mean_ms, p90_ms, runs, threads, batch, peak_rss_mb, rss_growth_mb).
@@ -34,10 +35,11 @@ struct Settings {
     warmup: usize,
     batch: usize,
     imgsz: usize,
+    exact: bool,
 }
 
 /// The keys `bench` takes.
-const KEYS: [&str; 5] = ["threads", "runs", "warmup", "batch", "imgsz"];
+const KEYS: [&str; 6] = ["threads", "runs", "warmup", "batch", "imgsz", "exact"];
 
 fn parse(settings: &[String]) -> Result<Settings> {
     let mut s = Settings {
@@ -46,6 +48,7 @@ fn parse(settings: &[String]) -> Result<Settings> {
         warmup: 5,
         batch: 1,
         imgsz: 640,
+        exact: false,
     };
     for (key, value) in keyvalue::parse(settings, &KEYS, &[])? {
         match key {
@@ -54,6 +57,7 @@ fn parse(settings: &[String]) -> Result<Settings> {
             "warmup" => s.warmup = keyvalue::parse_count(key, value, 0)?,
             "batch" => s.batch = keyvalue::parse_count(key, value, 1)?,
             "imgsz" => s.imgsz = keyvalue::parse_count(key, value, 1)?,
+            "exact" => s.exact = keyvalue::parse_bool(key, value)?,
             other => bail!("unknown argument '{other}'"),
         }
     }
@@ -101,6 +105,7 @@ pub fn main(args: Args) -> Result<()> {
         &model,
         &onnxide_runtime::SessionOptions {
             threads: s.threads,
+            exact: s.exact,
             ..Default::default()
         },
     )
@@ -148,18 +153,20 @@ pub fn main(args: Args) -> Result<()> {
             "model": args.model.display().to_string(),
             "median_ms": median, "min_ms": min, "mean_ms": mean, "p90_ms": p90,
             "runs": s.runs, "warmup": s.warmup, "threads": session.threads(), "batch": s.batch,
+            "exact": s.exact,
             "peak_rss_mb": peak, "rss_growth_mb": peak - rss_before,
             "samples_ms": times,
         });
         println!("{report}");
     } else {
         println!(
-            "{}: median {median:.2} ms, min {min:.2} ms, mean {mean:.2} ms, p90 {p90:.2} ms ({} runs after {} warm-up, {} threads, batch {}); peak RSS {peak:.0} MB (+{:.0} MB)",
+            "{}: median {median:.2} ms, min {min:.2} ms, mean {mean:.2} ms, p90 {p90:.2} ms ({} runs after {} warm-up, {} threads, batch {}{}); peak RSS {peak:.0} MB (+{:.0} MB)",
             args.model.display(),
             s.runs,
             s.warmup,
             session.threads(),
             s.batch,
+            if s.exact { ", exact" } else { "" },
             peak - rss_before
         );
     }

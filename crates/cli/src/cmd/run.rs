@@ -1,4 +1,4 @@
-//! `onnxide run MODEL --input NAME=FILE.npy ... --output-dir DIR [threads=N]`: one `.npy` per
+//! `onnxide run MODEL --input NAME=FILE.npy ... --output-dir DIR [threads=N] [exact=True]`: one `.npy` per
 //! graph output.
 
 use crate::keyvalue;
@@ -10,7 +10,11 @@ use std::path::{Path, PathBuf};
 /// Output names keep their spelling, except that path separators ('/' and backslash) become '_'.
 ///
 /// Settings are key=value pairs, as in `bench`:
-///   threads=N  worker threads (default: all cores)
+///   threads=N   worker threads (default: all cores)
+///   exact=True  bit-identical to onnxruntime (ORT_DISABLE_ALL) where onnxide is today: every
+///               kernel sums in onnxruntime's order. Default False: 3x3 stride-1 convolutions
+///               may use Winograd, equal to onnxruntime within its own ORT_ENABLE_ALL vs
+///               ORT_DISABLE_ALL spread
 #[derive(clap::Args)]
 // Verbatim: the settings table keeps its lines in --help.
 #[command(verbatim_doc_comment)]
@@ -23,7 +27,7 @@ pub struct Args {
     /// Folder for the outputs (created if missing).
     #[arg(long, short = 'o', value_name = "DIR")]
     output_dir: PathBuf,
-    /// key=value settings: threads.
+    /// key=value settings: threads, exact.
     #[arg(value_name = "KEY=VALUE")]
     settings: Vec<String>,
     /// The older spelling of threads=N.
@@ -32,18 +36,21 @@ pub struct Args {
 }
 
 /// The keys `run` takes.
-const KEYS: [&str; 1] = ["threads"];
+const KEYS: [&str; 2] = ["threads", "exact"];
 
-/// Worker threads from `threads=N` (or the older `--threads N`); `None`: all cores.
-fn threads(args: &Args) -> Result<Option<usize>> {
+/// Worker threads from `threads=N` (or the older `--threads N`; `None`: all cores) and
+/// `exact=True|False`.
+fn settings(args: &Args) -> Result<(Option<usize>, bool)> {
     let mut threads = args.threads;
+    let mut exact = false;
     for (key, value) in keyvalue::parse(&args.settings, &KEYS, &[])? {
         match key {
             "threads" => threads = Some(keyvalue::parse_count(key, value, 1)?),
+            "exact" => exact = keyvalue::parse_bool(key, value)?,
             other => bail!("unknown argument '{other}'"),
         }
     }
-    Ok(threads)
+    Ok((threads, exact))
 }
 
 /// The file name an output is written to: the output's name, with path separators and NULs
@@ -66,12 +73,13 @@ pub fn output_file_name(output: &str) -> String {
 }
 
 pub fn main(args: Args) -> Result<()> {
-    let threads = threads(&args)?;
+    let (threads, exact) = settings(&args)?;
     let model = onnxide_ir::load(&args.model)?;
     let session = onnxide_runtime::Session::new(
         &model,
         &onnxide_runtime::SessionOptions {
             threads,
+            exact,
             ..Default::default()
         },
     )

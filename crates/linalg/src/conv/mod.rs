@@ -10,11 +10,20 @@
 //! | groups == in == out channels (depthwise)| `depthwise`: per-plane vectorised stencil |
 //! | stride 1 (3×3 s1, any pad/dilation/groups) | `lazy`: GEMM reading B rows in place from a zero-bordered copy of the input through an offset table (no packing) |
 //! | anything else (3×3 s2, …)              | `implicit`: GEMM whose B blocks are gathered from the input on the fly (one `KC ×` few-panels block at a time, never the whole im2col matrix) |
+//! | 3×3 s1 d1 groups 1, not exact, ≥ 64 channels, ≥ 56×56 (see `winograd::choose`) | `winograd`: F(2×2, 3×3), 16 GEMMs on transformed tiles |
+//!
+//! Every path but `winograd` sums in onnxruntime's (MLAS's) order, so its results are
+//! bit-identical to onnxruntime's; `winograd` is chosen only when [`ConvOptions::exact`] is
+//! off (the runtime's default mode) and rounds differently (within onnxruntime's own spread
+//! between its optimisation levels on the YOLO11 fixtures).
 
 mod depthwise;
 mod direct1x1;
 mod implicit;
 mod lazy;
+mod winograd;
+
+pub use winograd::{reference as winograd_reference, WinogradTile};
 
 use crate::activation::Epilogue;
 use crate::gemm::{self, GemmOutput, PackedWeights};
@@ -202,6 +211,36 @@ pub enum ConvAlgorithm {
     LazyIm2colGemm,
     /// Dedicated depthwise stencil.
     Depthwise,
+    /// Winograd F(m×m, 3×3) (not exact: see [`ConvOptions::exact`]).
+    Winograd(WinogradTile),
+}
+
+/// How a plan may compute; [`Default`] is exact with the algorithm chosen by geometry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvOptions {
+    /// Keep onnxruntime's summation order (bit-identical results); `false` allows Winograd
+    /// for 3×3 stride-1 convolutions where it is faster.
+    pub exact: bool,
+    /// Force Winograd with this tile on any eligible geometry (3×3, stride 1, dilation 1, one
+    /// group), regardless of `exact` and of the speed rule: for tests and measurements.
+    pub force_winograd: Option<WinogradTile>,
+}
+
+impl Default for ConvOptions {
+    fn default() -> Self {
+        ConvOptions {
+            exact: true,
+            force_winograd: None,
+        }
+    }
+}
+
+impl ConvOptions {
+    /// The default (non-exact) mode: Winograd where the speed rule picks it.
+    pub const FAST: ConvOptions = ConvOptions {
+        exact: false,
+        force_winograd: None,
+    };
 }
 
 #[derive(Clone, Debug)]
@@ -211,6 +250,7 @@ enum Kernel {
     Depthwise(depthwise::DepthwiseWeights),
     /// One output channel, 1×1: the weights and bias as given (see `gemm::single_row`).
     SingleRow(Vec<f32>, f32),
+    Winograd(winograd::WinogradWeights),
 }
 
 /// A convolution ready to run: algorithm chosen and weights packed at plan time.
@@ -247,6 +287,25 @@ impl Conv2dPlan {
         bias: Option<&[f32]>,
         epilogue: Epilogue,
     ) -> Result<Conv2dPlan, ShapeError> {
+        Self::try_new_with(
+            isa,
+            geometry,
+            weights,
+            bias,
+            epilogue,
+            ConvOptions::default(),
+        )
+    }
+
+    /// Like [`Self::try_new`], with the arithmetic mode (and, for tests, a forced algorithm).
+    pub fn try_new_with(
+        isa: Isa,
+        geometry: ConvGeometry,
+        weights: &[f32],
+        bias: Option<&[f32]>,
+        epilogue: Epilogue,
+        options: ConvOptions,
+    ) -> Result<Conv2dPlan, ShapeError> {
         geometry.validate()?;
         let g = geometry;
         if weights.len() != g.weight_len() {
@@ -266,7 +325,22 @@ impl Conv2dPlan {
             }
         }
         let isa = isa.or_supported();
-        let (algorithm, kernel) = if g.is_pointwise() && g.groups == 1 && g.out_channels == 1 {
+        let winograd_tile = match options.force_winograd {
+            Some(tile) if winograd::eligible(&g) => Some(tile),
+            Some(_) => {
+                return Err(ShapeError(
+                    "conv: Winograd needs a 3×3 stride-1 dilation-1 one-group convolution".into(),
+                ))
+            }
+            None if options.exact => None,
+            None => winograd::choose(&g),
+        };
+        let (algorithm, kernel) = if let Some(tile) = winograd_tile {
+            (
+                ConvAlgorithm::Winograd(tile),
+                Kernel::Winograd(winograd::WinogradWeights::new(isa, tile, &g, weights, bias)),
+            )
+        } else if g.is_pointwise() && g.groups == 1 && g.out_channels == 1 {
             (
                 ConvAlgorithm::Pointwise,
                 Kernel::SingleRow(weights.to_vec(), bias.map_or(0.0, |b| b[0])),
@@ -467,6 +541,19 @@ impl Conv2dPlan {
                 1,
                 pool,
             ),
+            Kernel::Winograd(w) => {
+                debug_assert_eq!(self.algorithm, ConvAlgorithm::Winograd(w.tile()));
+                winograd::run(
+                    self.isa,
+                    g,
+                    w,
+                    self.epilogue.activation,
+                    input,
+                    residual,
+                    output,
+                    pool,
+                )
+            }
             Kernel::SingleRow(weights, bias) => {
                 let hw = g.in_h * g.in_w;
                 gemm::single_row_gemm(self.isa, weights, input, hw, output);

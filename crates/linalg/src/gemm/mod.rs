@@ -230,6 +230,33 @@ pub(crate) fn run<B: PackB>(
     act: Activation,
     pool: Option<&ThreadPool>,
 ) {
+    run_impl(a, b, n, out, residual, act, pool, false)
+}
+
+/// [`run`] on the calling thread only (never calls into rayon): for callers that are
+/// already one task of a parallel loop and hold a per-thread scratch buffer.
+pub(crate) fn run_serial<B: PackB>(
+    a: &PackedWeights,
+    b: &B,
+    n: usize,
+    out: GemmOutput<'_>,
+    residual: Option<&[f32]>,
+    act: Activation,
+) {
+    run_impl(a, b, n, out, residual, act, None, true)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_impl<B: PackB>(
+    a: &PackedWeights,
+    b: &B,
+    n: usize,
+    out: GemmOutput<'_>,
+    residual: Option<&[f32]>,
+    act: Activation,
+    pool: Option<&ThreadPool>,
+    serial: bool,
+) {
     let m = a.m;
     let spec = KernelSpec::for_isa(a.isa);
     assert_eq!(
@@ -267,7 +294,7 @@ pub(crate) fn run<B: PackB>(
     let body = || {
         let threads = rayon::current_num_threads();
         let flops = 2 * m * n * a.k.max(1);
-        if threads <= 1 || flops < PARALLEL_MIN_FLOPS {
+        if serial || threads <= 1 || flops < PARALLEL_MIN_FLOPS {
             return task(0..m_panels, 0..n_panels);
         }
         // Aim for ~4 tasks per thread so that uneven tiles and a busy core even out.

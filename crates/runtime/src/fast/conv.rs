@@ -7,7 +7,7 @@ use crate::kernel::{BuildCtx, Builder, Kernel, RunContext};
 use crate::ops::conv::{geometry, WindowAttrs};
 use crate::value::*;
 use onnxide_ir::{DType, Tensor, TensorData};
-use onnxide_linalg::conv::{Conv2dPlan, ConvGeometry};
+use onnxide_linalg::conv::{Conv2dPlan, ConvGeometry, ConvOptions};
 use onnxide_linalg::{Activation, Epilogue};
 use std::sync::{Arc, Mutex};
 
@@ -27,6 +27,8 @@ pub(crate) struct FastConv {
     plans: PlanCache,
     /// The SIMD flavour the session chose.
     isa: onnxide_linalg::Isa,
+    /// `SessionOptions::exact`: no Winograd, onnxruntime's summation order.
+    exact: bool,
     /// The reference Conv (inputs X, W, B), for everything the fast plan does not cover.
     reference: Box<dyn Kernel>,
 }
@@ -60,6 +62,7 @@ fn new_fast(
         activation,
         plans: Mutex::new(Vec::new()),
         isa: ctx.isa,
+        exact: ctx.exact,
         reference: reference(ctx)?,
     }))
 }
@@ -125,12 +128,17 @@ impl FastConv {
             TensorData::F32(v) => v.as_slice(),
             _ => return None,
         };
-        Conv2dPlan::try_new(
+        let options = ConvOptions {
+            exact: self.exact,
+            force_winograd: None,
+        };
+        Conv2dPlan::try_new_with(
             self.isa,
             g,
             weights,
             self.bias.as_deref(),
             Epilogue::new(self.activation),
+            options,
         )
         .ok()
     }
