@@ -227,3 +227,59 @@ where
         (self.0)(run, ins)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(t: Tensor) -> Vec<f32> {
+        match t.into_parts().1 {
+            TensorData::F32(v) => v,
+            other => panic!("not f32: {:?}", other.dtype()),
+        }
+    }
+
+    /// The producer's buffer (room asked for by the plan) becomes the output: the first part
+    /// is not copied and the buffer does not move; the room is given once.
+    #[test]
+    fn in_place_concat_appends_to_the_producers_buffer() {
+        let run = RunContext::default();
+        run.set_room(Some((6, 10)));
+        let mut produced = run.take_f32(6);
+        assert!(produced.capacity() >= 10);
+        assert!(run.take_f32(6).capacity() < 10, "room is given once");
+        produced.copy_from_slice(&[1., 2., 3., 4., 5., 6.]);
+        let start = produced.as_ptr();
+        let first = Tensor::from_vec(vec![1, 3, 2], produced).unwrap();
+        let second = Tensor::from_vec(vec![1, 2, 2], vec![7f32, 8., 9., 10.]).unwrap();
+        let out = append_in_place(&[None, Some(&second)], 0, first, -2)
+            .unwrap()
+            .unwrap();
+        assert_eq!(out.shape(), [1, 5, 2]);
+        let v = values(out);
+        assert_eq!(v.as_ptr(), start, "the producer's buffer is the output");
+        assert_eq!(v, (1..=10).map(|x| x as f32).collect::<Vec<_>>());
+    }
+
+    /// Something before the axis larger than 1 (batch 2), or another element type: left to
+    /// the copying kernel.
+    #[test]
+    fn in_place_concat_declines_strided_and_other_types() {
+        let a = Tensor::from_vec(vec![2, 1], vec![1f32, 2.]).unwrap();
+        let b = Tensor::from_vec(vec![2, 1], vec![3f32, 4.]).unwrap();
+        assert!(append_in_place(&[None, Some(&b)], 0, a, 1)
+            .unwrap()
+            .is_err());
+        let a = Tensor::from_vec(vec![2], vec![1i64, 2]).unwrap();
+        let b = Tensor::from_vec(vec![1], vec![3i64]).unwrap();
+        assert!(append_in_place(&[None, Some(&b)], 0, a, 0)
+            .unwrap()
+            .is_err());
+        let a = Tensor::from_vec(vec![1, 2], vec![1f32, 2.]).unwrap();
+        let b = Tensor::from_vec(vec![2, 2], vec![1f32, 2., 3., 4.]).unwrap();
+        assert!(
+            append_in_place(&[None, Some(&b)], 0, a, 1).is_err(),
+            "shapes differ"
+        );
+    }
+}
