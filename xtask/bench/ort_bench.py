@@ -4,8 +4,9 @@
     python3 xtask/bench/ort_bench.py MODEL.onnx --threads N --runs N --warmup N --batch B --imgsz S
 
 Default graph optimisation (ORT_ENABLE_ALL), intra_op_num_threads=N. Symbolic dims: axis 0 takes the batch,
-others imgsz. Prints one JSON line: median_ms, min_ms, mean_ms, p90_ms, runs, threads, batch, peak_rss_mb
-(ru_maxrss) and rss_growth_mb (peak minus the RSS after imports, before the session is created).
+others imgsz. Prints one JSON line: median_ms, min_ms, mean_ms, p90_ms, runs, threads, batch, session_ms
+(InferenceSession creation), peak_rss_mb (ru_maxrss: the process's high-water mark), rss_growth_mb (peak minus
+the RSS after imports, before the session is created), samples_ms and version.
 """
 import argparse
 import json
@@ -36,11 +37,13 @@ def main():
     import onnxruntime as ort
 
     before = rss_mb()
+    t0 = time.perf_counter()
     so = ort.SessionOptions()
     so.intra_op_num_threads = a.threads
     so.inter_op_num_threads = 1
     so.log_severity_level = 3
     sess = ort.InferenceSession(a.model, so, providers=["CPUExecutionProvider"])
+    session_ms = (time.perf_counter() - t0) * 1e3
     rng = np.random.default_rng(0)
     feeds = {}
     for i in sess.get_inputs():
@@ -59,7 +62,8 @@ def main():
     print(json.dumps({
         "median_ms": statistics.median(s), "min_ms": s[0], "mean_ms": statistics.fmean(s),
         "p90_ms": s[max(0, int(len(s) * 0.9 + 0.999) - 1)], "runs": a.runs, "threads": a.threads,
-        "batch": a.batch, "peak_rss_mb": peak, "rss_growth_mb": peak - before, "samples_ms": times,
+        "batch": a.batch, "session_ms": session_ms, "peak_rss_mb": peak, "rss_growth_mb": peak - before,
+        "samples_ms": times, "version": ort.__version__,
     }))
 
 

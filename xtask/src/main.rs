@@ -23,9 +23,10 @@ tasks:
                               slim comparison, with onnxslim's and onnxsim's node counts; needs onnxslim, onnxsim)
   nodetests [DIR]             generate the ONNX backend node tests into DIR (default fixtures/.cache/nodetests;
                               needs Python with onnx)
-  bench [model=F] [model8=F] [rounds=N] [runs=N]
-                              onnxide vs onnxruntime (Python) on YOLO11n: 1 and 2 threads, batch 1 and 8;
-                              median, min, ratio and peak memory, alternating the two engines
+  bench [rounds=N] [runs=N] [warmup=N] [cache=DIR]
+                              onnxide vs onnxruntime vs OpenVINO (Python) on YOLO11n/s exported by onnxide:
+                              median, ratios, session creation, peak memory, alternating the engines
+                              (`cargo xtask bench --help` for the rows and columns)
   bench export [model=F] [runs=N]
                               whole-process time of `onnxide export` vs `yolo export format=onnx`
                               (median of N=5 runs each, ratio table; needs Ultralytics' `yolo`)

@@ -64,6 +64,24 @@ impl BufferPool {
         v
     }
 
+    /// An empty buffer with room for `len` values (at least), for a kernel that fills it by
+    /// appending: an idle buffer of its size class when large, a fresh allocation otherwise.
+    pub(crate) fn take_empty(&mut self, len: usize) -> Vec<f32> {
+        if len < MIN_LEN {
+            return Vec::with_capacity(len);
+        }
+        let mut v = self.take(len);
+        v.clear();
+        v
+    }
+
+    /// Whether a buffer of `capacity` values is left to the allocator (not pooled): the
+    /// planner's extra room for an in-place Concat is given only to those, so a pooled size
+    /// class never holds buffers of another length.
+    pub(crate) fn unpooled(capacity: usize) -> bool {
+        capacity < MIN_LEN
+    }
+
     /// Keeps the storage of a tensor the step loop no longer needs, if a take of its size
     /// class is still expected (later in this run, or at the start of the next).
     pub(crate) fn recycle(&mut self, t: Tensor) {

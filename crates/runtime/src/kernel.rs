@@ -8,7 +8,7 @@ use crate::buffers::BufferPool;
 use crate::error::RuntimeError;
 use onnxide_ir::{Graph, Node, Tensor};
 use onnxide_linalg::Isa;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 
 /// Kernel result: the message becomes [`crate::RuntimeError::Node`] with the node and op named.
@@ -77,6 +77,24 @@ impl BuildCtx<'_> {
 /// in order (trailing optional outputs may be left off).
 pub trait Kernel: Send + Sync {
     fn run(&self, run: &RunContext, inputs: &[Option<&Tensor>]) -> OpResult<Vec<Tensor>>;
+
+    /// Runs with input `index` handed over by value: the planner proved that no other step
+    /// reads it and that it is not a graph output, so a kernel may reuse its storage (an
+    /// in-place Concat appends the other inputs to it). `inputs[index]` is `None`. By
+    /// default the kernel borrows it, as [`Kernel::run`] does.
+    fn run_consuming(
+        &self,
+        run: &RunContext,
+        inputs: &[Option<&Tensor>],
+        index: usize,
+        owned: Tensor,
+    ) -> OpResult<Vec<Tensor>> {
+        let mut ins: Vec<Option<&Tensor>> = inputs.to_vec();
+        if let Some(slot) = ins.get_mut(index) {
+            *slot = Some(&owned);
+        }
+        self.run(run, &ins)
+    }
 }
 
 /// The state the kernels of one run share, owned by that run (the session lends it an idle
@@ -86,6 +104,9 @@ pub trait Kernel: Send + Sync {
 #[derive(Default)]
 pub struct RunContext {
     buffers: RefCell<BufferPool>,
+    /// Set by the planner around one step: the first f32 buffer of exactly `.0` values that
+    /// step takes gets room for `.1` (the in-place Concat that will append to it).
+    room: Cell<Option<(usize, usize)>>,
 }
 
 impl RunContext {
@@ -93,12 +114,48 @@ impl RunContext {
     pub(crate) fn new(buffers: BufferPool) -> RunContext {
         RunContext {
             buffers: RefCell::new(buffers),
+            room: Cell::new(None),
         }
     }
 
     /// A zeroed f32 buffer of `len` values, recycled from earlier steps or runs when large.
     pub fn take_f32(&self, len: usize) -> Vec<f32> {
-        self.buffers.borrow_mut().take(len)
+        match self.extra_room(len) {
+            Some(capacity) => {
+                let mut v = Vec::with_capacity(capacity);
+                v.resize(len, 0.0);
+                v
+            }
+            None => self.buffers.borrow_mut().take(len),
+        }
+    }
+
+    /// An empty f32 buffer with room for at least `len` values, for kernels that fill their
+    /// output by appending (no zeroing pass).
+    pub fn take_empty_f32(&self, len: usize) -> Vec<f32> {
+        match self.extra_room(len) {
+            Some(capacity) => Vec::with_capacity(capacity),
+            None => self.buffers.borrow_mut().take_empty(len),
+        }
+    }
+
+    /// The capacity the planner asked for a buffer of `len` values, once (see `room`).
+    fn extra_room(&self, len: usize) -> Option<usize> {
+        match self.room.get() {
+            Some((l, capacity))
+                if l == len && capacity >= len && BufferPool::unpooled(capacity) =>
+            {
+                self.room.set(None);
+                Some(capacity)
+            }
+            _ => None,
+        }
+    }
+
+    /// For the planner: the next step's first f32 buffer of `len` values gets room for
+    /// `capacity` values (`None` clears a request the step did not use).
+    pub(crate) fn set_room(&self, room: Option<(usize, usize)>) {
+        self.room.set(room);
     }
 
     /// Hands the storage of a tensor no step reads any more back to the pool.
@@ -121,7 +178,12 @@ pub fn run_guarded(
     run: &RunContext,
     inputs: &[Option<&Tensor>],
 ) -> OpResult<Vec<Tensor>> {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| kernel.run(run, inputs))) {
+    guarded(|| kernel.run(run, inputs))
+}
+
+/// Runs `f` (a kernel call); a panic inside it becomes an error message.
+pub(crate) fn guarded(f: impl FnOnce() -> OpResult<Vec<Tensor>>) -> OpResult<Vec<Tensor>> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
         Ok(r) => r,
         Err(p) => {
             let what = p

@@ -6,6 +6,7 @@ use crate::eval::{self, label};
 use crate::kernel::{self, BuildCtx, Kernel, RunContext, Subgraph};
 use crate::options::SessionOptions;
 use crate::registry;
+use crate::value::numel;
 use onnxide_ir::{AttrValue, Graph, Model, Tensor, ValueInfo, ValueType};
 use onnxide_linalg::Isa;
 use std::collections::HashMap;
@@ -22,6 +23,14 @@ pub(crate) struct Step {
     pub outputs: Vec<Option<usize>>,
     /// Slots whose last reader is this step: dropped right after it runs.
     pub free_after: Vec<usize>,
+    /// The `axis` attribute of a Concat node (the in-place Concat planning reads it).
+    pub concat_axis: Option<i64>,
+    /// Input position the kernel receives by value ([`Kernel::run_consuming`]): an in-place
+    /// Concat's first input, which no other step reads.
+    pub consume: Option<usize>,
+    /// The first f32 buffer of `.0` values this step takes gets room for `.1` values: the
+    /// step produces the first input of an in-place Concat of that output size.
+    pub room: Option<(usize, usize)>,
 }
 
 pub(crate) struct Plan {
@@ -41,6 +50,8 @@ pub(crate) struct Plan {
     pub static_shapes: Vec<Option<Vec<usize>>>,
     /// Nodes evaluated at plan time.
     pub folded: usize,
+    /// Concat steps planned in place (their first input's buffer becomes their output).
+    pub in_place_concats: usize,
     /// Per-op-type wall time, when `ONNXIDE_PROFILE` is set (printed when the session drops).
     pub profile: Option<Profile>,
     /// Freed f32 intermediates go back to the run's buffer pool for the fast kernels (optimize).
@@ -306,6 +317,12 @@ pub(crate) fn build_graph(
             inputs: in_slots,
             outputs: out_slots,
             free_after: Vec::new(),
+            concat_axis: (node.op_type == "Concat"
+                && (node.domain.is_empty() || node.domain == "ai.onnx"))
+                .then(|| node.attr_int("axis"))
+                .flatten(),
+            consume: None,
+            room: None,
         });
     }
 
@@ -346,6 +363,8 @@ pub(crate) fn build_graph(
     // Static shapes: constants exactly; other values from shape inference when every dim is
     // fixed (inference failing is not an error: those values are simply dynamic).
     let mut static_shapes: Vec<Option<Vec<usize>>> = vec![None; n_slots];
+    // Values inferred to be f32 (the element type in-place Concats handle).
+    let mut is_f32 = vec![false; n_slots];
     let inferred = if captures.is_none() {
         onnxide_ir::infer::infer(model).ok()
     } else {
@@ -353,6 +372,7 @@ pub(crate) fn build_graph(
     };
     if let Some(inferred) = inferred {
         for (name, &s) in &slot_of {
+            is_f32[s] = inferred.elem(name) == Some(onnxide_ir::DType::F32);
             if let Some(dims) = inferred.shape(name) {
                 static_shapes[s] = dims
                     .iter()
@@ -368,6 +388,10 @@ pub(crate) fn build_graph(
         static_shapes[*s] = Some(t.shape().to_vec());
     }
 
+    let in_place_concats = plan_in_place_concats(&mut steps, &static_shapes, &output_slots, |s| {
+        is_f32.get(s).copied().unwrap_or(false) && !konst.contains_key(&s)
+    });
+
     let mut consts: Vec<(usize, Arc<Tensor>)> = konst.into_iter().collect();
     consts.sort_by_key(|(s, _)| *s);
     Ok(Plan {
@@ -381,10 +405,68 @@ pub(crate) fn build_graph(
         output_slots,
         static_shapes,
         folded,
+        in_place_concats,
         profile: (captures.is_none() && std::env::var_os("ONNXIDE_PROFILE").is_some())
             .then(Profile::default),
         recycle: options.optimize,
     })
+}
+
+/// Plans Concats in place: a Concat whose first input is made by an earlier step, read by no
+/// other step (once by the Concat), not a graph output, and an f32 non-constant value
+/// (`candidate`), and whose output has static dims with size 1 before the axis (a batch-1 channel concat: the output is the
+/// inputs one after another) receives that input by value and appends the others to it; the
+/// producing step is asked for a buffer with room for the whole output, so the producer
+/// writes straight into the first slice of the output. Returns how many were planned.
+fn plan_in_place_concats(
+    steps: &mut [Step],
+    static_shapes: &[Option<Vec<usize>>],
+    output_slots: &[usize],
+    candidate: impl Fn(usize) -> bool,
+) -> usize {
+    let mut readers: HashMap<usize, usize> = HashMap::new();
+    let mut producer: HashMap<usize, usize> = HashMap::new();
+    for (si, step) in steps.iter().enumerate() {
+        for s in step.inputs.iter().flatten() {
+            *readers.entry(*s).or_default() += 1;
+        }
+        for s in step.outputs.iter().flatten() {
+            producer.insert(*s, si);
+        }
+    }
+    let mut planned = 0;
+    for si in 0..steps.len() {
+        let step = &steps[si];
+        let (Some(axis), Some(Some(first)), Some(Some(out))) =
+            (step.concat_axis, step.inputs.first(), step.outputs.first())
+        else {
+            continue;
+        };
+        let (first, out) = (*first, *out);
+        if readers.get(&first) != Some(&1) || output_slots.contains(&first) || !candidate(first) {
+            continue;
+        }
+        let Some(&p) = producer.get(&first).filter(|&&p| p < si) else {
+            continue;
+        };
+        let (Some(Some(first_shape)), Some(Some(out_shape))) =
+            (static_shapes.get(first), static_shapes.get(out))
+        else {
+            continue;
+        };
+        let Ok(ax) = crate::value::axis(axis, out_shape.len()) else {
+            continue;
+        };
+        if numel(&out_shape[..ax]) != 1 {
+            continue;
+        }
+        steps[si].consume = Some(0);
+        if steps[p].room.is_none() {
+            steps[p].room = Some((numel(first_shape), numel(out_shape)));
+        }
+        planned += 1;
+    }
+    planned
 }
 
 /// Runs the plan's steps over `slots` (inputs and constants already filled in).
@@ -399,11 +481,23 @@ pub(crate) fn execute(
             op: step.op.clone(),
             message,
         };
+        // An input handed over by value: taken out of its slot (no other step reads it).
+        let consumed = step.consume.and_then(|i| {
+            let s = step.inputs.get(i).copied().flatten()?;
+            match Arc::try_unwrap(slots[s].take()?) {
+                Ok(t) => Some((i, t)),
+                Err(shared) => {
+                    slots[s] = Some(shared);
+                    None
+                }
+            }
+        });
         let outs = {
             let mut ins: Vec<Option<&Tensor>> = Vec::with_capacity(step.inputs.len());
-            for s in &step.inputs {
+            for (i, s) in step.inputs.iter().enumerate() {
                 match s {
                     None => ins.push(None),
+                    Some(_) if consumed.as_ref().is_some_and(|(c, _)| *c == i) => ins.push(None),
                     Some(s) => match slots[*s].as_deref() {
                         Some(t) => ins.push(Some(t)),
                         None => return Err(err(format!("input slot {s} has no value"))),
@@ -411,7 +505,13 @@ pub(crate) fn execute(
                 }
             }
             let t0 = plan.profile.as_ref().map(|_| std::time::Instant::now());
-            let r = kernel::run_guarded(&*step.kernel, run, &ins).map_err(err)?;
+            run.set_room(step.room);
+            let r = match consumed {
+                Some((i, t)) => kernel::guarded(|| step.kernel.run_consuming(run, &ins, i, t)),
+                None => kernel::run_guarded(&*step.kernel, run, &ins),
+            };
+            run.set_room(None);
+            let r = r.map_err(err)?;
             if let (Some(t0), Some(prof)) = (t0, &plan.profile) {
                 let shape = r.first().map(|t| t.shape());
                 prof.record(step, t0.elapsed(), shape);

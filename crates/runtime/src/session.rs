@@ -22,6 +22,9 @@ pub struct PlanSummary {
     pub values: usize,
     /// Values whose shape is known before any run.
     pub static_values: usize,
+    /// Concat steps run in place: their first input's producer writes into the start of the
+    /// Concat's output buffer and the other inputs are appended (batch-1 channel concats).
+    pub in_place_concats: usize,
     pub threads: usize,
 }
 
@@ -99,6 +102,7 @@ impl Session {
             constants: p.consts.len(),
             values: p.n_slots,
             static_values: p.static_shapes.iter().filter(|s| s.is_some()).count(),
+            in_place_concats: p.in_place_concats,
             threads: self.pool.current_num_threads(),
         }
     }

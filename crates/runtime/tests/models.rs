@@ -297,8 +297,12 @@ fn check_export(key: &str, entry: &serde_json::Value, tmp: &Path) -> Result<Resu
         }
     }
     note.push_str(&format!(
-        "plan: {} steps, {} folded, {}/{} values static",
-        summary.steps, summary.folded, summary.static_values, summary.values
+        "plan: {} steps, {} folded, {}/{} values static, {} concats in place",
+        summary.steps,
+        summary.folded,
+        summary.static_values,
+        summary.values,
+        summary.in_place_concats
     ));
     let ok = shape_ok && ratio <= 1.0 && fast_ok;
     Ok(Result1 {

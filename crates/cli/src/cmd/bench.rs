@@ -24,7 +24,8 @@ pub struct Args {
     /// key=value settings: threads, runs, warmup, batch, imgsz, exact.
     #[arg(value_name = "KEY=VALUE")]
     settings: Vec<String>,
-    /// Print JSON (median_ms, min_ms, mean_ms, p90_ms, runs, threads, batch, peak_rss_mb, rss_growth_mb).
+    /// Print JSON (median_ms, min_ms, mean_ms, p90_ms, runs, threads, batch, exact, session_ms (load +
+    /// session creation), peak_rss_mb, rss_growth_mb, samples_ms).
     #[arg(long)]
     json: bool,
 }
@@ -100,6 +101,7 @@ fn input_for(shape: &[usize], dtype: DType, seed: u64) -> Result<Tensor> {
 pub fn main(args: Args) -> Result<()> {
     let s = parse(&args.settings)?;
     let (rss_before, _) = rss_mb();
+    let created = Instant::now();
     let model = onnxide_ir::load(&args.model)?;
     let session = onnxide_runtime::Session::new(
         &model,
@@ -110,6 +112,7 @@ pub fn main(args: Args) -> Result<()> {
         },
     )
     .with_context(|| args.model.display().to_string())?;
+    let session_ms = created.elapsed().as_secs_f64() * 1e3;
     let mut feeds = Vec::new();
     for (i, input) in session.inputs().iter().enumerate() {
         let dims = input
@@ -154,13 +157,13 @@ pub fn main(args: Args) -> Result<()> {
             "median_ms": median, "min_ms": min, "mean_ms": mean, "p90_ms": p90,
             "runs": s.runs, "warmup": s.warmup, "threads": session.threads(), "batch": s.batch,
             "exact": s.exact,
-            "peak_rss_mb": peak, "rss_growth_mb": peak - rss_before,
+            "session_ms": session_ms, "peak_rss_mb": peak, "rss_growth_mb": peak - rss_before,
             "samples_ms": times,
         });
         println!("{report}");
     } else {
         println!(
-            "{}: median {median:.2} ms, min {min:.2} ms, mean {mean:.2} ms, p90 {p90:.2} ms ({} runs after {} warm-up, {} threads, batch {}{}); peak RSS {peak:.0} MB (+{:.0} MB)",
+            "{}: median {median:.2} ms, min {min:.2} ms, mean {mean:.2} ms, p90 {p90:.2} ms ({} runs after {} warm-up, {} threads, batch {}{}); session {session_ms:.0} ms; peak RSS {peak:.0} MB (+{:.0} MB)",
             args.model.display(),
             s.runs,
             s.warmup,

@@ -335,46 +335,87 @@ pub(crate) fn build_concat(
     let Some(ax) = ctx.node.attr_int("axis") else {
         return Ok(None);
     };
-    wrap(ctx, reference, move |run, ins| {
-        let mut parts: Vec<(&Tensor, &[f32])> = Vec::with_capacity(ins.len());
-        for i in 0..ins.len() {
-            match (opt(ins, i), f32_input(ins, i)) {
-                (Some(_), Some(p)) => parts.push(p),
-                (None, _) => {}
-                (Some(_), None) => return Ok(None),
-            }
+    Ok(Some(Box::new(FastConcat {
+        axis: ax,
+        reference: reference(ctx)?,
+    })))
+}
+
+/// The fast Concat, and its in-place form when the planner hands it input 0 by value.
+struct FastConcat {
+    axis: i64,
+    reference: Box<dyn Kernel>,
+}
+
+impl Kernel for FastConcat {
+    fn run(&self, run: &RunContext, ins: &[Option<&Tensor>]) -> OpResult<Vec<Tensor>> {
+        match concat_copy(run, ins, self.axis)? {
+            Some(t) => Ok(vec![t]),
+            None => self.reference.run(run, ins),
         }
-        let Some((first, _)) = parts.first() else {
-            return Ok(None);
-        };
-        let r = first.rank();
-        if r == 0 {
-            return Ok(None);
-        }
-        let a = axis(ax, r)?;
-        let mut shape = first.shape().to_vec();
-        shape[a] = 0;
-        for (p, _) in &parts {
-            if p.rank() != r || (0..r).any(|d| d != a && p.shape()[d] != first.shape()[d]) {
-                return Ok(None);
-            }
-            shape[a] += p.shape()[a];
-        }
-        let outer = numel(&shape[..a]);
-        let row = numel(&shape[a..]);
-        let mut y = run.take_f32(numel(&shape));
-        let mut off = 0;
-        for (p, v) in &parts {
-            let c = numel(&p.shape()[a..]);
-            if c > 0 {
-                for o in 0..outer {
-                    y[o * row + off..o * row + off + c].copy_from_slice(&v[o * c..(o + 1) * c]);
+    }
+
+    fn run_consuming(
+        &self,
+        run: &RunContext,
+        ins: &[Option<&Tensor>],
+        index: usize,
+        owned: Tensor,
+    ) -> OpResult<Vec<Tensor>> {
+        match crate::ops::concat::append_in_place(ins, index, owned, self.axis)? {
+            Ok(t) => Ok(vec![t]),
+            Err(owned) => {
+                let mut all: Vec<Option<&Tensor>> = ins.to_vec();
+                if let Some(slot) = all.get_mut(index) {
+                    *slot = Some(&owned);
                 }
+                self.run(run, &all)
             }
-            off += c;
         }
-        Ok(Some(mk(shape, TensorData::F32(y))))
-    })
+    }
+}
+
+/// Concat of f32 tensors into a recycled buffer; `None` when an input is not f32 or the
+/// shapes do not fit (the reference reports it).
+fn concat_copy(run: &RunContext, ins: &[Option<&Tensor>], ax: i64) -> OpResult<Option<Tensor>> {
+    let mut parts: Vec<(&Tensor, &[f32])> = Vec::with_capacity(ins.len());
+    for i in 0..ins.len() {
+        match (opt(ins, i), f32_input(ins, i)) {
+            (Some(_), Some(p)) => parts.push(p),
+            (None, _) => {}
+            (Some(_), None) => return Ok(None),
+        }
+    }
+    let Some((first, _)) = parts.first() else {
+        return Ok(None);
+    };
+    let r = first.rank();
+    if r == 0 {
+        return Ok(None);
+    }
+    let a = axis(ax, r)?;
+    let mut shape = first.shape().to_vec();
+    shape[a] = 0;
+    for (p, _) in &parts {
+        if p.rank() != r || (0..r).any(|d| d != a && p.shape()[d] != first.shape()[d]) {
+            return Ok(None);
+        }
+        shape[a] += p.shape()[a];
+    }
+    let outer = numel(&shape[..a]);
+    let row = numel(&shape[a..]);
+    let mut y = run.take_f32(numel(&shape));
+    let mut off = 0;
+    for (p, v) in &parts {
+        let c = numel(&p.shape()[a..]);
+        if c > 0 {
+            for o in 0..outer {
+                y[o * row + off..o * row + off + c].copy_from_slice(&v[o * c..(o + 1) * c]);
+            }
+        }
+        off += c;
+    }
+    Ok(Some(mk(shape, TensorData::F32(y))))
 }
 
 /// Split of an f32 tensor into recycled buffers; sizes from the `split` input (opset 13+),
