@@ -128,6 +128,15 @@ pub(crate) fn base(n: &Node) -> String {
     }
 }
 
+/// The node's first output (else its name): the base of names derived from its value.
+pub(crate) fn out_base(n: &Node) -> String {
+    n.outputs
+        .first()
+        .filter(|o| !o.is_empty())
+        .cloned()
+        .unwrap_or_else(|| n.name.clone())
+}
+
 /// The node's input `i`, if present and not empty.
 pub(crate) fn input(node: &Node, i: usize) -> Option<&str> {
     node.inputs

@@ -3,7 +3,7 @@
 //! runs it; 11 added roi, sizes and the coordinate and rounding modes), 13 (roi and scales optional from 13; `tf_half_pixel_for_nn` gone), 18
 //! (`antialias`, `axes`, `keep_aspect_ratio_policy`) and 19 (`half_pixel_symmetric`).
 
-use super::common::{input, trim_inputs, Ctx, Rewrite};
+use super::common::{input, out_base, trim_inputs, Ctx, Rewrite};
 use super::schema::remove_attr;
 use onnxide_ir::rewrite::attr;
 use onnxide_ir::Node;
@@ -40,7 +40,7 @@ pub(crate) fn adapt(ctx: &mut Ctx, node: &Node, from: i64, to: i64) -> Result<Re
         }
         n.attributes
             .push(attr("coordinate_transformation_mode", "asymmetric"));
-        let roi = ctx.empty_float(&format!("{}_roi", n.outputs[0]))?;
+        let roi = ctx.empty_float(&format!("{}_roi", out_base(&n)))?;
         n.inputs = vec![n.inputs[0].clone(), roi, scales];
         what.push("opset 10 semantics made explicit (asymmetric), empty roi added".to_string());
     }
@@ -81,11 +81,11 @@ pub(crate) fn adapt(ctx: &mut Ctx, node: &Node, from: i64, to: i64) -> Result<Re
             n.inputs.push(String::new());
         }
         if input(&n, 1).is_none() {
-            n.inputs[1] = ctx.empty_float(&format!("{}_roi", n.outputs[0]))?;
+            n.inputs[1] = ctx.empty_float(&format!("{}_roi", out_base(&n)))?;
             what.push("empty roi added".into());
         }
         if input(&n, 2).is_none() {
-            n.inputs[2] = ctx.empty_float(&format!("{}_scales", n.outputs[0]))?;
+            n.inputs[2] = ctx.empty_float(&format!("{}_scales", out_base(&n)))?;
             what.push("empty scales added".into());
         }
         trim_inputs(&mut n);
