@@ -5,7 +5,7 @@
 
 Every model (the original first) runs on numpy.random.default_rng(seed).random(shape,
 dtype=float32) (the fixtures' recipe) fed to its first input. Prints one JSON object:
-  original   {opset, outputs: {name: shape}}
+  original   {opset, outputs: {name: shape}, checker: as for a variant}
   variants   [{path, opset, ir_version, checker: "ok" or the onnx.checker.check_model(full_check=True)
               error, max_rel: max over outputs of max|v - o| / max(max|o|, 1e-30), shapes_equal}]
 """
@@ -27,6 +27,14 @@ def run(path, x):
     return {o.name: v for o, v in zip(s.get_outputs(), outs)}
 
 
+def check(m):
+    try:
+        onnx.checker.check_model(m, full_check=True)
+        return "ok"
+    except Exception as e:  # the checker's message is the result
+        return str(e).splitlines()[0] if str(e) else type(e).__name__
+
+
 def opset(m):
     return next(o.version for o in m.opset_import if o.domain in ("", "ai.onnx"))
 
@@ -46,13 +54,10 @@ def main():
         "original": {"opset": opset(om), "outputs": {k: list(v.shape) for k, v in ref.items()}},
         "variants": [],
     }
+    report["original"]["checker"] = check(onnx.load(a.original))
     for p in a.variants:
         m = onnx.load(p)
-        try:
-            onnx.checker.check_model(m, full_check=True)
-            checker = "ok"
-        except Exception as e:  # the checker's message is the result
-            checker = str(e).splitlines()[0] if str(e) else type(e).__name__
+        checker = check(m)
         got = run(p, x)
         max_rel, shapes_equal = 0.0, list(got) == list(ref)
         for k, o in ref.items():

@@ -4,7 +4,7 @@
 //!   `onnxruntime.transformers.float16.convert_float_to_float16(model, keep_io_types=True)`
 //!   does it, node for node (Ultralytics' `half=True` export runs exactly that converter).
 //!
-//! - [`opset`]: the default-domain opset converted up or down between 11 and 22, one adapter per
+//! - [`opset`]: the default-domain opset converted up or down between 7 and 22 (subgraphs included), one adapter per
 //!   op and schema boundary; conversions it cannot do exactly fail, naming every node.
 
 pub mod float16;

@@ -448,18 +448,204 @@ fn refusals_name_every_node() {
         vec![
             node("Trilu").name("tri").input("x").output("t").build(),
             node("Softmax").name("sm").input("t").output("s").build(),
-            node("HardSwish").name("hs").input("s").output("y").build(),
+            node("Celu").name("celu").input("s").output("y").build(),
         ],
         vec![],
         &["y"],
     );
     check_refused(
         &m,
-        13,
+        11,
         &[
             "Trilu 'tri': Trilu exists only from opset 14",
-            "HardSwish 'hs': HardSwish exists only from opset 14",
+            "Celu 'celu': Celu exists only from opset 12",
         ],
     );
-    check_refused(&m, 10, &["outside the supported range"]);
+    check_refused(&m, 6, &["outside the supported range"]);
+}
+
+#[test]
+fn subgraphs_are_converted() {
+    // If whose branches ReduceSum with axes inputs (13), outer constants, read an outer value:
+    // below 13 the axes become attributes inside the branches (non-negative below 11).
+    let branch = |name: &str, op: &str, axes: &str| onnxide_ir::Graph {
+        name: name.into(),
+        nodes: vec![node(op)
+            .name(format!("{name}_op"))
+            .inputs(["x", axes])
+            .output(format!("{name}_y"))
+            .build()],
+        outputs: vec![ValueInfo {
+            name: format!("{name}_y"),
+            ty: ValueType::Tensor {
+                elem: Some(DType::F32),
+                shape: Some(vec![Dim::Fixed(1), Dim::Fixed(3)]),
+            },
+            doc_string: String::new(),
+            metadata_props: Vec::new(),
+        }],
+        ..Default::default()
+    };
+    let if_node = node("If")
+        .name("if")
+        .input("c")
+        .output("y")
+        .attr(
+            "then_branch",
+            onnxide_ir::AttrValue::Graph(Box::new(branch("then", "ReduceSum", "axes_a"))),
+        )
+        .attr(
+            "else_branch",
+            onnxide_ir::AttrValue::Graph(Box::new(branch("else", "ReduceSum", "axes_b"))),
+        )
+        .build();
+    let mut m = model(
+        13,
+        &[2, 3],
+        vec![
+            node("ReduceSum")
+                .name("total")
+                .input("x")
+                .output("s")
+                .attr("keepdims", 0i64)
+                .build(),
+            node("Greater")
+                .name("gt")
+                .inputs(["s", "zero"])
+                .output("c")
+                .build(),
+            if_node,
+        ],
+        vec![
+            ints("axes_a", &[0]),
+            ints("axes_b", &[-2]),
+            NamedTensor::new("zero", Tensor::scalar(0.0f32)),
+        ],
+        &["y"],
+    );
+    // (onnx.checker wants declared output shapes at opset 7.)
+    m.graph.outputs[0].ty = ValueType::Tensor {
+        elem: Some(DType::F32),
+        shape: Some(vec![Dim::Fixed(1), Dim::Fixed(3)]),
+    };
+    let mut c = m.clone();
+    let r = convert_opset(&mut c, 11).expect("convert");
+    assert!(
+        r.rewritten
+            .iter()
+            .any(|w| w.node == "If 'if' > ReduceSum 'then_op'"),
+        "{:?}",
+        r.rewritten
+    );
+    check_equal("If branches", &m, &[7, 11, 12, 22]);
+}
+
+#[test]
+fn old_opsets() {
+    // Clip (11), TopK and Slice (10), Pad (11), Resize ↔ Upsample (10/9), Gemm C (11),
+    // a negative Softmax axis (11): from 13 down to 7..10 and back.
+    let m = model(
+        13,
+        &[1, 2, 4, 4],
+        vec![
+            node("Clip")
+                .name("clip")
+                .inputs(["x", "lo", "hi"])
+                .output("c")
+                .build(),
+            node("Resize")
+                .name("up")
+                .inputs(["c", "", "scales"])
+                .output("r")
+                .attr("mode", "nearest")
+                .attr("coordinate_transformation_mode", "asymmetric")
+                .attr("nearest_mode", "floor")
+                .build(),
+            node("Slice")
+                .name("slice")
+                .inputs(["r", "starts", "ends", "axes"])
+                .output("s")
+                .build(),
+            node("Pad")
+                .name("pad")
+                .inputs(["s", "pads", "pv"])
+                .output("p")
+                .build(),
+            node("Softmax")
+                .name("sm")
+                .input("p")
+                .output("sm_y")
+                .attr("axis", -1i64)
+                .build(),
+            node("Flatten")
+                .name("flat")
+                .input("sm_y")
+                .output("f")
+                .attr("axis", -1i64)
+                .build(),
+            node("TopK")
+                .name("topk")
+                .inputs(["f", "k"])
+                .outputs(["v", "i"])
+                .build(),
+            node("Gemm")
+                .name("gemm")
+                .inputs(["v", "w"])
+                .output("g")
+                .build(),
+        ],
+        vec![
+            NamedTensor::new("lo", Tensor::scalar(0.2f32)),
+            NamedTensor::new("hi", Tensor::scalar(0.8f32)),
+            floats("scales", &[1.0, 1.0, 2.0, 2.0]),
+            ints("starts", &[1]),
+            ints("ends", &[7]),
+            ints("axes", &[-1]),
+            ints("pads", &[0, 0, 1, 0, 0, 0, 1, 0]),
+            NamedTensor::new("pv", Tensor::scalar(0.5f32)),
+            ints("k", &[3]),
+            NamedTensor::new(
+                "w",
+                Tensor::from_vec(vec![3, 2], vec![1.0f32, -1.0, 0.5, 2.0, 0.0, 1.0])
+                    .expect("tensor"),
+            ),
+        ],
+        &["g", "i"],
+    );
+    check_equal("old opsets", &m, &[7, 8, 9, 10, 11]);
+    let mut c = m.clone();
+    let r = convert_opset(&mut c, 8).expect("convert");
+    let ops: Vec<&str> = c.graph.nodes.iter().map(|n| n.op_type.as_str()).collect();
+    assert!(ops.contains(&"Upsample"), "{ops:?} ({:?})", r.rewritten);
+    assert_eq!(c.ir_version, 4);
+    // Mod exists only from 10; GridSample from 16.
+    let m = model(
+        13,
+        &[1, 1, 2, 2],
+        vec![
+            node("Mod")
+                .name("mod")
+                .inputs(["x", "x"])
+                .output("y")
+                .build(),
+            node("GridSample")
+                .name("gs")
+                .inputs(["y", "grid"])
+                .output("z")
+                .build(),
+        ],
+        vec![NamedTensor::new(
+            "grid",
+            Tensor::from_vec(vec![1, 1, 1, 2], vec![0.0f32, 0.0]).expect("tensor"),
+        )],
+        &["z"],
+    );
+    check_refused(
+        &m,
+        9,
+        &[
+            "Mod 'mod': Mod exists only from opset 10",
+            "GridSample 'gs': GridSample exists only from opset 16",
+        ],
+    );
 }

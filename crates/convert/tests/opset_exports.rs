@@ -1,15 +1,31 @@
-//! The Ultralytics exports in fixtures/exports converted to every opset 11..=22 and back to
-//! their own: onnxruntime's outputs equal the original's on a seeded input (relative 1e-5) and
-//! `onnx.checker.check_model(full_check=True)` passes, one Python call per model. The
-//! conversions that cannot be exact (Trilu below 14, ...) must fail naming the node.
+//! Every Ultralytics export in fixtures/exports (all tasks; default, dynamic, nms, half, batch,
+//! image sizes, opsets) and the zoo models (weights materialised by
+//! `tests/oracle/materialize_weights.py`) converted to every opset 11..=22 and back to their
+//! own: onnxruntime's outputs equal the original's on a seeded input (relative 1e-5; `half`: two float16 ulps, see HALF_REL_TOL) and
+//! `onnx.checker.check_model(full_check=True)` gives the original's result ("ok" for all but
+//! `half`, whose float16 I/O Casts Ultralytics appends after the nodes that read them, so the
+//! full check already refuses the original's node order: its conversions must fail the same way,
+//! no worse). One Python call per model. A round trip that gives back the original exactly is
+//! checked by equality instead of a second onnxruntime run. The conversions that cannot be exact
+//! (Trilu below 14, ...) must fail naming the node.
 
-use onnxide_convert::opset::{convert_opset, MAX_OPSET, MIN_OPSET};
+use onnxide_convert::opset::{convert_opset, MAX_OPSET};
 use onnxide_ir::{Dim, Model};
-use onnxide_tests::{fixture, oracle};
+use onnxide_tests::{fixture, fixture_exports, oracle};
 use std::path::{Path, PathBuf};
+
+/// The lowest target checked here (the issue's range; 7..=10 are covered by the node tests).
+const MIN_TARGET: i64 = 11;
 
 /// Relative tolerance: max |converted - original| / max |original| over each output.
 const REL_TOL: f64 = 1e-5;
+
+/// For the float16 (`half`) export: two float16 ulps of the largest output (2 · 2⁻¹⁰). Below
+/// opset 13 its DFL Softmax (axis 1) runs as Transpose → Softmax → Transpose, and onnxruntime's
+/// float16 Softmax over the last axis rounds differently: the same rewrite at the export's own
+/// opset already moves the boxes by 1.9e-4 of the largest coordinate (measured), one float16
+/// ulp at 7.7e-4 at opset 11.
+const HALF_REL_TOL: f64 = 2.0 * 9.765625e-4;
 
 /// The conversions that must be refused, and the node and reason their error must name.
 const REFUSED: &[(&str, i64, &str)] = &[
@@ -67,14 +83,15 @@ fn input_shape(m: &Model) -> String {
         .join(",")
 }
 
-fn check_model(rel: &str) {
-    let path = fixture(&format!("exports/{rel}"));
+fn check_path(rel: &str, path: &Path) {
+    let path = path.to_path_buf();
     let original = onnxide_ir::load(&path).unwrap_or_else(|e| panic!("{rel}: {e}"));
     let own = original.default_opset().unwrap_or(0);
     let dir = tempfile::tempdir().expect("tempdir");
     let mut variants: Vec<PathBuf> = Vec::new();
     let mut refused = 0;
-    for target in MIN_OPSET..=MAX_OPSET {
+    let mut identical = 0;
+    for target in MIN_TARGET..=MAX_OPSET {
         let mut m = original.clone();
         let expected: Vec<&str> = REFUSED
             .iter()
@@ -126,6 +143,10 @@ fn check_model(rel: &str) {
             m.ir_version, original.ir_version,
             "{rel}: IR version after the round trip"
         );
+        if m == original {
+            identical += 1;
+            continue;
+        }
         let p = dir.path().join(format!("to{target}_back.onnx"));
         save(&m, &p);
         variants.push(p);
@@ -138,13 +159,25 @@ fn check_model(rel: &str) {
     args.extend(variants.iter().map(|p| p.display().to_string()));
     let report = oracle::run_json("opset_check.py", &args);
     let results = report["variants"].as_array().expect("variants");
+    let original_checker = &report["original"]["checker"];
+    if !rel.ends_with("half.onnx") {
+        assert_eq!(
+            original_checker, "ok",
+            "{rel}: the original fails onnx.checker"
+        );
+    }
     assert_eq!(results.len(), variants.len());
     let mut worst = 0.0f64;
+    let tol = if rel.ends_with("half.onnx") {
+        HALF_REL_TOL
+    } else {
+        REL_TOL
+    };
     for v in results {
         let name = v["path"].as_str().unwrap_or("?");
         assert_eq!(
-            v["checker"], "ok",
-            "{rel}: {name}: onnx.checker: {}",
+            &v["checker"], original_checker,
+            "{rel}: {name}: onnx.checker: {} (original: {original_checker})",
             v["checker"]
         );
         assert_eq!(
@@ -153,13 +186,15 @@ fn check_model(rel: &str) {
         );
         let rel_err = v["max_rel"].as_f64().expect("max_rel");
         assert!(
-            rel_err <= REL_TOL,
-            "{rel}: {name}: max relative difference {rel_err:e} > {REL_TOL:e}"
+            rel_err <= tol,
+            "{rel}: {name}: max relative difference {rel_err:e} > {tol:e}"
         );
         worst = worst.max(rel_err);
     }
     println!(
-        "{rel}: {} variants equal to the original (worst relative difference {worst:e}), {refused} targets refused as expected",
+        "{rel}: {} variants equal to the original in onnxruntime (worst relative difference {worst:e}), \
+         {identical} round trips identical to the original, {refused} targets refused as expected; \
+         checker: {original_checker}",
         variants.len()
     );
 }
@@ -168,53 +203,66 @@ fn save(m: &Model, p: &Path) {
     onnxide_ir::save(m, p, &Default::default()).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
 }
 
-#[test]
-fn half_is_skipped() {
-    // Printed, not silent: the one export left out, and why.
-    println!(
-        "skipped 1 export: detect/half.onnx (its float16 I/O Casts are appended after the nodes \
-         that read them, as Ultralytics writes it, so onnx.checker's full check refuses the \
-         original already)"
-    );
+/// Every export under `fixtures/exports/<task>/`.
+fn check_task(task: &str) {
+    let root = fixture("exports");
+    let models: Vec<PathBuf> = fixture_exports()
+        .into_iter()
+        .filter(|p| {
+            p.parent()
+                .and_then(|d| d.file_name())
+                .is_some_and(|d| d == task)
+        })
+        .collect();
+    assert!(!models.is_empty(), "no {task} exports");
+    for p in models {
+        let rel = p.strip_prefix(&root).unwrap_or(&p).display().to_string();
+        check_path(&rel, &p);
+    }
 }
 
 #[test]
 fn classify() {
-    check_model("classify/default.onnx");
-    check_model("classify/dynamic.onnx");
+    check_task("classify");
 }
 
 #[test]
 fn detect() {
-    for m in [
-        "default",
-        "dynamic",
-        "nms",
-        "nms_dynamic",
-        "opset11",
-        "opset13",
-    ] {
-        check_model(&format!("detect/{m}.onnx"));
-    }
+    check_task("detect");
 }
 
 #[test]
 fn obb() {
-    for m in ["default", "dynamic", "nms"] {
-        check_model(&format!("obb/{m}.onnx"));
-    }
+    check_task("obb");
 }
 
 #[test]
 fn pose() {
-    for m in ["default", "dynamic", "nms", "nms_dynamic"] {
-        check_model(&format!("pose/{m}.onnx"));
-    }
+    check_task("pose");
 }
 
 #[test]
 fn segment() {
-    for m in ["default", "dynamic", "nms", "nms_dynamic"] {
-        check_model(&format!("segment/{m}.onnx"));
+    check_task("segment");
+}
+
+#[test]
+fn zoo() {
+    for name in [
+        "resnet18",
+        "mobilenet_v3_small",
+        "mobilenet_v3_large",
+        "yolov8n",
+        "yolo12n",
+    ] {
+        let recipe = fixture(&format!("zoo/{name}.weights.json"));
+        oracle::run(
+            "materialize_weights.py",
+            &[recipe.to_str().expect("utf-8 path")],
+        );
+        check_path(
+            &format!("zoo/{name}.onnx"),
+            &fixture(&format!("zoo/{name}.onnx")),
+        );
     }
 }

@@ -6,20 +6,25 @@ use onnxide_convert::opset::{convert_opset, MAX_OPSET, MIN_OPSET};
 use serde_json::json;
 use std::path::PathBuf;
 
-/// Convert a model's default-domain (ai.onnx) opset, up or down, between opsets 11 and 22.
+/// Convert a model's default-domain (ai.onnx) opset, up or down, between opsets 7 and 22,
+/// subgraphs (If/Loop/Scan bodies) included.
 ///
 /// Settings are Ultralytics-style key=value pairs:
-///   opset=N   the target opset, 11..=22 (required)
+///   opset=N   the target opset, 7..=22 (required)
 ///
 /// Adapters: Split (13, 18), Squeeze/Unsqueeze/ReduceSum (13), the other Reduce* ops (18),
-/// Resize (13, 18, 19), Softmax/LogSoftmax (13), Pad (18, 19); ops whose schema only gained
-/// types or attributes (Reshape allowzero, ArgMax select_last_index, ...) cross as they are,
-/// going down only when the node's types and attributes exist in the target opset. Anything
-/// else fails, naming every node that cannot convert and why; nothing is written then.
-/// The IR version becomes the lowest the target opset allows (kept when opset=N is the model's own).
+/// Resize (11, 13, 18, 19), Softmax/LogSoftmax/Hardmax (13), Pad (11, 18, 19), Clip and Gemm
+/// (11), TopK and Slice (10), Upsample (9), MaxPool (8), BatchNormalization (9, 14; inference
+/// form), Dropout (12), GridSample (20), Upsample <-> Resize (10), Scatter <-> ScatterElements
+/// (11), HardSwish -> x * HardSigmoid(x) below 14, negative axes made non-negative below 11;
+/// ops whose schema only gained types or attributes (Reshape allowzero, ArgMax
+/// select_last_index, ...) cross as they are, going down only when the node's types and
+/// attributes exist in the target opset. Anything else fails,
+/// naming every node that cannot convert and why; nothing is written then. The IR version
+/// becomes the lowest the target opset allows, at least 4 (kept when opset=N is the model's own).
 ///
-/// Not done yet: opsets outside 11..=22; nodes with subgraphs (If/Loop/Scan) and model-local
-/// functions (refused); other domains are kept as they are.
+/// Not done yet: opsets outside 7..=22; model-local functions (refused); other domains are
+/// kept as they are.
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {

@@ -1,7 +1,7 @@
 //! `axes` as an attribute ↔ as input 1: Squeeze, Unsqueeze and ReduceSum at opset 13, the other
 //! Reduce* ops at 18 (which also added `noop_with_empty_axes`).
 
-use super::common::{input, trim_inputs, Ctx, Rewrite};
+use super::common::{input, out_base, trim_inputs, Ctx, Rewrite};
 use super::schema::remove_attr;
 use onnxide_ir::rewrite::attr;
 use onnxide_ir::Node;
@@ -23,7 +23,7 @@ pub(crate) fn adapt(ctx: &mut Ctx, node: &Node, up: bool) -> Result<Rewrite, Str
             return Ok(Rewrite::one(n, "no axes: unchanged"));
         };
         remove_attr(&mut n, "axes");
-        let name = ctx.int64_initializer(&format!("{}_axes", n.outputs[0]), &axes)?;
+        let name = ctx.int64_initializer(&format!("{}_axes", out_base(&n)), &axes)?;
         n.inputs.truncate(1);
         n.inputs.push(name);
         return Ok(Rewrite::one(

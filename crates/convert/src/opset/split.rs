@@ -1,6 +1,6 @@
 //! Split: `split` attribute (before 13) ↔ input 1 (13+); `num_outputs` (18+).
 
-use super::common::{input, trim_inputs, Ctx, Rewrite};
+use super::common::{input, out_base, trim_inputs, Ctx, Rewrite};
 use super::schema::remove_attr;
 use onnxide_ir::rewrite::attr;
 use onnxide_ir::{Dim, Node};
@@ -74,7 +74,7 @@ pub(crate) fn adapt(ctx: &mut Ctx, node: &Node, from: i64, to: i64) -> Result<Re
         Spec::Sizes(sizes) => {
             let name = match old_input.clone() {
                 Some(s) if from >= 13 => s,
-                _ => ctx.int64_initializer(&format!("{}_split", n.outputs[0]), &sizes)?,
+                _ => ctx.int64_initializer(&format!("{}_split", out_base(&n)), &sizes)?,
             };
             n.inputs.push(name);
             format!("split {sizes:?} -> input")
