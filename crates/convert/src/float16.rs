@@ -7,9 +7,10 @@
 //! - every float graph input `x` (index i) gets a `Cast` `graph_input_cast{i}` (to=FLOAT16) whose
 //!   output `graph_input_cast_{i}` replaces `x` in the graph; every float graph output (index i)
 //!   is produced by a `Cast` `graph_output_cast{i}` (to=FLOAT) from `graph_output_cast_{i}`. The
-//!   graph I/O stays float32. These Casts are appended at the **end** of the node list, as the
-//!   converter does (so the node list is not topologically sorted: onnxruntime and onnxide load
-//!   it, `onnx.checker` with `full_check` refuses it, exactly as it refuses Ultralytics' file);
+//!   graph I/O stays float32. The converter appends these Casts at the **end** of the node list
+//!   (so its file, and Ultralytics', is not topologically sorted and `onnx.checker` with
+//!   `full_check` refuses it); ours ends with a stable topological sort, which moves each Cast
+//!   before its first reader and keeps every other node in the converter's order;
 //! - a float initializer becomes FLOAT16 if any non-blocked node reads it at an input that may be
 //!   float16 (Resize `scales`, input 2, must stay FLOAT; a Resize-only initializer stays FLOAT);
 //!   values below 5.96e-8 in magnitude are raised to it and values beyond ±65504 clamped, then
@@ -18,7 +19,7 @@
 //!   a `ConstantOfShape` without `value` gets a FLOAT16 zero;
 //! - nodes of the converter's block list (here only `Range`, in dynamic graphs) keep computing in
 //!   float32: their float16 inputs go through `{x}_cast_to_fp32` Casts and their outputs come back
-//!   through `{y}_cast_to_fp16` Casts, appended after the I/O casts;
+//!   through `{y}_cast_to_fp16` Casts, appended after the I/O casts (before the final sort);
 //! - `value_info` lists every intermediate value with its inferred type, float ones as FLOAT16
 //!   (graph outputs keep FLOAT), then the I/O cast values.
 
@@ -227,6 +228,10 @@ pub fn to_float16(model: &mut Model) -> Result<()> {
     patch.keep_orphans();
     patch.apply(&mut model.graph);
     model.graph.value_info = value_info;
+    // The converter appends its Casts last; a stable topological sort moves each one just before
+    // its first reader and leaves every other node where it was, so the file passes
+    // `onnx.checker`'s full check and is otherwise the converter's, node for node.
+    onnxide_ir::topo::sort(&mut model.graph)?;
     Ok(())
 }
 
@@ -464,17 +469,18 @@ mod tests {
     }
 
     #[test]
-    fn io_stays_float32_behind_casts_appended_last() {
+    fn io_stays_float32_behind_casts_in_topological_order() {
         let mut m = model();
         to_float16(&mut m).unwrap();
         let names: Vec<&str> = m.graph.nodes.iter().map(|n| n.name.as_str()).collect();
-        // The scales initializer stays float32, so Resize needs no Cast in front of it.
+        // The scales initializer stays float32, so Resize needs no Cast in front of it; the
+        // Casts the converter appends last are sorted before their readers.
         assert_eq!(
             names,
-            ["mul", "resize", "graph_input_cast0", "graph_output_cast0"]
+            ["graph_input_cast0", "mul", "resize", "graph_output_cast0"]
         );
-        assert_eq!(m.graph.nodes[0].inputs, ["graph_input_cast_0", "w"]);
-        assert_eq!(m.graph.nodes[1].outputs, ["graph_output_cast_0"]);
+        assert_eq!(m.graph.nodes[1].inputs, ["graph_input_cast_0", "w"]);
+        assert_eq!(m.graph.nodes[2].outputs, ["graph_output_cast_0"]);
         assert_eq!(m.graph.inputs[0].elem_type(), Some(DType::F32));
         assert_eq!(m.graph.outputs[0].elem_type(), Some(DType::F32));
     }
