@@ -173,6 +173,7 @@ fn in_place_concats_equal_onnxruntime() {
                 &SessionOptions {
                     threads: Some(1),
                     optimize,
+                    exact: true,
                 },
             )
             .unwrap();

@@ -5,3 +5,4 @@ pub mod export;
 pub mod info;
 pub mod run;
 pub mod slim;
+pub mod triton;

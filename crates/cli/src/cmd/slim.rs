@@ -192,6 +192,7 @@ fn compare(original: &Model, slimmed: &Model, input: &Path) -> Result<Vec<(Strin
     let opts = onnxide_runtime::SessionOptions {
         threads: None,
         optimize: false,
+        exact: true,
     };
     let run = |m: &Model, what: &str| -> Result<Vec<(String, Tensor)>> {
         let s = onnxide_runtime::Session::new(m, &opts)
