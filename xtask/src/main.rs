@@ -15,8 +15,10 @@ cargo xtask <task> [args...]
 
 tasks:
   fixtures [--only NAME...]   regenerate fixtures/ (needs Python with ultralytics, torch, torchvision, onnx,
-                              onnxruntime); with no arguments also the model zoo (fixtures/zoo)
+                              onnxruntime); with no arguments also the model zoo and fixtures/families
   fixtures zoo                regenerate only the model zoo (ResNet-18, MobileNet-v3, YOLOv8n, YOLO12n)
+  fixtures families           regenerate only fixtures/families (tiny seeded YOLOv8 checkpoints of every
+                              task, Ultralytics' exports of them, built-in configs' parameter counts)
   nodetests [DIR]             generate the ONNX backend node tests into DIR (default fixtures/.cache/nodetests;
                               needs Python with onnx)
   bench [model=F] [model8=F] [rounds=N] [runs=N]
@@ -27,7 +29,7 @@ tasks:
                               (median of N=5 runs each, ratio table; needs Ultralytics' `yolo`)
   cycles [DIR]                fail on import cycles between the modules of any crate in the workspace (DIR,
                               default this one), printing each cycle with the files and lines of its edges
-  export key=value ...        the same as `onnxide export` (YOLO11 -> ONNX), e.g. export model=yolo11n.pt
+  export key=value ...        the same as `onnxide export` (YOLO11/YOLOv8 -> ONNX), e.g. export model=yolo11n.pt
   interop [reference]         Ultralytics' YOLO(ours.onnx).predict() vs its own export on bus/zidane;
                               `reference`: Ultralytics output for onnxide's seeded yolo11s.yaml weights
 ";
@@ -54,11 +56,15 @@ fn run(args: &[String]) -> Result<()> {
         "fixtures" if rest.first().map(String::as_str) == Some("zoo") => {
             python::script("xtask/fixtures/make_zoo.py", &rest[1..])
         }
+        "fixtures" if rest.first().map(String::as_str) == Some("families") => {
+            python::script("xtask/fixtures/make_families.py", &rest[1..])
+        }
         "fixtures" => {
             python::script("xtask/fixtures/make_fixtures.py", rest)?;
             if rest.is_empty() {
                 python::script("xtask/fixtures/make_zoo.py", &[])?;
                 python::script("xtask/fixtures/letterbox_images.py", &[])?;
+                python::script("xtask/fixtures/make_families.py", &[])?;
             }
             Ok(())
         }
