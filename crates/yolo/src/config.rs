@@ -1228,6 +1228,46 @@ mod tests {
     }
 
     #[test]
+    fn yolov8_configs_follow_parse_model() {
+        assert_eq!(
+            widths("yolov8n.yaml")[..10],
+            [16, 32, 32, 64, 64, 128, 128, 256, 256, 256]
+        );
+        let cfg = parse(&builtin_yaml("yolov8m.yaml").unwrap(), "m").unwrap();
+        assert!(matches!(
+            cfg.layers[4].kind,
+            LayerKind::C2f {
+                n: 4,
+                shortcut: true,
+                ..
+            }
+        ));
+        assert!(matches!(
+            cfg.layers[12].kind,
+            LayerKind::C2f {
+                n: 2,
+                shortcut: false,
+                ..
+            }
+        ));
+        assert!(matches!(
+            cfg.layers[22].kind,
+            LayerKind::Detect { legacy: true, .. }
+        ));
+        assert_eq!(cfg.head_strides(), vec![8, 16, 32]);
+        let cfg = parse(&builtin_yaml("yolo11n.yaml").unwrap(), "n").unwrap();
+        assert!(matches!(
+            cfg.layers[23].kind,
+            LayerKind::Detect { legacy: false, .. }
+        ));
+        let cfg = parse(&builtin_yaml("yolov8n-pose.yaml").unwrap(), "p").unwrap();
+        assert_eq!((cfg.nc, cfg.output_channels()), (1, 56));
+        let cfg = parse(&builtin_yaml("yolov8x-cls.yaml").unwrap(), "c").unwrap();
+        assert_eq!(cfg.layers.len(), 10);
+        assert_eq!(cfg.layers[8].c_out, 1280);
+    }
+
+    #[test]
     fn absurd_scales_are_errors() {
         let mut yaml = builtin_yaml("yolo11n.yaml").unwrap();
         yaml["scales"]["n"] = json!([1e300, 1e300, 1e300]);
