@@ -16,11 +16,13 @@ cargo xtask <task> [args...]
 
 tasks:
   fixtures [--only NAME...]   regenerate fixtures/ (needs Python with ultralytics, torch, torchvision, onnx,
-                              onnxruntime); with no arguments also the model zoo (fixtures/zoo)
+                              onnxruntime); with no arguments also the model zoo, fixtures/families and fixtures/slim
   fixtures zoo                regenerate only the model zoo (ResNet-18, MobileNet-v3, YOLOv8n, YOLO12n)
   fixtures slim [--only NAME...]
                               regenerate fixtures/slim (unslimmed torchvision and Ultralytics exports for the
                               slim comparison, with onnxslim's and onnxsim's node counts; needs onnxslim, onnxsim)
+  fixtures families           regenerate only fixtures/families (tiny seeded YOLOv8 checkpoints of every
+                              task, Ultralytics' exports of them, built-in configs' parameter counts)
   nodetests [DIR]             generate the ONNX backend node tests into DIR (default fixtures/.cache/nodetests;
                               needs Python with onnx)
   bench [rounds=N] [runs=N] [warmup=N] [cache=DIR]
@@ -35,7 +37,7 @@ tasks:
                               alternating; default model: the unslimmed YOLO11n detect export in fixtures/slim)
   cycles [DIR]                fail on import cycles between the modules of any crate in the workspace (DIR,
                               default this one), printing each cycle with the files and lines of its edges
-  export key=value ...        the same as `onnxide export` (YOLO11 -> ONNX), e.g. export model=yolo11n.pt
+  export key=value ...        the same as `onnxide export` (YOLO11/YOLOv8 -> ONNX), e.g. export model=yolo11n.pt
   interop [reference]         Ultralytics' YOLO(ours.onnx).predict() vs its own export on bus/zidane;
                               `reference`: Ultralytics output for onnxide's seeded yolo11s.yaml weights
 ";
@@ -65,11 +67,16 @@ fn run(args: &[String]) -> Result<()> {
         "fixtures" if rest.first().map(String::as_str) == Some("slim") => {
             python::script("xtask/fixtures/make_slim_models.py", &rest[1..])
         }
+        "fixtures" if rest.first().map(String::as_str) == Some("families") => {
+            python::script("xtask/fixtures/make_families.py", &rest[1..])
+        }
         "fixtures" => {
             python::script("xtask/fixtures/make_fixtures.py", rest)?;
             if rest.is_empty() {
                 python::script("xtask/fixtures/make_zoo.py", &[])?;
                 python::script("xtask/fixtures/letterbox_images.py", &[])?;
+                python::script("xtask/fixtures/make_families.py", &[])?;
+                python::script("xtask/fixtures/make_slim_models.py", &[])?;
             }
             Ok(())
         }

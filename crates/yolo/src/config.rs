@@ -93,6 +93,14 @@ pub enum LayerKind {
         c3k: bool,
         e: f64,
     },
+    /// YOLOv8's `C2f(c1, c2, n, shortcut)`: C3k2 with e=1.0 Bottlenecks (`e` is the split ratio).
+    C2f {
+        c1: usize,
+        c2: usize,
+        n: usize,
+        shortcut: bool,
+        e: f64,
+    },
     Sppf {
         c1: usize,
         c2: usize,
@@ -116,6 +124,10 @@ pub enum LayerKind {
         reg_max: usize,
         ch: Vec<usize>,
         head: Head,
+        /// Ultralytics' `Detect.legacy` (v3/v5/v8/v9 models: `parse_model` clears it after a
+        /// C3k2, A2C2f or C2fCIB): the class branch `cv3` is two 3×3 Convs instead of two
+        /// depthwise-separable pairs.
+        legacy: bool,
     },
     /// `Classify(c1, c2=nc)`: Conv 1x1 c1→1280, global average pool, Linear(1280, nc), softmax.
     Classify {
@@ -129,6 +141,7 @@ impl LayerKind {
         match self {
             LayerKind::Conv { .. } => "Conv",
             LayerKind::C3k2 { .. } => "C3k2",
+            LayerKind::C2f { .. } => "C2f",
             LayerKind::Sppf { .. } => "SPPF",
             LayerKind::C2psa { .. } => "C2PSA",
             LayerKind::Upsample { .. } => "nn.Upsample",
@@ -279,8 +292,93 @@ pub fn yolo11_classify_yaml() -> Value {
     })
 }
 
-/// Parses a built-in config name: `yolo11{n,s,m,l,x}[-seg|-pose|-obb|-cls].yaml` (any folder).
-/// Returns the yaml dict (with `scale`, `yaml_file`, `channels` set) or a clear error.
+/// The YOLOv8 detect config as Ultralytics ships it (`cfg/models/v8/yolov8.yaml`); segment, pose
+/// and obb differ in the head row (and `nc`, pose's `kpt_shape`) only.
+pub fn yolov8_detect_yaml() -> Value {
+    json!({
+        "nc": 80,
+        "scales": {
+            "n": [0.33, 0.25, 1024],
+            "s": [0.33, 0.50, 1024],
+            "m": [0.67, 0.75, 768],
+            "l": [1.00, 1.00, 512],
+            "x": [1.00, 1.25, 512]
+        },
+        "backbone": [
+            [-1, 1, "Conv", [64, 3, 2]],
+            [-1, 1, "Conv", [128, 3, 2]],
+            [-1, 3, "C2f", [128, true]],
+            [-1, 1, "Conv", [256, 3, 2]],
+            [-1, 6, "C2f", [256, true]],
+            [-1, 1, "Conv", [512, 3, 2]],
+            [-1, 6, "C2f", [512, true]],
+            [-1, 1, "Conv", [1024, 3, 2]],
+            [-1, 3, "C2f", [1024, true]],
+            [-1, 1, "SPPF", [1024, 5]]
+        ],
+        "head": [
+            [-1, 1, "nn.Upsample", ["None", 2, "nearest"]],
+            [[-1, 6], 1, "Concat", [1]],
+            [-1, 3, "C2f", [512]],
+            [-1, 1, "nn.Upsample", ["None", 2, "nearest"]],
+            [[-1, 4], 1, "Concat", [1]],
+            [-1, 3, "C2f", [256]],
+            [-1, 1, "Conv", [256, 3, 2]],
+            [[-1, 12], 1, "Concat", [1]],
+            [-1, 3, "C2f", [512]],
+            [-1, 1, "Conv", [512, 3, 2]],
+            [[-1, 9], 1, "Concat", [1]],
+            [-1, 3, "C2f", [1024]],
+            [[15, 18, 21], 1, "Detect", ["nc"]]
+        ]
+    })
+}
+
+/// The YOLOv8 classify config (`cfg/models/v8/yolov8-cls.yaml`): the detect backbone without
+/// SPPF and the Classify head; max_channels 1024 at every scale.
+pub fn yolov8_classify_yaml() -> Value {
+    json!({
+        "nc": 1000,
+        "scales": {
+            "n": [0.33, 0.25, 1024],
+            "s": [0.33, 0.50, 1024],
+            "m": [0.67, 0.75, 1024],
+            "l": [1.00, 1.00, 1024],
+            "x": [1.00, 1.25, 1024]
+        },
+        "backbone": [
+            [-1, 1, "Conv", [64, 3, 2]],
+            [-1, 1, "Conv", [128, 3, 2]],
+            [-1, 3, "C2f", [128, true]],
+            [-1, 1, "Conv", [256, 3, 2]],
+            [-1, 6, "C2f", [256, true]],
+            [-1, 1, "Conv", [512, 3, 2]],
+            [-1, 6, "C2f", [512, true]],
+            [-1, 1, "Conv", [1024, 3, 2]],
+            [-1, 3, "C2f", [1024, true]]
+        ],
+        "head": [
+            [-1, 1, "Classify", ["nc"]]
+        ]
+    })
+}
+
+/// A function returning a built-in yaml dict.
+type YamlFn = fn() -> Value;
+
+/// The families with built-in configs: the file-name prefix, and the detect and classify yamls.
+const BUILTIN_FAMILIES: [(&str, YamlFn, YamlFn); 2] = [
+    ("yolo11", yolo11_detect_yaml, yolo11_classify_yaml),
+    ("yolov8", yolov8_detect_yaml, yolov8_classify_yaml),
+];
+
+/// The built-in config names, for messages.
+pub const BUILTIN_NAMES: &str =
+    "yolo11{n,s,m,l,x}[-seg|-pose|-obb|-cls].yaml, yolov8{n,s,m,l,x}[-seg|-pose|-obb|-cls].yaml";
+
+/// Parses a built-in config name: `yolo11{n,s,m,l,x}[-seg|-pose|-obb|-cls].yaml` or the same
+/// with `yolov8` (any folder). Returns the yaml dict (with `scale`, `yaml_file`, `channels` set)
+/// or a clear error.
 pub fn builtin_yaml(name: &str) -> Result<Value> {
     let file = std::path::Path::new(name)
         .file_name()
@@ -294,12 +392,19 @@ pub fn builtin_yaml(name: &str) -> Result<Value> {
         .strip_suffix(".yaml")
         .or_else(|| file.strip_suffix(".yml"))
         .ok_or_else(|| bad("not a .yaml config name".into()))?;
-    let rest = stem.strip_prefix("yolo11").ok_or_else(|| {
-        bad("only the built-in YOLO11 configs are known: yolo11{n,s,m,l,x}[-seg|-pose|-obb|-cls].yaml".into())
-    })?;
+    let (family, detect_yaml, classify_yaml, rest) = BUILTIN_FAMILIES
+        .iter()
+        .find_map(|(prefix, d, c)| stem.strip_prefix(prefix).map(|r| (*prefix, d, c, r)))
+        .ok_or_else(|| {
+            bad(format!(
+                "only the built-in configs are known: {BUILTIN_NAMES}"
+            ))
+        })?;
     let mut chars = rest.chars();
     let scale = chars.next().filter(|c| "nsmlx".contains(*c)).ok_or_else(|| {
-        bad("the name needs a scale letter: yolo11n.yaml, yolo11s.yaml, yolo11m.yaml, yolo11l.yaml or yolo11x.yaml".into())
+        bad(format!(
+            "the name needs a scale letter: {family}n.yaml, {family}s.yaml, {family}m.yaml, {family}l.yaml or {family}x.yaml"
+        ))
     })?;
     let task = match chars.as_str() {
         "" => Task::Detect,
@@ -310,15 +415,20 @@ pub fn builtin_yaml(name: &str) -> Result<Value> {
         other => return Err(bad(format!("unknown model variant '{other}'"))),
     };
     let mut yaml = match task {
-        Task::Classify => yolo11_classify_yaml(),
-        _ => yolo11_detect_yaml(),
+        Task::Classify => classify_yaml(),
+        _ => detect_yaml(),
     };
-    // `yolo11-seg.yaml`, `yolo11-pose.yaml` and `yolo11-obb.yaml` differ from `yolo11.yaml`
-    // only in the head row (and pose's top-level `kpt_shape`).
+    // The seg, pose and obb yamls differ from the detect one only in the head row (and pose's
+    // `nc: 1` and top-level `kpt_shape`).
+    let from = if family == "yolov8" {
+        json!([15, 18, 21])
+    } else {
+        json!([16, 19, 22])
+    };
     let head = match task {
-        Task::Segment => Some(json!([[16, 19, 22], 1, "Segment", ["nc", 32, 256]])),
-        Task::Pose => Some(json!([[16, 19, 22], 1, "Pose", ["nc", "kpt_shape"]])),
-        Task::Obb => Some(json!([[16, 19, 22], 1, "OBB", ["nc", 1]])),
+        Task::Segment => Some(json!([from, 1, "Segment", ["nc", 32, 256]])),
+        Task::Pose => Some(json!([from, 1, "Pose", ["nc", "kpt_shape"]])),
+        Task::Obb => Some(json!([from, 1, "OBB", ["nc", 1]])),
         _ => None,
     };
     if let (Some(row), Some(rows)) = (head, yaml["head"].as_array_mut()) {
@@ -329,6 +439,9 @@ pub fn builtin_yaml(name: &str) -> Result<Value> {
     if let Some(obj) = yaml.as_object_mut() {
         if task == Task::Pose {
             obj.insert("kpt_shape".into(), json!([17, 3]));
+            if family == "yolov8" {
+                obj.insert("nc".into(), json!(1));
+            }
         }
         obj.insert("scale".into(), json!(scale.to_string()));
         obj.insert("yaml_file".into(), json!(file));
@@ -687,6 +800,7 @@ impl<'a> LayerRow<'a> {
         match self.module.as_str() {
             "Conv" => self.conv(),
             "C3k2" => self.c3k2(),
+            "C2f" => self.c2f(),
             "SPPF" => self.sppf(),
             "C2PSA" => self.c2psa(),
             "nn.Upsample" => self.upsample(),
@@ -703,7 +817,7 @@ impl<'a> LayerRow<'a> {
                     })
                 } else {
                     Err(self.err(format!(
-                        "module '{other}' is not a YOLO11 layer onnxide can build"
+                        "module '{other}' is not a YOLO11 or YOLOv8 layer onnxide can build"
                     )))
                 }
             }
@@ -764,6 +878,29 @@ impl<'a> LayerRow<'a> {
             n: self.n,
             c3k,
             e,
+        };
+        Ok(ParsedModule::layer(kind, c2, self.in_stride))
+    }
+
+    /// `C2f [c2, shortcut=False]` (YOLOv8); `g` and `e` arguments are refused.
+    fn c2f(&self) -> Result<ParsedModule> {
+        self.single_input("C2f")?;
+        let c2 = self.scaled(self.int_arg(0, None)?)?;
+        let shortcut = match self.args.get(1) {
+            None => false,
+            Some(v) => v
+                .as_bool()
+                .ok_or_else(|| self.err(format!("shortcut must be a bool, got {v}")))?,
+        };
+        if self.args.len() > 2 {
+            return Err(self.err("C2f with g/e arguments is not supported".into()));
+        }
+        let kind = LayerKind::C2f {
+            c1: self.c1,
+            c2,
+            n: self.n,
+            shortcut,
+            e: 0.5,
         };
         Ok(ParsedModule::layer(kind, c2, self.in_stride))
     }
@@ -909,11 +1046,17 @@ impl<'a> LayerRow<'a> {
             _ => Head::Detect,
         };
         let c_out = head_nc as usize + 4 + head.extra_channels();
+        // `parse_model`: legacy until a C3k2 (A2C2f, C2fCIB) has been seen.
+        let legacy = !self
+            .layers
+            .iter()
+            .any(|l| matches!(l.kind, LayerKind::C3k2 { .. }));
         let kind = LayerKind::Detect {
             nc: head_nc as usize,
             reg_max,
             ch,
             head,
+            legacy,
         };
         Ok(ParsedModule {
             task: Some(t),
@@ -1085,6 +1228,46 @@ mod tests {
     }
 
     #[test]
+    fn yolov8_configs_follow_parse_model() {
+        assert_eq!(
+            widths("yolov8n.yaml")[..10],
+            [16, 32, 32, 64, 64, 128, 128, 256, 256, 256]
+        );
+        let cfg = parse(&builtin_yaml("yolov8m.yaml").unwrap(), "m").unwrap();
+        assert!(matches!(
+            cfg.layers[4].kind,
+            LayerKind::C2f {
+                n: 4,
+                shortcut: true,
+                ..
+            }
+        ));
+        assert!(matches!(
+            cfg.layers[12].kind,
+            LayerKind::C2f {
+                n: 2,
+                shortcut: false,
+                ..
+            }
+        ));
+        assert!(matches!(
+            cfg.layers[22].kind,
+            LayerKind::Detect { legacy: true, .. }
+        ));
+        assert_eq!(cfg.head_strides(), vec![8, 16, 32]);
+        let cfg = parse(&builtin_yaml("yolo11n.yaml").unwrap(), "n").unwrap();
+        assert!(matches!(
+            cfg.layers[23].kind,
+            LayerKind::Detect { legacy: false, .. }
+        ));
+        let cfg = parse(&builtin_yaml("yolov8n-pose.yaml").unwrap(), "p").unwrap();
+        assert_eq!((cfg.nc, cfg.output_channels()), (1, 56));
+        let cfg = parse(&builtin_yaml("yolov8x-cls.yaml").unwrap(), "c").unwrap();
+        assert_eq!(cfg.layers.len(), 10);
+        assert_eq!(cfg.layers[8].c_out, 1280);
+    }
+
+    #[test]
     fn absurd_scales_are_errors() {
         let mut yaml = builtin_yaml("yolo11n.yaml").unwrap();
         yaml["scales"]["n"] = json!([1e300, 1e300, 1e300]);
@@ -1112,6 +1295,6 @@ mod tests {
         ));
         assert!(builtin_yaml("yolo11n-foo.yaml").is_err());
         assert!(builtin_yaml("yolo11q.yaml").is_err());
-        assert!(builtin_yaml("yolov8n.yaml").is_err());
+        assert!(builtin_yaml("yolov9n.yaml").is_err());
     }
 }

@@ -196,6 +196,9 @@ fn build(model: &YoloModel, opts: &ExportOptions, params: &mut dyn ParamSource) 
             LayerKind::C3k2 { c2, n, c3k, e, .. } => {
                 blocks::c3k2::c3k2(&mut ctx, &site, x, *c2, *n, *c3k, *e)?
             }
+            LayerKind::C2f {
+                c2, n, shortcut, e, ..
+            } => blocks::c2f::c2f(&mut ctx, &site, x, *c2, *n, *shortcut, *e)?,
             LayerKind::Sppf { c2, k, .. } => blocks::sppf::sppf(&mut ctx, &site, x, *c2, *k)?,
             LayerKind::C2psa { n, e, .. } => blocks::c2psa::c2psa(&mut ctx, &site, x, *n, *e)?,
             LayerKind::Upsample { factor } => blocks::upsample(&mut ctx, &site.scope, x, *factor)?,
@@ -204,13 +207,18 @@ fn build(model: &YoloModel, opts: &ExportOptions, params: &mut dyn ParamSource) 
                 blocks::concat(&mut ctx, &site.scope, &refs)
             }
             LayerKind::Detect {
-                nc, reg_max, head, ..
+                nc,
+                reg_max,
+                head,
+                legacy,
+                ..
             } => {
                 let detect = blocks::detect::DetectSpec {
                     nc: *nc,
                     reg_max: *reg_max,
                     // NMSModel sets `Detect.xyxy = bool(nms)` (OBB keeps its xywhr boxes).
                     xyxy: nms && !matches!(head, Head::Obb { .. }),
+                    legacy: *legacy,
                 };
                 outputs = match head {
                     Head::Detect => vec![blocks::detect::detect(
@@ -388,7 +396,7 @@ pub fn count_parameters(model: &Model) -> usize {
     let mut seen = std::collections::HashSet::new();
     g.nodes
         .iter()
-        .filter(|n| n.op_type == "Conv")
+        .filter(|n| matches!(n.op_type.as_str(), "Conv" | "ConvTranspose" | "Gemm"))
         .flat_map(|n| n.inputs.iter().skip(1))
         .filter(|name| seen.insert(name.as_str()))
         .filter_map(|name| g.initializer(name))

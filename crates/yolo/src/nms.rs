@@ -280,6 +280,8 @@ struct LoopConsts {
     side: String,
     /// `1 / nc`: the class offset that keeps NMS per class.
     mult: String,
+    /// One class: `mult` is 1.0 and onnxslim drops the products by it.
+    one_class: bool,
     max_boxes: String,
     iou: String,
 }
@@ -489,6 +491,7 @@ impl Tail<'_> {
             conf,
             side,
             mult,
+            one_class: spec.nc == 1,
             max_boxes,
             iou,
         })
@@ -606,12 +609,17 @@ impl Tail<'_> {
         )?;
         let cls_col_name = format!("{}_output_0", nm("Reshape", 9 * i));
         let cls_col = self.reshape(&cls_col_name, &classes, &[-1, 1], &cls_col_name)?;
-        let nbox = self.n(
-            &nm("Mul", 4 * i),
-            "Mul",
-            &[&div, &k.mult],
-            &out("Mul", 4 * i),
-        );
+        // With one class the factor is 1.0, and onnxslim removes the product.
+        let nbox = if k.one_class {
+            div
+        } else {
+            self.n(
+                &nm("Mul", 4 * i),
+                "Mul",
+                &[&div, &k.mult],
+                &out("Mul", 4 * i),
+            )
+        };
         Ok(Candidates {
             nbox,
             boxes,
@@ -677,12 +685,16 @@ impl Tail<'_> {
             vec![attr_int("to", k.f32_code)],
             &out("Cast", co + 1 + 7 * i),
         );
-        let off = self.n(
-            &nm("Mul", 2 + 4 * i),
-            "Mul",
-            &[&exf, &k.mult],
-            &out("Mul", 2 + 4 * i),
-        );
+        let off = if k.one_class {
+            exf
+        } else {
+            self.n(
+                &nm("Mul", 2 + 4 * i),
+                "Mul",
+                &[&exf, &k.mult],
+                &out("Mul", 2 + 4 * i),
+            )
+        };
         let offbox = self.n(
             &nm("Add", c.add.at(i, 0)),
             "Add",

@@ -1,4 +1,4 @@
-//! `onnxide export model=yolo11n.pt [key=value ...]`: YOLO11 → ONNX like `yolo export format=onnx`.
+//! `onnxide export model=yolo11n.pt [key=value ...]`: YOLO11 / YOLOv8 → ONNX like `yolo export format=onnx`.
 //! The `key=value` text is read here, into onnxide-yolo's typed `ExportOptions`.
 
 use crate::keyvalue::{self, invalid, is_none, parse_bool, parse_int};
@@ -9,9 +9,11 @@ use onnxide_yolo::{ExportOptions, ExportRequest};
 /// The `--help` text listing every key and its default.
 const ARGS_HELP: &str = "\
 Arguments (key=value, as in `yolo export`; Python-style booleans True/False/true/false):
-  model=PATH      (required) yolo11n.pt / best.pt (Ultralytics checkpoint), a .safetensors written by
-                  onnxide, or a built-in config name yolo11{n,s,m,l,x}[-seg|-pose|-obb|-cls].yaml
-                  (seeded random weights); tasks: detect, segment, pose, obb, classify
+  model=PATH      (required) yolo11n.pt / yolov8n.pt / best.pt (Ultralytics checkpoint), a
+                  .safetensors written by onnxide, or a built-in config name
+                  yolo11{n,s,m,l,x}[-seg|-pose|-obb|-cls].yaml or yolov8{n,s,m,l,x}[...].yaml
+                  (seeded random weights). Families: YOLO11 and YOLOv8, every task (detect, segment,
+                  pose, obb, classify); not yet YOLOv10, YOLO12, YOLO26 (refused with the module named)
   format=onnx     only onnx; close misspellings are corrected with a warning
   imgsz=640       input size: 640 or h,w (e.g. 384,640); rounded up to a multiple of the model's
                   max stride (32; classify models take any size)

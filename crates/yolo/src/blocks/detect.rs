@@ -22,6 +22,9 @@ pub struct DetectSpec {
     pub reg_max: usize,
     /// Output boxes as x1y1x2y2 instead of xywh (set by `nms=True` in Ultralytics).
     pub xyxy: bool,
+    /// `Detect.legacy` (YOLOv8): cv3 is `Conv 3×3, Conv 3×3, Conv2d 1×1` instead of
+    /// `(DWConv 3×3, Conv 1×1) ×2, Conv2d 1×1`.
+    pub legacy: bool,
 }
 
 /// Raw per-anchor predictions before decoding, for heads built on Detect.
@@ -199,12 +202,22 @@ pub fn detect_branches(
     let cv3 = site.sub("cv3", Kind::ModuleList);
     for (i, x) in xs.iter().enumerate() {
         let seq = cv3.sub(&i.to_string(), Kind::Sequential);
-        let a = seq.sub("0", Kind::Sequential);
-        let y = dwconv(ctx, &a.sub("0", Kind::Module), x, x.c, 3)?;
-        let y = conv(ctx, &a.sub("1", Kind::Module), &y, ConvSpec::new(c3, 1, 1))?;
-        let b = seq.sub("1", Kind::Sequential);
-        let y = dwconv(ctx, &b.sub("0", Kind::Module), &y, c3, 3)?;
-        let y = conv(ctx, &b.sub("1", Kind::Module), &y, ConvSpec::new(c3, 1, 1))?;
+        let y = if spec.legacy {
+            let y = conv(ctx, &seq.sub("0", Kind::Module), x, ConvSpec::new(c3, 3, 1))?;
+            conv(
+                ctx,
+                &seq.sub("1", Kind::Module),
+                &y,
+                ConvSpec::new(c3, 3, 1),
+            )?
+        } else {
+            let a = seq.sub("0", Kind::Sequential);
+            let y = dwconv(ctx, &a.sub("0", Kind::Module), x, x.c, 3)?;
+            let y = conv(ctx, &a.sub("1", Kind::Module), &y, ConvSpec::new(c3, 1, 1))?;
+            let b = seq.sub("1", Kind::Sequential);
+            let y = dwconv(ctx, &b.sub("0", Kind::Module), &y, c3, 3)?;
+            conv(ctx, &b.sub("1", Kind::Module), &y, ConvSpec::new(c3, 1, 1))?
+        };
         // Ultralytics' bias_init: log(5 / nc / (640 / stride)^2).
         let prior = (5.0 / spec.nc as f64 / (640.0 / x.stride as f64).powi(2)).ln() as f32;
         let y = conv2d(

@@ -1,6 +1,7 @@
 //! One module per block family. Each block takes its [`Site`](crate::builder::Site) (scope and
 //! weight key), its input [`Feature`]s, and appends nodes through the shared [`Ctx`].
 
+pub mod c2f;
 pub mod c2psa;
 pub mod c3k2;
 pub mod classify;
