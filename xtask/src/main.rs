@@ -17,6 +17,8 @@ tasks:
   fixtures [--only NAME...]   regenerate fixtures/ (needs Python with ultralytics, torch, torchvision, onnx,
                               onnxruntime); with no arguments also the model zoo (fixtures/zoo)
   fixtures zoo                regenerate only the model zoo (ResNet-18, MobileNet-v3, YOLOv8n, YOLO12n)
+  fixtures predict            Ultralytics' predict labels on the fixture exports for `onnxide predict`'s tests
+                              (fixtures/predict; needs ultralytics and opencv)
   nodetests [DIR]             generate the ONNX backend node tests into DIR (default fixtures/.cache/nodetests;
                               needs Python with onnx)
   bench [model=F] [model8=F] [rounds=N] [runs=N]
@@ -51,6 +53,9 @@ fn run(args: &[String]) -> Result<()> {
     match task.as_str() {
         // `fixtures zoo` makes only the model zoo; `fixtures [--only ...]` the YOLO11 fixtures, and
         // with no arguments the zoo too.
+        "fixtures" if rest.first().map(String::as_str) == Some("predict") => {
+            python::script("xtask/fixtures/make_predict.py", &rest[1..])
+        }
         "fixtures" if rest.first().map(String::as_str) == Some("zoo") => {
             python::script("xtask/fixtures/make_zoo.py", &rest[1..])
         }
