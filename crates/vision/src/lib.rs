@@ -18,6 +18,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod draw;
 pub mod error;
 pub mod image;
 pub mod letterbox;
@@ -28,6 +29,8 @@ pub mod predictor;
 pub mod resize;
 pub mod results;
 
+/// The `image` crate, for encoding annotated images.
+pub use ::image as image_crate;
 pub use error::{Result, VisionError};
 pub use image::{decode, BgrImage};
 pub use meta::{ModelMeta, Task};

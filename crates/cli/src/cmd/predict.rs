@@ -4,6 +4,7 @@
 
 use crate::keyvalue::{self, invalid, is_none, parse_bool, parse_count};
 use anyhow::{bail, Context, Result};
+use onnxide_vision::draw::{annotate, DrawOptions};
 use onnxide_vision::{
     decode, BgrImage, PredictOptions, Prediction, Predictor, Task, Thresholds, Timing,
 };
@@ -21,9 +22,9 @@ Arguments (key=value, as in `yolo predict`; booleans True/False):
   agnostic_nms=False  one NMS over all classes
   batch=1           images per run (a static model runs in its export batch)
   save_txt=False    labels/<stem>.txt, Ultralytics' format     save_conf=False  append scores
-  save=False        annotated images: not supported yet (True is refused)
-  show_labels=True show_conf=True show_boxes=True line_width=None
-                    accepted for compatibility; they only affect annotated images
+  save=True         annotated images into the output folder (as `yolo predict` from the command line);
+                    .jpg/.jpeg stay JPEG (quality 95), other images are written as PNG
+  show_labels=True show_conf=True show_boxes=True line_width=None   what the annotated images show
   project=runs/<task>  name=predict  exist_ok=False   output folder project/name (name2, name3, ...
                     when it exists), made only when something is saved
   verbose=True      the per-image lines       threads=N  executor threads (default: all cores)
@@ -100,8 +101,10 @@ struct Settings {
     thresholds: Thresholds,
     imgsz: Option<(usize, usize)>,
     batch: usize,
+    save: bool,
     save_txt: bool,
     save_conf: bool,
+    draw: DrawOptions,
     project: Option<PathBuf>,
     name: String,
     exist_ok: bool,
@@ -147,6 +150,8 @@ fn parse(args: &[String]) -> Result<Settings> {
         },
         imgsz: None,
         batch: 1,
+        save: true,
+        draw: DrawOptions::default(),
         save_txt: false,
         save_conf: false,
         project: None,
@@ -176,21 +181,14 @@ fn parse(args: &[String]) -> Result<Settings> {
             "classes" => s.thresholds.classes = Some(parse_list(key, value)?),
             "agnostic_nms" => s.thresholds.agnostic = parse_bool(key, value)?,
             "batch" => s.batch = parse_count(key, value, 1)?,
-            "save" => {
-                if parse_bool(key, value)? {
-                    bail!("save=True is not supported yet: annotated images are not written by this first cut (save_txt=True writes the labels)");
-                }
-            }
+            "save" => s.save = parse_bool(key, value)?,
             "save_txt" => s.save_txt = parse_bool(key, value)?,
             "save_conf" => s.save_conf = parse_bool(key, value)?,
-            "show_labels" | "show_conf" | "show_boxes" => {
-                parse_bool(key, value)?;
-            }
-            "line_width" => {
-                if !is_none(value) {
-                    parse_count(key, value, 1)?;
-                }
-            }
+            "show_labels" => s.draw.labels = parse_bool(key, value)?,
+            "show_conf" => s.draw.conf = parse_bool(key, value)?,
+            "show_boxes" => s.draw.boxes = parse_bool(key, value)?,
+            "line_width" if is_none(value) => s.draw.line_width = None,
+            "line_width" => s.draw.line_width = Some(parse_count(key, value, 1)?),
             "project" => s.project = Some(PathBuf::from(value)),
             "name" => s.name = value.to_string(),
             "exist_ok" => s.exist_ok = parse_bool(key, value)?,
@@ -199,6 +197,7 @@ fn parse(args: &[String]) -> Result<Settings> {
             other => bail!("unknown argument '{other}'"),
         }
     }
+    s.thresholds.masks = s.save;
     s.model = model.context("model=PATH is required (an Ultralytics ONNX export)")?;
     s.source =
         source.context("source=PATH is required (an image, a folder, a glob or a .txt list)")?;
@@ -366,6 +365,35 @@ fn json_of(p: &Prediction, path: &Path, predictor: &Predictor) -> serde_json::Va
     v
 }
 
+/// Writes an annotated image into `dir` under the source's name: JPEG (quality 95) for .jpg/.jpeg,
+/// PNG otherwise (`<stem>.png`).
+fn save_image(img: &BgrImage, source: &Path, dir: &Path) -> Result<()> {
+    use onnxide_vision::image_crate::{codecs, ExtendedColorType, ImageEncoder};
+    let rgb = img.to_rgb();
+    let (w, h) = (img.width as u32, img.height as u32);
+    let mut buf = Vec::new();
+    let stem = source
+        .file_stem()
+        .and_then(|x| x.to_str())
+        .unwrap_or("image");
+    let name = match ext_of(source).as_str() {
+        e @ ("jpg" | "jpeg") => {
+            codecs::jpeg::JpegEncoder::new_with_quality(&mut buf, 95)
+                .write_image(&rgb, w, h, ExtendedColorType::Rgb8)
+                .with_context(|| format!("{}: cannot encode", source.display()))?;
+            format!("{stem}.{e}")
+        }
+        _ => {
+            codecs::png::PngEncoder::new(&mut buf)
+                .write_image(&rgb, w, h, ExtendedColorType::Rgb8)
+                .with_context(|| format!("{}: cannot encode", source.display()))?;
+            format!("{stem}.png")
+        }
+    };
+    onnxide_ir::write_atomic(&dir.join(name), &buf)?;
+    Ok(())
+}
+
 pub fn main(args: Args) -> Result<()> {
     let s = parse(&args.args)?;
     let (files, mut problems) = resolve_source(&s.source)?;
@@ -393,13 +421,18 @@ pub fn main(args: Args) -> Result<()> {
     for p in &problems {
         log(&format!("error: {p}"));
     }
-    let save_dir = if s.save_txt {
+    let save_dir = if s.save_txt || s.save {
         let project = s
             .project
             .clone()
             .unwrap_or_else(|| Path::new("runs").join(task.name()));
         let dir = increment_path(&project.join(&s.name), s.exist_ok);
-        std::fs::create_dir_all(dir.join("labels"))
+        let made = if s.save_txt {
+            dir.join("labels")
+        } else {
+            dir.clone()
+        };
+        std::fs::create_dir_all(&made)
             .with_context(|| format!("cannot create {}", dir.display()))?;
         Some(dir)
     } else {
@@ -437,7 +470,7 @@ pub fn main(args: Args) -> Result<()> {
         sum.preprocess_ms += t.preprocess_ms;
         sum.inference_ms += t.inference_ms;
         sum.postprocess_ms += t.postprocess_ms;
-        for ((i, path, _), p) in images.iter().zip(&preds) {
+        for ((i, path, image), p) in images.iter().zip(&preds) {
             shape = (batch.len().min(s.batch), p.input_hw.0, p.input_hw.1);
             if s.verbose {
                 let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
@@ -455,7 +488,11 @@ pub fn main(args: Args) -> Result<()> {
             if args.json {
                 println!("{}", json_of(p, path, &predictor));
             }
-            if let Some(dir) = &save_dir {
+            if let (true, Some(dir)) = (s.save, &save_dir) {
+                let drawn = annotate(image, p, predictor.meta(), &s.draw);
+                save_image(&drawn, path, dir)?;
+            }
+            if let (true, Some(dir)) = (s.save_txt, &save_dir) {
                 let lines = p.txt_lines(predictor.meta(), s.save_conf);
                 if !lines.is_empty() {
                     let stem = path.file_stem().and_then(|x| x.to_str()).unwrap_or("image");
@@ -485,11 +522,13 @@ pub fn main(args: Args) -> Result<()> {
     }
     if let Some(dir) = &save_dir {
         log(&format!("Results saved to {}", dir.display()));
-        log(&format!(
-            "{labels} label{} saved to {}",
-            if labels == 1 { "" } else { "s" },
-            dir.join("labels").display()
-        ));
+        if s.save_txt {
+            log(&format!(
+                "{labels} label{} saved to {}",
+                if labels == 1 { "" } else { "s" },
+                dir.join("labels").display()
+            ));
+        }
     }
     if !problems.is_empty() {
         bail!(
