@@ -32,6 +32,25 @@ fn letterbox_resize_equals_opencv() {
 }
 
 #[test]
+fn other_sizes_equal_opencv() {
+    for stem in ["bus", "zidane"] {
+        let src = load(&format!("predict/images/{stem}.png"));
+        for (w, h) in [(333, 251), (17, 13)] {
+            let want = load(&format!("predict/resize/{stem}_{w}x{h}.png"));
+            let got = resize_linear(&src, w, h).unwrap();
+            let differ = got
+                .data
+                .iter()
+                .zip(&want.data)
+                .filter(|(a, b)| a != b)
+                .count();
+            println!("{stem} -> {w}x{h}: {differ} bytes differ");
+            assert_eq!(differ, 0, "{stem} {w}x{h}");
+        }
+    }
+}
+
+#[test]
 fn letterbox_geometry_as_ultralytics() {
     // reference doc section 5: bus 1080x810 -> 640x480 + 80/80; zidane 720x1280 -> 360x640 + 140/140;
     // dynamic (auto): zidane -> 384x640 (12/12), bus -> 640x480 without padding.
