@@ -16,13 +16,16 @@ cargo xtask <task> [args...]
 
 tasks:
   fixtures [--only NAME...]   regenerate fixtures/ (needs Python with ultralytics, torch, torchvision, onnx,
-                              onnxruntime); with no arguments also the model zoo, fixtures/families and fixtures/slim
+                              onnxruntime); with no arguments also the model zoo, fixtures/families, fixtures/slim
+                              and fixtures/predict
   fixtures zoo                regenerate only the model zoo (ResNet-18, MobileNet-v3, YOLOv8n, YOLO12n)
   fixtures slim [--only NAME...]
                               regenerate fixtures/slim (unslimmed torchvision and Ultralytics exports for the
                               slim comparison, with onnxslim's and onnxsim's node counts; needs onnxslim, onnxsim)
   fixtures families           regenerate only fixtures/families (tiny seeded YOLOv8 checkpoints of every
                               task, Ultralytics' exports of them, built-in configs' parameter counts)
+  fixtures predict            Ultralytics' predict labels on the fixture exports for `onnxide predict`'s tests
+                              (fixtures/predict; needs ultralytics and opencv)
   nodetests [DIR]             generate the ONNX backend node tests into DIR (default fixtures/.cache/nodetests;
                               needs Python with onnx)
   bench [rounds=N] [runs=N] [warmup=N] [cache=DIR]
@@ -61,6 +64,9 @@ fn run(args: &[String]) -> Result<()> {
     match task.as_str() {
         // `fixtures zoo` makes only the model zoo; `fixtures [--only ...]` the YOLO11 fixtures, and
         // with no arguments the zoo too.
+        "fixtures" if rest.first().map(String::as_str) == Some("predict") => {
+            python::script("xtask/fixtures/make_predict.py", &rest[1..])
+        }
         "fixtures" if rest.first().map(String::as_str) == Some("zoo") => {
             python::script("xtask/fixtures/make_zoo.py", &rest[1..])
         }
@@ -77,6 +83,7 @@ fn run(args: &[String]) -> Result<()> {
                 python::script("xtask/fixtures/letterbox_images.py", &[])?;
                 python::script("xtask/fixtures/make_families.py", &[])?;
                 python::script("xtask/fixtures/make_slim_models.py", &[])?;
+                python::script("xtask/fixtures/make_predict.py", &[])?;
             }
             Ok(())
         }

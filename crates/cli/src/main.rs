@@ -14,7 +14,7 @@ use std::process::ExitCode;
     version,
     about = "Pure-Rust ONNX toolchain for Ultralytics YOLO11: inspect, run and export models without Python",
     long_about = None,
-    after_help = "Examples:\n  onnxide export model=yolo11n.pt imgsz=640\n  onnxide info yolo11n.onnx\n  onnxide info yolo11n.onnx --json\n  onnxide run yolo11n.onnx --input images=x.npy --output-dir out/ threads=2\n  onnxide bench yolo11n.onnx threads=2 runs=50\n  onnxide convert-weights yolo11n.pt yolo11n.safetensors\n  onnxide slim yolo11n.onnx yolo11n_slim.onnx\n  onnxide convert yolo11n.onnx yolo11n-op13.onnx opset=13\n  onnxide triton model=yolo11n.onnx repo=models/"
+    after_help = "Examples:\n  onnxide export model=yolo11n.pt imgsz=640\n  onnxide info yolo11n.onnx\n  onnxide info yolo11n.onnx --json\n  onnxide run yolo11n.onnx --input images=x.npy --output-dir out/ threads=2\n  onnxide bench yolo11n.onnx threads=2 runs=50\n  onnxide convert-weights yolo11n.pt yolo11n.safetensors\n  onnxide slim yolo11n.onnx yolo11n_slim.onnx\n  onnxide convert yolo11n.onnx yolo11n-op13.onnx opset=13\n  onnxide predict model=yolo11n.onnx source=bus.jpg save_txt=True\n  onnxide triton model=yolo11n.onnx repo=models/"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -31,6 +31,7 @@ enum Command {
     Slim(cmd::slim::Args),
     Convert(cmd::convert::Args),
     Triton(cmd::triton::Args),
+    Predict(cmd::predict::Args),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +45,7 @@ fn main() -> ExitCode {
         Command::Slim(args) => cmd::slim::main(args),
         Command::Convert(args) => cmd::convert::main(args),
         Command::Triton(args) => cmd::triton::main(args),
+        Command::Predict(args) => cmd::predict::main(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
