@@ -127,10 +127,13 @@ pub fn convert_opset(model: &mut Model, target: i64) -> Result<OpsetReport> {
     // Constants that only fed a moved input (axes, split sizes) lose their last reader: the
     // patch drops them.
     patch.apply(&mut model.graph);
-    // Written in topological order (stable: a sorted graph keeps its order), so that a file whose
-    // nodes were not sorted — Ultralytics' half export appends its I/O Casts last — comes out one
-    // that onnx.checker's full check accepts. A cyclic graph (invalid anyway) keeps its order.
-    let _ = onnxide_ir::topo::sort(&mut model.graph);
+    // A converted model is written in topological order (stable: a sorted graph keeps its order),
+    // so that a file whose nodes were not sorted — Ultralytics' half export appends its I/O Casts
+    // last — comes out one that onnx.checker's full check accepts. Converting to the model's own
+    // opset changes nothing; a cyclic graph (invalid anyway) keeps its order.
+    if from != target {
+        let _ = onnxide_ir::topo::sort(&mut model.graph);
+    }
     for o in &mut model.opset_imports {
         if normalize_domain(&o.domain).is_empty() {
             o.version = target;
