@@ -119,6 +119,8 @@ pub fn run_guarded(
     run: &RunContext,
     inputs: &[Option<&Tensor>],
 ) -> OpResult<Vec<Tensor>> {
+    // A limit recorded by an earlier kernel whose error was handled is not this one's.
+    let _ = crate::limits::take_stop();
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| kernel.run(run, inputs))) {
         Ok(r) => r,
         Err(p) => {

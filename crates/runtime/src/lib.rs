@@ -64,18 +64,20 @@ mod eval;
 mod fast;
 mod gemm;
 mod kernel;
+mod limits;
 mod ops;
 mod optimize;
 mod options;
 mod plan;
 mod registry;
 mod session;
+mod validate;
 mod value;
 
 pub use error::RuntimeError;
 pub use eval::{eval_node, is_deterministic};
 pub use onnxide_linalg::Isa;
-pub use options::SessionOptions;
+pub use options::{default_memory_budget, RunOptions, SessionOptions};
 pub use registry::registered_ops;
 pub use session::{PlanSummary, Session};
 

@@ -33,6 +33,7 @@ fn opts(optimize: bool) -> SessionOptions {
     SessionOptions {
         threads: Some(2),
         optimize,
+        ..SessionOptions::default()
     }
 }
 

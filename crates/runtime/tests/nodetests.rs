@@ -197,6 +197,7 @@ fn run_case(dir: &Path, registered: &HashSet<(String, String)>) -> Outcome {
             &SessionOptions {
                 threads: Some(1),
                 optimize: true,
+                ..SessionOptions::default()
             },
         )
         .map_err(|e| e.to_string())?;

@@ -206,6 +206,7 @@ fn constant_subgraphs_fold_and_optimize_off_gives_the_same_result() {
         &SessionOptions {
             threads: Some(1),
             optimize: false,
+            ..SessionOptions::default()
         },
     )
     .unwrap()
@@ -260,6 +261,7 @@ fn a_session_is_shared_across_threads() {
         &SessionOptions {
             threads: Some(2),
             optimize: true,
+            ..SessionOptions::default()
         },
     )
     .unwrap();

@@ -70,6 +70,7 @@ pub fn run_export(req: &ExportRequest) -> Result<ExportSummary> {
     let mut options = req.options.clone();
     let (imgsz, warning) = round_imgsz(options.imgsz, model.config().imgsz_multiple());
     options.imgsz = imgsz;
+    check_size(&model, &options)?;
     let onnx = export(&model, &options)?;
     let output = output_path(&req.model);
     let bytes = onnxide_ir::encode(&onnx);
@@ -82,6 +83,61 @@ pub fn run_export(req: &ExportRequest) -> Result<ExportSummary> {
         opset: req.options.opset(),
         warnings: warning.into_iter().collect(),
     })
+}
+
+/// The largest intermediate tensor an export may need when run (16 GiB): beyond it the file
+/// would only abort whatever runs it.
+pub const MAX_INTERMEDIATE_BYTES: u128 = 16 << 30;
+
+/// Side of the probe export [`check_size`] measures (a multiple of every YOLO11 stride).
+const PROBE: usize = 64;
+
+/// Refuses an export whose largest intermediate would exceed [`MAX_INTERMEDIATE_BYTES`]. The
+/// same model is exported at 64×64, batch 1, static, without NMS (fast), its value shapes
+/// inferred, and each value's size scaled by the requested pixel count and batch (feature maps
+/// grow with both). The NMS tail's tensors are not measured (they are at most
+/// `batch × anchors × (4 + classes + extras)`, the head output's size).
+pub fn check_size(model: &YoloModel, options: &ExportOptions) -> Result<()> {
+    let probe_opts = ExportOptions {
+        imgsz: (PROBE, PROBE),
+        batch: 1,
+        dynamic: false,
+        nms: None,
+        half: false,
+        ..options.clone()
+    };
+    let probe = export(model, &probe_opts)?;
+    let Ok(inferred) = onnxide_ir::infer::infer(&probe) else {
+        return Ok(()); // nothing to measure with; the export itself decides
+    };
+    let (h, w) = options.imgsz;
+    let scale = (h as u128 * w as u128).div_ceil((PROBE * PROBE) as u128);
+    let mut largest: Option<(u128, &str, Vec<u64>)> = None;
+    for (name, _) in inferred.iter() {
+        let (Some(shape), Some(elem)) = (inferred.static_shape(name), inferred.elem(name)) else {
+            continue;
+        };
+        let n: u128 = shape.iter().map(|&d| d as u128).product();
+        let bytes = n * elem.raw_len(1).unwrap_or(4) as u128;
+        if largest.as_ref().is_none_or(|(b, _, _)| bytes > *b) {
+            largest = Some((bytes, name, shape));
+        }
+    }
+    let Some((probe_bytes, name, shape)) = largest else {
+        return Ok(());
+    };
+    let bytes = probe_bytes * scale * options.batch as u128;
+    if bytes > MAX_INTERMEDIATE_BYTES {
+        return Err(crate::error::YoloError::TooLarge {
+            imgsz: options.imgsz,
+            batch: options.batch,
+            value: name.to_string(),
+            shape: format!("{shape:?} at {PROBE}x{PROBE}, batch 1"),
+            bytes,
+            limit: MAX_INTERMEDIATE_BYTES,
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -259,6 +259,7 @@ fn resize(
         }
         (None, None) => bail!("one of scales and sizes must be given"),
     }
+    crate::limits::alloc_elems(&out, 8)?;
     let mut data = x
         .to_f64_vec()
         .ok_or_else(|| format!("unsupported element type {}", x.dtype()))?;
