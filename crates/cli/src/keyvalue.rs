@@ -107,7 +107,7 @@ pub fn parse_seconds(key: &str, value: &str) -> Result<std::time::Duration> {
         .trim()
         .parse()
         .map_err(|_| invalid(key, value, "expected seconds, such as 30 or 0.5"))?;
-    if !(secs > 0.0) || !secs.is_finite() || secs > 1e9 {
+    if secs.is_nan() || secs <= 0.0 || secs > 1e9 {
         return Err(invalid(key, value, "expected a positive number of seconds"));
     }
     Ok(std::time::Duration::from_secs_f64(secs))

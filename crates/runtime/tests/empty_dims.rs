@@ -69,7 +69,8 @@ fn pad_constant_on_an_empty_dimension_matches_onnxruntime() {
 }
 
 /// The model with its score threshold (the scalar 0.25 initializer the NMS tail compares with)
-/// raised above any score, so that nothing is detected.
+/// raised above any score, so that nothing is detected (obb shares that initializer with its
+/// angle formula: the angles change too, the same for both engines).
 fn without_detections(model: &mut Model) -> usize {
     let mut raised = 0;
     for init in &mut model.graph.initializers {
@@ -131,10 +132,20 @@ fn nms_exports_match_onnxruntime_with_no_detection_and_at_a_smaller_batch() {
         let raised = without_detections(&mut model);
         assert!(raised >= 1, "{task}/{stem}: no 0.25 threshold found");
         let out = compare(&format!("{task}_{stem}_empty"), &model, &shape, dir.path());
-        let rows = out[0].1.as_slice::<f32>().unwrap();
+        // No detection: every score (column 4) is 0; detect/segment/pose pad whole zero rows,
+        // obb's fast NMS keeps its 300 candidate boxes with their scores zeroed.
+        let out0 = &out[0].1;
+        let width = *out0.shape().last().unwrap();
+        let rows = out0.as_slice::<f32>().unwrap();
         assert!(
-            rows.iter().all(|&v| v == 0.0),
+            rows.chunks(width).all(|r| r[4] == 0.0),
             "{task}/{stem}: detections left"
         );
+        if task != "obb" {
+            assert!(
+                rows.iter().all(|&v| v == 0.0),
+                "{task}/{stem}: non-zero rows"
+            );
+        }
     }
 }

@@ -14,13 +14,15 @@ use std::time::Instant;
 ///   warmup=N   untimed runs first (default 5)
 ///   batch=N    size of a symbolic batch dimension (default 1); height/width dims take imgsz
 ///   imgsz=N    size of symbolic height/width dimensions (default 640)
+///   memory=SIZE  memory budget for the model's tensors, as bytes or with K, M, G
+///              (default: half of the physical memory)
 #[derive(clap::Args)]
 // Verbatim: the settings table keeps its lines in --help.
 #[command(verbatim_doc_comment)]
 pub struct Args {
     /// The .onnx file.
     model: PathBuf,
-    /// key=value settings: threads, runs, warmup, batch, imgsz.
+    /// key=value settings: threads, runs, warmup, batch, imgsz, memory.
     #[arg(value_name = "KEY=VALUE")]
     settings: Vec<String>,
     /// Print JSON (median_ms, min_ms, mean_ms, p90_ms, runs, threads, batch, peak_rss_mb, rss_growth_mb).
@@ -34,10 +36,11 @@ struct Settings {
     warmup: usize,
     batch: usize,
     imgsz: usize,
+    memory: Option<u64>,
 }
 
 /// The keys `bench` takes.
-const KEYS: [&str; 5] = ["threads", "runs", "warmup", "batch", "imgsz"];
+const KEYS: [&str; 6] = ["threads", "runs", "warmup", "batch", "imgsz", "memory"];
 
 fn parse(settings: &[String]) -> Result<Settings> {
     let mut s = Settings {
@@ -46,6 +49,7 @@ fn parse(settings: &[String]) -> Result<Settings> {
         warmup: 5,
         batch: 1,
         imgsz: 640,
+        memory: None,
     };
     for (key, value) in keyvalue::parse(settings, &KEYS, &[])? {
         match key {
@@ -54,6 +58,7 @@ fn parse(settings: &[String]) -> Result<Settings> {
             "warmup" => s.warmup = keyvalue::parse_count(key, value, 0)?,
             "batch" => s.batch = keyvalue::parse_count(key, value, 1)?,
             "imgsz" => s.imgsz = keyvalue::parse_count(key, value, 1)?,
+            "memory" => s.memory = Some(keyvalue::parse_bytes(key, value)?),
             other => bail!("unknown argument '{other}'"),
         }
     }
@@ -101,6 +106,7 @@ pub fn main(args: Args) -> Result<()> {
         &model,
         &onnxide_runtime::SessionOptions {
             threads: s.threads,
+            memory: s.memory,
             ..Default::default()
         },
     )

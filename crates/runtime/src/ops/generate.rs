@@ -26,7 +26,7 @@ pub fn build_constant_of_shape(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
     kernel(move |ins| {
         let shape = shape_from(req(ins, 0)?)?;
         let mut idx = index_vec(&shape)?;
-        idx.resize(idx.capacity(), 0);
+        idx.resize(numel(&shape), 0);
         one(take(&value, &idx, None, shape)?)
     })
 }
@@ -144,7 +144,7 @@ pub fn build_onehot(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
         let inner = numel(&ind.shape()[ax..]);
         let d_us = usize::try_from(d).map_err(|_| format!("depth {d} is too large"))?;
         let mut idx = index_vec(&[outer, d_us, inner])?;
-        idx.resize(idx.capacity(), 0);
+        idx.resize(outer * d_us * inner, 0);
         for o in 0..outer {
             for i in 0..inner {
                 let mut k = iv[o * inner + i] as i64;
