@@ -247,6 +247,22 @@ fn allocation_bombs_are_refused_before_allocating() {
         vec![init("sz", i64s(&[1, 1, 1_000_000_000, 1_000_000_000]))],
     );
     budget_error("Resize sizes 1e9", &resize_sizes, vec![x_4x4()]);
+    // Found by the onnx_session fuzz target: an empty output whose other axis is huge still
+    // sized the interpolation taps of that axis.
+    let resize_empty = model(
+        vec![node("Resize", &["x", "", "sc"], &["y"], vec![])],
+        vec![f32_info("x", &[1, 1, 4, 4])],
+        &["y"],
+        vec![init(
+            "sc",
+            Tensor::from_vec(vec![4], vec![1f32, 1.0, 1e-30, 1e12]).unwrap(),
+        )],
+    );
+    budget_error(
+        "Resize to [1, 1, 0, 4e12] (scales 1e-30, 1e12)",
+        &resize_empty,
+        vec![x_4x4()],
+    );
     let w = Tensor::from_vec(vec![1, 1, 3, 3], vec![1f32; 9]).unwrap();
     let convt = model(
         vec![node(

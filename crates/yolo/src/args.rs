@@ -98,6 +98,13 @@ const PROBE: usize = 64;
 /// grow with both). The NMS tail's tensors are not measured (they are at most
 /// `batch × anchors × (4 + classes + extras)`, the head output's size).
 pub fn check_size(model: &YoloModel, options: &ExportOptions) -> Result<()> {
+    let (h, w) = options.imgsz;
+    // YOLO11's feature maps take at most a few hundred bytes per input pixel (yolo11x: 96
+    // channels at stride 2, 96 B/pixel): up to 2^24 pixels in all (batch 40 at 640) stay far
+    // below the bound, and the probe is skipped (the export's time stays as it was).
+    if (h as u128 * w as u128) * options.batch as u128 <= 1 << 24 {
+        return Ok(());
+    }
     let probe_opts = ExportOptions {
         imgsz: (PROBE, PROBE),
         batch: 1,
@@ -110,10 +117,20 @@ pub fn check_size(model: &YoloModel, options: &ExportOptions) -> Result<()> {
     let Ok(inferred) = onnxide_ir::infer::infer(&probe) else {
         return Ok(()); // nothing to measure with; the export itself decides
     };
-    let (h, w) = options.imgsz;
     let scale = (h as u128 * w as u128).div_ceil((PROBE * PROBE) as u128);
     let mut largest: Option<(u128, &str, Vec<u64>)> = None;
+    // Activations only: node outputs grow with the image, weights do not.
+    let activations: std::collections::HashSet<&str> = probe
+        .graph
+        .nodes
+        .iter()
+        .filter(|n| n.op_type != "Constant")
+        .flat_map(|n| n.outputs.iter().map(String::as_str))
+        .collect();
     for (name, _) in inferred.iter() {
+        if !activations.contains(name) {
+            continue;
+        }
         let (Some(shape), Some(elem)) = (inferred.static_shape(name), inferred.elem(name)) else {
             continue;
         };
@@ -151,6 +168,26 @@ mod tests {
         assert!(warning.unwrap().contains("updating to [320, 320]"));
         // Classification models have stride 1: any size is kept, without a warning.
         assert_eq!(round_imgsz((300, 225), 1), ((300, 225), None));
+    }
+
+    #[test]
+    fn the_size_bound_refuses_only_unrunnable_exports() {
+        let model = YoloModel::from_builtin("yolo11n.yaml", 0).unwrap();
+        let at = |imgsz, batch| ExportOptions {
+            imgsz,
+            batch,
+            ..ExportOptions::default()
+        };
+        // Above the probe's 2^24-pixel threshold (26M pixels), within the bound: accepted.
+        check_size(&model, &at((1280, 1280), 16)).unwrap();
+        let err = check_size(&model, &at((8192, 8192), 4096)).unwrap_err();
+        let text = err.to_string();
+        println!("{text}");
+        assert!(
+            matches!(err, crate::error::YoloError::TooLarge { .. }),
+            "{text}"
+        );
+        assert!(text.contains("imgsz=8192,8192 batch=4096"), "{text}");
     }
 
     #[test]
