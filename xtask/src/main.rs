@@ -5,6 +5,7 @@ mod bench_model;
 mod bench_slim;
 mod cycles;
 mod export;
+mod fuzz;
 mod interop;
 mod python;
 
@@ -41,6 +42,8 @@ tasks:
   cycles [DIR]                fail on import cycles between the modules of any crate in the workspace (DIR,
                               default this one), printing each cycle with the files and lines of its edges
   export key=value ...        the same as `onnxide export` (YOLO11/YOLOv8 -> ONNX), e.g. export model=yolo11n.pt
+  fuzz [SECS] [TARGET...]     run every cargo-fuzz target in fuzz/ (or those named) SECS seconds each
+                              (default 60); needs `cargo install cargo-fuzz`
   interop [reference]         Ultralytics' YOLO(ours.onnx).predict() vs its own export on bus/zidane;
                               `reference`: Ultralytics output for onnxide's seeded yolo11s.yaml weights
 ";
@@ -101,6 +104,7 @@ fn run(args: &[String]) -> Result<()> {
         "bench" => bench_model::run(rest),
         "cycles" => cycles::run(rest),
         "export" => export::run(rest),
+        "fuzz" => fuzz::run(rest),
         "interop" => interop::run(rest),
         "help" | "-h" | "--help" => {
             print!("{HELP}");

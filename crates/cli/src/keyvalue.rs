@@ -67,6 +67,52 @@ pub fn parse_int(key: &str, value: &str) -> Result<i64> {
         .map_err(|_| invalid(key, value, "expected an integer"))
 }
 
+/// A size in bytes: a whole number, optionally with a K, M, G or T suffix (powers of 1024;
+/// `KB`/`KiB` spellings too), at least 1.
+pub fn parse_bytes(key: &str, value: &str) -> Result<u64> {
+    let v = value.trim();
+    let upper = v.to_ascii_uppercase();
+    let digits = upper.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let unit: u64 = match upper[digits.len()..]
+        .trim_end_matches("IB")
+        .trim_end_matches('B')
+    {
+        "" => 1,
+        "K" => 1 << 10,
+        "M" => 1 << 20,
+        "G" => 1 << 30,
+        "T" => 1 << 40,
+        _ => {
+            return Err(invalid(
+                key,
+                value,
+                "expected bytes, or a size such as 512M or 4G",
+            ))
+        }
+    };
+    let n: u64 = digits
+        .trim()
+        .parse()
+        .map_err(|_| invalid(key, value, "expected bytes, or a size such as 512M or 4G"))?;
+    match n.checked_mul(unit) {
+        Some(b) if b >= 1 => Ok(b),
+        Some(_) => Err(invalid(key, value, "must be at least 1 byte")),
+        None => Err(invalid(key, value, "too large")),
+    }
+}
+
+/// A positive duration in seconds (fractions allowed: `0.5`).
+pub fn parse_seconds(key: &str, value: &str) -> Result<std::time::Duration> {
+    let secs: f64 = value
+        .trim()
+        .parse()
+        .map_err(|_| invalid(key, value, "expected seconds, such as 30 or 0.5"))?;
+    if secs.is_nan() || secs <= 0.0 || secs > 1e9 {
+        return Err(invalid(key, value, "expected a positive number of seconds"));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
+}
+
 /// A count of at least `min`.
 pub fn parse_count(key: &str, value: &str, min: usize) -> Result<usize> {
     let n: usize = value

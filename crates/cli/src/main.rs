@@ -36,7 +36,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
+    // A panic is a bug, never the user's to read as a backtrace (RUST_BACKTRACE set or not):
+    // the library turns kernel panics into errors, anything else ends as one line below.
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = std::panic::catch_unwind(|| match cli.command {
         Command::Info(args) => cmd::info::main(args),
         Command::Export(args) => cmd::export::main(args),
         Command::Run(args) => cmd::run::main(args),
@@ -46,7 +49,17 @@ fn main() -> ExitCode {
         Command::Convert(args) => cmd::convert::main(args),
         Command::Triton(args) => cmd::triton::main(args),
         Command::Predict(args) => cmd::predict::main(args),
-    };
+    })
+    .unwrap_or_else(|p| {
+        let what = p
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        Err(anyhow::anyhow!(
+            "internal error (a bug in onnxide, please report it): {what}"
+        ))
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -303,7 +303,7 @@ pub(crate) fn tensor_from_proto(
         .ok_or_else(|| bad(format!("shape {shape:?} is too large")))?;
     let external = t.data_location == Some(proto::tensor_proto::DataLocation::External as i32);
     let tensor = if external {
-        let bytes = read_external(&t, &name, src)?;
+        let bytes = read_external(&t, &name, src, dtype, &shape)?;
         Tensor::from_raw_bytes(dtype, shape, &bytes).map_err(|e| e.to_string())
     } else if let Some(raw) = &t.raw_data {
         Tensor::from_raw_bytes(dtype, shape, raw).map_err(|e| e.to_string())
@@ -359,7 +359,17 @@ fn typed_fields_to_tensor(
     Tensor::new(shape, data).map_err(|e| e.to_string())
 }
 
-fn read_external(t: &proto::TensorProto, name: &str, src: &Source) -> Result<Vec<u8>, IrError> {
+/// Reads an external tensor's bytes: only from a regular file that is inside the model's
+/// folder once every symlink is resolved, only the tensor's declared size (checked against
+/// the file's length before anything is read), by range.
+fn read_external(
+    t: &proto::TensorProto,
+    name: &str,
+    src: &Source,
+    dtype: DType,
+    shape: &[usize],
+) -> Result<Vec<u8>, IrError> {
+    use std::io::{Read, Seek, SeekFrom};
     let bad = |reason: String| IrError::ExternalData {
         path: src.path.to_path_buf(),
         tensor: name.to_string(),
@@ -401,23 +411,62 @@ fn read_external(t: &proto::TensorProto, name: &str, src: &Source) -> Result<Vec
             "location '{location}' must be a relative path inside the model's folder"
         )));
     }
-    let file = base.join(rel);
-    let data = std::fs::read(&file).map_err(|e| bad(format!("{}: {e}", file.display())))?;
-    let start = usize::try_from(offset).map_err(|_| bad("offset too large".into()))?;
-    let end = match length {
-        Some(l) => start
-            .checked_add(l as usize)
-            .ok_or_else(|| bad("offset + length overflows".into()))?,
-        None => data.len(),
-    };
-    if start > data.len() || end > data.len() {
+    let count = crate::tensor::element_count(shape)
+        .ok_or_else(|| bad(format!("shape {shape:?} is too large")))?;
+    let expected = dtype
+        .raw_len(count)
+        .ok_or_else(|| bad(format!("{dtype} tensors cannot be stored as external data")))?;
+    if let Some(l) = length {
+        if l != expected as u64 {
+            return Err(bad(format!(
+                "length {l} does not match the tensor's {expected} bytes ({dtype} {shape:?})"
+            )));
+        }
+    }
+    // Symlinks resolved: the file must still lie inside the model's folder.
+    let folder = base
+        .canonicalize()
+        .map_err(|e| bad(format!("{}: {e}", base.display())))?;
+    let file = base
+        .join(rel)
+        .canonicalize()
+        .map_err(|e| bad(format!("{}: {e}", base.join(rel).display())))?;
+    if !file.starts_with(&folder) {
         return Err(bad(format!(
-            "bytes {start}..{end} lie outside {} ({} bytes)",
-            file.display(),
-            data.len()
+            "location '{location}' leads outside the model's folder (through a symbolic link)"
         )));
     }
-    Ok(data[start..end].to_vec())
+    // Only regular files: a FIFO or a device is refused before it is opened.
+    let meta = std::fs::metadata(&file).map_err(|e| bad(format!("{}: {e}", file.display())))?;
+    if !meta.is_file() {
+        return Err(bad(format!("{} is not a regular file", file.display())));
+    }
+    let end = offset
+        .checked_add(expected as u64)
+        .ok_or_else(|| bad("offset + length overflows".into()))?;
+    if end > meta.len() {
+        return Err(bad(format!(
+            "bytes {offset}..{end} lie outside {} ({} bytes)",
+            file.display(),
+            meta.len()
+        )));
+    }
+    let read = || -> std::io::Result<Vec<u8>> {
+        let mut f = std::fs::File::open(&file)?;
+        f.seek(SeekFrom::Start(offset))?;
+        let mut data = Vec::new();
+        data.try_reserve_exact(expected)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::OutOfMemory, e))?;
+        f.take(expected as u64).read_to_end(&mut data)?;
+        if data.len() != expected {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the file is shorter than it was a moment ago",
+            ));
+        }
+        Ok(data)
+    };
+    read().map_err(|e| bad(format!("{}: {e}", file.display())))
 }
 
 /// Where tensors go when a model is encoded.

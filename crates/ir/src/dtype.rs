@@ -165,7 +165,9 @@ impl DType {
 
     /// Bytes needed to hold `n` elements in ONNX's raw encoding (sub-byte types are packed).
     pub fn raw_len(self, n: usize) -> Option<usize> {
-        self.bits().map(|b| (n * b).div_ceil(8))
+        self.bits()
+            .and_then(|b| n.checked_mul(b))
+            .map(|bits| bits.div_ceil(8))
     }
 
     pub fn is_float(self) -> bool {

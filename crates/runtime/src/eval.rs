@@ -84,11 +84,7 @@ pub(crate) fn run_on_constants(
 
 /// The node's error, naming it and its op.
 pub(crate) fn node_error(node: &Node, message: String) -> RuntimeError {
-    RuntimeError::Node {
-        node: label(node),
-        op: node.op_type.clone(),
-        message,
-    }
+    RuntimeError::from_kernel(&label(node), &node.op_type, message)
 }
 
 /// How errors and profiles name a node: its name, or its first output when it has none.

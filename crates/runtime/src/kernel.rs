@@ -183,6 +183,8 @@ pub fn run_guarded(
 
 /// Runs `f` (a kernel call); a panic inside it becomes an error message.
 pub(crate) fn guarded(f: impl FnOnce() -> OpResult<Vec<Tensor>>) -> OpResult<Vec<Tensor>> {
+    // A limit recorded by an earlier kernel whose error was handled is not this one's.
+    let _ = crate::limits::take_stop();
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
         Ok(r) => r,
         Err(p) => {

@@ -18,7 +18,8 @@
 //! Modules, in layers; a module refers only to modules in the layers below it (no cycles):
 //!
 //! ```text
-//! session                   the API: plans a model, owns the thread pool, runs
+//! session                   the API: validates and plans a model, owns the thread pool, runs
+//!   validate                strict checks at load (names assigned once, types, dims, versions, nesting)
 //!   optimize                IR passes before planning (fusion, f16)
 //!   plan                    planning, constant folding, the step loop; implements Subgraph
 //!     eval                  one node on constant inputs: eval_node, is_deterministic
@@ -27,7 +28,14 @@
 //!           ops/<family>    one plain reference kernel per op; one `OPS` per family
 //!             kernel        BuildCtx, Kernel, Builder, Registration, run_guarded, Subgraph
 //!             value, broadcast, gemm, options, error                             (leaves)
+//!               limits      memory budget, iteration cap, deadline/cancel of the current run
 //! ```
+//!
+//! A model is untrusted input: every kernel that sizes a tensor by a shape asks `limits`
+//! first (checked element count and bytes against the session's memory budget, then
+//! `try_reserve`), Loop/Scan count their iterations against a cap, and the step loop checks
+//! the run's deadline and cancel flag before every step; a limit hit becomes its own
+//! [`RuntimeError`] variant naming the node and op.
 //!
 //! `gemm` holds the only `unsafe`: a bounds-checked call into `matrixmultiply::sgemm`;
 //! `value` holds the typed dispatch helpers. Control-flow kernels run their subgraphs through
@@ -67,18 +75,20 @@ mod eval;
 mod fast;
 mod gemm;
 mod kernel;
+mod limits;
 mod ops;
 mod optimize;
 mod options;
 mod plan;
 mod registry;
 mod session;
+mod validate;
 mod value;
 
 pub use error::RuntimeError;
 pub use eval::{eval_node, is_deterministic};
 pub use onnxide_linalg::Isa;
-pub use options::SessionOptions;
+pub use options::{default_memory_budget, RunOptions, SessionOptions};
 pub use registry::registered_ops;
 pub use session::{PlanSummary, Session};
 

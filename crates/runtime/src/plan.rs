@@ -476,11 +476,8 @@ pub(crate) fn execute(
     slots: &mut [Option<Arc<Tensor>>],
 ) -> Result<(), RuntimeError> {
     for step in &plan.steps {
-        let err = |message: String| RuntimeError::Node {
-            node: step.name.clone(),
-            op: step.op.clone(),
-            message,
-        };
+        let err = |message: String| RuntimeError::from_kernel(&step.name, &step.op, message);
+        crate::limits::check_cancelled().map_err(err)?;
         // An input handed over by value: taken out of its slot (no other step reads it).
         let consumed = step.consume.and_then(|i| {
             let s = step.inputs.get(i).copied().flatten()?;
@@ -523,13 +520,19 @@ pub(crate) fn execute(
             let t = outs.next();
             if let Some(s) = s {
                 match t {
-                    Some(t) => slots[*s] = Some(Arc::new(t)),
+                    Some(t) => {
+                        crate::limits::track_live(t.byte_size() as i128);
+                        slots[*s] = Some(Arc::new(t));
+                    }
                     None => return Err(err(format!("the op did not produce output {i}"))),
                 }
             }
         }
         for s in &step.free_after {
             let freed = slots[*s].take();
+            if let Some(t) = &freed {
+                crate::limits::track_live(-(t.byte_size() as i128));
+            }
             if plan.recycle {
                 if let Some(t) = freed.and_then(|t| Arc::try_unwrap(t).ok()) {
                     run.recycle(t);
@@ -553,7 +556,11 @@ pub(crate) fn run_with(
     for (s, t) in plan.input_slots.iter().zip(feeds) {
         slots[*s] = t;
     }
-    execute(plan, run, &mut slots)?;
+    // The subgraph's values are counted while it runs; what it returns, by the caller's step.
+    let live = crate::limits::live();
+    let result = execute(plan, run, &mut slots);
+    crate::limits::set_live(live);
+    result?;
     plan.outputs
         .iter()
         .zip(&plan.output_slots)

@@ -3,7 +3,7 @@
 use crate::buffers::BufferPool;
 use crate::error::RuntimeError;
 use crate::kernel::RunContext;
-use crate::options::SessionOptions;
+use crate::options::{RunOptions, SessionOptions};
 use crate::plan::{self, Plan};
 use onnxide_ir::{Dim, Model, Tensor, ValueInfo};
 use onnxide_linalg::Isa;
@@ -39,6 +39,8 @@ pub struct Session {
     isa: Isa,
     /// Buffer pools of finished runs, lent to the next ones.
     idle_buffers: Mutex<Vec<BufferPool>>,
+    /// Memory budget and iteration cap of every run.
+    limits: crate::limits::Limits,
 }
 
 impl Session {
@@ -57,6 +59,9 @@ impl Session {
         options: &SessionOptions,
         isa: Isa,
     ) -> Result<Session, RuntimeError> {
+        crate::validate::model(model, options.max_nesting)?;
+        // Constant folding at load obeys the same memory budget as a run.
+        let _limits = crate::limits::enter(options.limits());
         // Fusions rewrite a copy of the model; `optimize = false` plans the graph as given.
         let optimized = if options.optimize {
             crate::optimize::run(model)?
@@ -71,6 +76,12 @@ impl Session {
         let plan = plan::build(model, options, isa)?;
         let mut builder = rayon::ThreadPoolBuilder::new();
         if let Some(n) = options.threads {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let n = if options.force_threads {
+                n
+            } else {
+                n.min(cores)
+            };
             builder = builder.num_threads(n.max(1));
         }
         let pool = builder
@@ -81,6 +92,7 @@ impl Session {
             pool,
             isa,
             idle_buffers: Mutex::new(Vec::new()),
+            limits: options.limits(),
         })
     }
 
@@ -122,6 +134,20 @@ impl Session {
         &self,
         inputs: Vec<(String, Tensor)>,
     ) -> Result<Vec<(String, Tensor)>, RuntimeError> {
+        self.run_with(inputs, &RunOptions::default())
+    }
+
+    /// Runs the model with a deadline or a cancel flag ([`RunOptions`]).
+    pub fn run_with(
+        &self,
+        inputs: Vec<(String, Tensor)>,
+        options: &RunOptions,
+    ) -> Result<Vec<(String, Tensor)>, RuntimeError> {
+        let mut limits = self.limits.clone();
+        limits.deadline = options
+            .timeout
+            .and_then(|t| std::time::Instant::now().checked_add(t));
+        limits.cancel = options.cancel.clone();
         let plan = &self.plan;
         let mut slots: Vec<Option<Arc<Tensor>>> = vec![None; plan.n_slots];
         for (s, t) in &plan.consts {
@@ -152,6 +178,7 @@ impl Session {
         }
         let run = RunContext::new(self.lend_buffers());
         let (result, buffers) = self.pool.install(|| {
+            let _limits = crate::limits::enter(limits);
             let result = plan::execute(plan, &run, &mut slots);
             (result, run.finish())
         });

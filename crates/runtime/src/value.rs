@@ -143,8 +143,10 @@ pub fn strides(shape: &[usize]) -> Vec<usize> {
     s
 }
 
+/// Element count of `shape`; `usize::MAX` when the product overflows (never a valid count:
+/// comparisons with a real length fail and the allocation check refuses it).
 pub fn numel(shape: &[usize]) -> usize {
-    shape.iter().product()
+    onnxide_ir::element_count(shape).unwrap_or(usize::MAX)
 }
 
 /// Input `i`, which the op requires.
@@ -281,7 +283,7 @@ pub fn take(
             Some(f) => slice_of::<T>(f)?.first().cloned(),
             None => None,
         };
-        let mut out = Vec::with_capacity(idx.len());
+        let mut out = crate::limits::vec_for::<T>(&shape)?;
         for &i in idx {
             if i == usize::MAX {
                 match &f {
@@ -297,6 +299,12 @@ pub fn take(
         }
         tensor(shape, T::wrap(out))
     })
+}
+
+/// A zero-length index buffer with room for a tensor of `shape`, its size checked against
+/// the memory budget first (see `limits`).
+pub fn index_vec(shape: &[usize]) -> OpResult<Vec<usize>> {
+    crate::limits::vec_for::<usize>(shape)
 }
 
 /// Visits every multi-index of `shape` in row-major order.

@@ -174,6 +174,7 @@ fn in_place_concats_equal_onnxruntime() {
                     threads: Some(1),
                     optimize,
                     exact: true,
+                    ..Default::default()
                 },
             )
             .unwrap();

@@ -34,6 +34,7 @@ fn opts(optimize: bool) -> SessionOptions {
         threads: Some(2),
         optimize,
         exact: false,
+        ..SessionOptions::default()
     }
 }
 

@@ -198,6 +198,7 @@ fn run_case(dir: &Path, registered: &HashSet<(String, String)>) -> Outcome {
                 threads: Some(1),
                 optimize: true,
                 exact: false,
+                ..SessionOptions::default()
             },
         )
         .map_err(|e| e.to_string())?;

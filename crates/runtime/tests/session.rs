@@ -207,6 +207,7 @@ fn constant_subgraphs_fold_and_optimize_off_gives_the_same_result() {
             threads: Some(1),
             optimize: false,
             exact: false,
+            ..SessionOptions::default()
         },
     )
     .unwrap()
@@ -262,6 +263,7 @@ fn a_session_is_shared_across_threads() {
             threads: Some(2),
             optimize: true,
             exact: false,
+            ..SessionOptions::default()
         },
     )
     .unwrap();

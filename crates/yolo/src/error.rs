@@ -54,6 +54,16 @@ pub enum YoloError {
         value: String,
         reason: String,
     },
+    /// The export would need a tensor larger than [`crate::args::MAX_INTERMEDIATE_BYTES`] when run.
+    #[error("imgsz={h},{w} batch={batch}: the export's largest intermediate, '{value}', would take about {bytes} bytes ({shape}), more than the {limit} bytes onnxide exports for; lower imgsz or batch", h = .imgsz.0, w = .imgsz.1)]
+    TooLarge {
+        imgsz: (usize, usize),
+        batch: usize,
+        value: String,
+        shape: String,
+        bytes: u128,
+        limit: u128,
+    },
     /// An export argument name onnxide does not know.
     #[error("unknown argument '{key}'{hint}")]
     UnknownArgument { key: String, hint: String },

@@ -15,13 +15,15 @@ use std::time::Instant;
 ///   batch=N    size of a symbolic batch dimension (default 1); height/width dims take imgsz
 ///   imgsz=N    size of symbolic height/width dimensions (default 640)
 ///   exact=True bit-identical to onnxruntime's arithmetic (no Winograd); default False
+///   memory=SIZE  memory budget for the model's tensors, as bytes or with K, M, G
+///              (default: half of the physical memory)
 #[derive(clap::Args)]
 // Verbatim: the settings table keeps its lines in --help.
 #[command(verbatim_doc_comment)]
 pub struct Args {
     /// The .onnx file.
     model: PathBuf,
-    /// key=value settings: threads, runs, warmup, batch, imgsz, exact.
+    /// key=value settings: threads, runs, warmup, batch, imgsz, exact, memory.
     #[arg(value_name = "KEY=VALUE")]
     settings: Vec<String>,
     /// Print JSON (median_ms, min_ms, mean_ms, p90_ms, runs, threads, batch, exact, session_ms (load +
@@ -37,10 +39,11 @@ struct Settings {
     batch: usize,
     imgsz: usize,
     exact: bool,
+    memory: Option<u64>,
 }
 
 /// The keys `bench` takes.
-const KEYS: [&str; 6] = ["threads", "runs", "warmup", "batch", "imgsz", "exact"];
+const KEYS: [&str; 7] = ["threads", "runs", "warmup", "batch", "imgsz", "exact", "memory"];
 
 fn parse(settings: &[String]) -> Result<Settings> {
     let mut s = Settings {
@@ -50,6 +53,7 @@ fn parse(settings: &[String]) -> Result<Settings> {
         batch: 1,
         imgsz: 640,
         exact: false,
+        memory: None,
     };
     for (key, value) in keyvalue::parse(settings, &KEYS, &[])? {
         match key {
@@ -59,6 +63,7 @@ fn parse(settings: &[String]) -> Result<Settings> {
             "batch" => s.batch = keyvalue::parse_count(key, value, 1)?,
             "imgsz" => s.imgsz = keyvalue::parse_count(key, value, 1)?,
             "exact" => s.exact = keyvalue::parse_bool(key, value)?,
+            "memory" => s.memory = Some(keyvalue::parse_bytes(key, value)?),
             other => bail!("unknown argument '{other}'"),
         }
     }
@@ -108,6 +113,7 @@ pub fn main(args: Args) -> Result<()> {
         &onnxide_runtime::SessionOptions {
             threads: s.threads,
             exact: s.exact,
+            memory: s.memory,
             ..Default::default()
         },
     )

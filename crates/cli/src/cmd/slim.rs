@@ -193,6 +193,7 @@ fn compare(original: &Model, slimmed: &Model, input: &Path) -> Result<Vec<(Strin
         threads: None,
         optimize: false,
         exact: true,
+        ..Default::default()
     };
     let run = |m: &Model, what: &str| -> Result<Vec<(String, Tensor)>> {
         let s = onnxide_runtime::Session::new(m, &opts)

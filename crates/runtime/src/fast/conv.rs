@@ -183,6 +183,7 @@ impl Kernel for FastConv {
             },
             None => (None, None),
         };
+        crate::limits::alloc_elems(&out_shape, 4)?;
         let mut out = run.take_f32(numel(&out_shape));
         plan.try_run(xs, res, &mut out, None)
             .map_err(|e| e.to_string())?;

@@ -177,6 +177,7 @@ pub(crate) fn build_maxpool(
             return Ok(None);
         }
         let out_shape = vec![s[0], s[1], g.out_h(), g.out_w()];
+        crate::limits::alloc_elems(&out_shape, 4)?;
         let mut y = run.take_f32(numel(&out_shape));
         onnxide_linalg::pool::max_pool2d(&g, s[0] * s[1], x, &mut y, None);
         Ok(Some(mk(out_shape, TensorData::F32(y))))
@@ -225,7 +226,13 @@ pub(crate) fn build_resize(
         if s.len() != 4 || opt(ins, 3).is_some() {
             return Ok(None);
         }
-        let out_shape = vec![s[0], s[1], s[2] * sh, s[3] * sw];
+        let out_shape = vec![
+            s[0],
+            s[1],
+            s[2].checked_mul(sh).ok_or("output too large")?,
+            s[3].checked_mul(sw).ok_or("output too large")?,
+        ];
+        crate::limits::alloc_elems(&out_shape, 4)?;
         let mut y = run.take_f32(numel(&out_shape));
         onnxide_linalg::pool::upsample_nearest(s[0] * s[1], s[2], s[3], sh, sw, x, &mut y, None);
         Ok(Some(mk(out_shape, TensorData::F32(y))))

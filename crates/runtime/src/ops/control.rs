@@ -89,7 +89,11 @@ impl Kernel for Loop {
         let captured = arcs(&ins[self.n_inputs..]);
         let mut scans: Vec<Vec<Tensor>> = vec![Vec::new(); self.scan_types.len()];
         let mut i = 0i64;
+        // Bytes of the scan outputs gathered so far: they count against the memory budget.
+        let mut scan_bytes = 0usize;
         while max.is_none_or(|m| i < m) && cond.unwrap_or(true) {
+            crate::limits::check_iterations(i as u64 + 1)?;
+            crate::limits::check_cancelled()?;
             let mut feeds = vec![
                 Some(Arc::new(Tensor::scalar(i))),
                 Some(Arc::new(Tensor::scalar(cond.unwrap_or(true)))),
@@ -107,6 +111,8 @@ impl Kernel for Loop {
                 .map(|_| it.next().map(Arc::new))
                 .collect();
             for (k, t) in it.enumerate() {
+                scan_bytes = scan_bytes.saturating_add(t.byte_size());
+                crate::limits::alloc_elems(&[scan_bytes], 2)?;
                 scans[k].push(t);
             }
             i += 1;
@@ -226,6 +232,7 @@ impl Scan {
             axes.push(a);
         }
         let len = limit.unwrap_or(len.unwrap_or(0)).min(len.unwrap_or(0));
+        crate::limits::check_iterations(len as u64)?;
         let mut states: Vec<Option<Arc<Tensor>>> =
             states.into_iter().map(|t| Some(Arc::new(t))).collect();
         let n_out = self.body.output_count().saturating_sub(self.n_state);

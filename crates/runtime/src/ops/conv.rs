@@ -61,6 +61,9 @@ fn pad3(v: &[usize], fill: usize) -> [usize; 3] {
     r
 }
 
+/// Largest pad, stride or dilation a window op accepts (larger ones are refused, not computed).
+pub const MAX_PAD: u64 = 1 << 40;
+
 pub fn geometry(spatial: &[usize], kernel: &[usize], a: &WindowAttrs) -> OpResult<Geo> {
     let nd = spatial.len();
     if nd == 0 || nd > 3 || kernel.len() != nd {
@@ -103,6 +106,9 @@ pub fn geometry(spatial: &[usize], kernel: &[usize], a: &WindowAttrs) -> OpResul
                 if let Some(p) = &a.pads {
                     if p.len() != 2 * nd {
                         bail!("pads {p:?} do not fit {nd} spatial dims");
+                    }
+                    if p.iter().any(|v| v.unsigned_abs() > MAX_PAD) {
+                        bail!("pads {p:?} are out of range (at most {MAX_PAD})");
                     }
                     pb[i] = p[i];
                     pe[i] = p[i + nd];
@@ -255,6 +261,8 @@ impl Kernel for Conv {
         let (isz, osz, ks) = (g.in_size(), g.out_size(), g.k_size());
         let mg = m / group;
         let kdim = cg * ks;
+        crate::limits::alloc_elems(&[n, m, osz], 4)?;
+        crate::limits::alloc_elems(&[kdim, osz], 4)?;
         let mut out = vec![0f32; n * m * osz];
         let mut cols = if g.pointwise() {
             Vec::new()
@@ -391,6 +399,10 @@ pub fn build_conv_transpose(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
         let mut pb = vec![0i64; nd];
         let mut pe = vec![0i64; nd];
         let mut out = vec![0i64; nd];
+        let huge = |v: &[i64]| v.iter().any(|x| x.unsigned_abs() > MAX_PAD);
+        if huge(&s) || huge(&dl) || huge(&op) || attrs.pads.as_deref().is_some_and(huge) {
+            bail!("strides/dilations/pads/output_padding are out of range (at most {MAX_PAD})");
+        }
         for i in 0..nd {
             let ek = (kd[i] as i64 - 1) * dl[i] + 1;
             let full = s[i] * (inp[i] as i64 - 1) + op[i] + ek;
@@ -441,7 +453,10 @@ pub fn build_conv_transpose(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
         let i3 = p3(&inp.iter().map(|&v| v as i64).collect::<Vec<_>>(), 1);
         let isz: usize = inp.iter().product();
         let ks: usize = kd.iter().product();
-        let osz: usize = out.iter().map(|&v| v as usize).product();
+        let out_dims: Vec<usize> = out.iter().map(|&v| v as usize).collect();
+        let osz = crate::limits::alloc_elems(&out_dims, 1)?;
+        crate::limits::alloc_elems(&[n, m, osz], 4)?;
+        crate::limits::alloc_elems(&[mg, ks, isz], 4)?;
         let xv = f32s(x)?;
         let wv = f32s(w)?;
         let mut y = vec![0f32; n * m * osz];

@@ -25,7 +25,8 @@ pub fn build_constant_of_shape(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
     };
     kernel(move |ins| {
         let shape = shape_from(req(ins, 0)?)?;
-        let idx = vec![0usize; numel(&shape)];
+        let mut idx = index_vec(&shape)?;
+        idx.resize(numel(&shape), 0);
         one(take(&value, &idx, None, shape)?)
     })
 }
@@ -69,11 +70,14 @@ pub fn build_range(_: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
             if c == 0 {
                 bail!("delta is 0");
             }
+            let (a128, b128, c128) = (a as i128, b as i128, c as i128);
             let n = if (c > 0 && b > a) || (c < 0 && b < a) {
-                ((b - a).abs() + c.abs() - 1) / c.abs()
+                ((b128 - a128).abs() + c128.abs() - 1) / c128.abs()
             } else {
                 0
             };
+            let n = i64::try_from(n).map_err(|_| format!("Range {a}..{b} step {c} is too long"))?;
+            crate::limits::alloc_elems(&[n as usize], 8)?;
             let v: Vec<i64> = (0..n).map(|i| a + i * c).collect();
             let t = i64_tensor(vec![n as usize], v)?;
             return one(cast(&t, dtype)?);
@@ -82,7 +86,12 @@ pub fn build_range(_: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
         if c == 0.0 {
             bail!("delta is 0");
         }
-        let n = ((b - a) / c).ceil().max(0.0) as usize;
+        let steps = ((b - a) / c).ceil().max(0.0);
+        if !steps.is_finite() || steps >= usize::MAX as f64 {
+            bail!("Range {a}..{b} step {c} is too long");
+        }
+        let n = steps as usize;
+        crate::limits::alloc_elems(&[n], 8)?;
         if dtype == DType::F64 {
             return one(tensor(
                 vec![n],
@@ -133,7 +142,9 @@ pub fn build_onehot(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
         let ax = axis(a, r)?;
         let outer = numel(&ind.shape()[..ax]);
         let inner = numel(&ind.shape()[ax..]);
-        let mut idx = vec![0usize; outer * d as usize * inner];
+        let d_us = usize::try_from(d).map_err(|_| format!("depth {d} is too large"))?;
+        let mut idx = index_vec(&[outer, d_us, inner])?;
+        idx.resize(outer * d_us * inner, 0);
         for o in 0..outer {
             for i in 0..inner {
                 let mut k = iv[o * inner + i] as i64;

@@ -119,6 +119,7 @@ fn pool(
     let planes = x.shape()[0] * x.shape()[1];
     let (isz, osz) = (g.in_size(), g.out_size());
     let xv = f32s(x)?;
+    crate::limits::alloc_elems(&[planes, osz], if want_idx { 12 } else { 4 })?;
     let mut out = vec![0f32; planes * osz];
     let mut idx = vec![0i64; if want_idx { planes * osz } else { 0 }];
     let iszl = isz as i64;

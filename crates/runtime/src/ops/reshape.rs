@@ -100,14 +100,14 @@ pub fn reshape_target(in_shape: &[usize], spec: &[i64], allowzero: bool) -> OpRe
             .iter()
             .enumerate()
             .filter(|(j, _)| *j != i)
-            .map(|(_, &d)| d)
-            .product();
+            .try_fold(1usize, |a, (_, &d)| a.checked_mul(d))
+            .unwrap_or(0);
         if rest == 0 || !total.is_multiple_of(rest) {
             bail!("cannot reshape {in_shape:?} to {spec:?}");
         }
         out[i] = total / rest;
     }
-    if numel(&out) != total {
+    if onnxide_ir::element_count(&out) != Some(total) {
         bail!("cannot reshape {in_shape:?} ({total} elements) to {spec:?}");
     }
     Ok(out)

@@ -259,6 +259,12 @@ fn resize(
         }
         (None, None) => bail!("one of scales and sizes must be given"),
     }
+    crate::limits::alloc_elems(&out, 8)?;
+    // The per-axis interpolation taps are sized by the output length alone (also when another
+    // dim makes the output empty).
+    for &a in &axes {
+        crate::limits::alloc_elems(&[out[a]], 64)?;
+    }
     let mut data = x
         .to_f64_vec()
         .ok_or_else(|| format!("unsupported element type {}", x.dtype()))?;

@@ -111,6 +111,7 @@ pub fn expand(x: &Tensor, target: &[usize]) -> OpResult<Tensor> {
     if shape == x.shape() {
         return Ok(x.clone());
     }
+    crate::limits::alloc_elems(&shape, std::mem::size_of::<usize>())?;
     let idx = broadcast::index_map(x.shape(), &shape);
     take(x, &idx, None, shape)
 }
@@ -138,10 +139,11 @@ pub fn build_tile(_: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
             .shape()
             .iter()
             .zip(&reps)
-            .map(|(&d, &r)| d * r as usize)
-            .collect();
+            .map(|(&d, &r)| usize::try_from(r).ok().and_then(|r| d.checked_mul(r)))
+            .collect::<Option<_>>()
+            .ok_or_else(|| format!("repeats {reps:?} are too large for {:?}", x.shape()))?;
         let st = strides(x.shape());
-        let mut idx = Vec::with_capacity(numel(&shape));
+        let mut idx = index_vec(&shape)?;
         for_each_index(&shape, |i| {
             idx.push(
                 i.iter()
@@ -183,7 +185,10 @@ pub fn build_pad(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
         }
         let shape: Vec<usize> = (0..r)
             .map(|d| {
-                let n = x.shape()[d] as i64 + pads[d].0 + pads[d].1;
+                let n = (x.shape()[d] as i64)
+                    .checked_add(pads[d].0)
+                    .and_then(|n| n.checked_add(pads[d].1))
+                    .ok_or_else(|| format!("pads {raw:?} are too large"))?;
                 if n < 0 {
                     Err(format!("pads {raw:?} make a negative dimension"))
                 } else {
@@ -204,7 +209,7 @@ pub fn build_pad(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
             }
         };
         let st = strides(x.shape());
-        let mut idx = Vec::with_capacity(numel(&shape));
+        let mut idx = index_vec(&shape)?;
         let mut bad = false;
         for_each_index(&shape, |o| {
             let mut off = 0usize;
@@ -212,7 +217,10 @@ pub fn build_pad(ctx: &BuildCtx) -> OpResult<Box<dyn Kernel>> {
                 let n = x.shape()[d] as i64;
                 let mut i = o[d] as i64 - pads[d].0;
                 if i < 0 || i >= n {
-                    if n == 0 {
+                    // Constant mode fills any position outside the input, also along an
+                    // empty dimension (onnxruntime pads x[0, 6] to [3, 6]); the other
+                    // modes have nothing to copy from there.
+                    if n == 0 && mode != "constant" {
                         bad = true;
                         return;
                     }
