@@ -237,3 +237,180 @@ fn every_export_variant_runs_in_onnxruntime_web() {
         "web differs from native onnxruntime: {failures:?}"
     );
 }
+
+/// Confidence threshold for the example page test: with the seeded random-weight yolo11n checkpoint
+/// on bus.jpg, 0.8 leaves about 30 boxes (scores of random weights are high and dense).
+const PAGE_CONF: f64 = 0.8;
+/// bus.jpg is 810×1080.
+const BUS_SIZE: [u64; 2] = [810, 1080];
+/// The page's letterbox (Chromium's JPEG decoder and bilinear canvas resize) against Ultralytics'
+/// (OpenCV's decoder and cv2.INTER_LINEAR), in 0..255 levels: measured mean 0.54, max 11.
+const LETTERBOX_MEAN_TOL: f64 = 1.0;
+const LETTERBOX_MAX_TOL: f64 = 24.0;
+/// On the page's own letterboxed input, its boxes against onnxruntime + numpy post-processing:
+/// measured 4.8e-4 px and 2.9e-6 on scores (the wasm build's arithmetic).
+const SAME_INPUT_PX_TOL: f64 = 0.1;
+const SAME_INPUT_SCORE_TOL: f64 = 1e-4;
+/// On Ultralytics' letterbox of the same file, the random weights amplify the small input
+/// differences (scores move by up to 0.1), so only the confident boxes are compared: every
+/// reference box scoring at least 0.9 has a page box of the same class with IoU >= 0.9 (measured
+/// 5 boxes, smallest IoU 0.94).
+const ULTRALYTICS_INPUT_MIN_SCORE: f64 = 0.9;
+const ULTRALYTICS_INPUT_MIN_IOU: f64 = 0.9;
+
+/// `[x1, y1, x2, y2, score, class]` rows of a JSON box list.
+fn boxes(v: &serde_json::Value) -> Vec<[f64; 6]> {
+    v.as_array()
+        .expect("a box list")
+        .iter()
+        .map(|b| {
+            let b = b.as_array().expect("a box");
+            std::array::from_fn(|k| b[k].as_f64().expect("a number"))
+        })
+        .collect()
+}
+
+fn iou(a: &[f64; 6], b: &[f64; 6]) -> f64 {
+    let w = a[2].min(b[2]) - a[0].max(b[0]);
+    let h = a[3].min(b[3]) - a[1].max(b[1]);
+    if w <= 0.0 || h <= 0.0 {
+        return 0.0;
+    }
+    let inter = w * h;
+    inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+}
+
+#[test]
+fn example_page_detects_on_bus_jpg() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let root = repo_root();
+    let pt = d.join("yolo11n.pt");
+    std::fs::copy(root.join("fixtures/checkpoints/yolo11n.pt"), &pt).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_onnxide"))
+        .arg("export")
+        .arg(format!("model={}", pt.display()))
+        .output()
+        .expect("run onnxide");
+    assert!(
+        out.status.success(),
+        "export failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let model = d.join("yolo11n.onnx");
+    let image = root.join("fixtures/images/bus.jpg");
+    let ultralytics_letterbox = root.join("fixtures/images/bus_640.npy");
+    let shots = root.join("fixtures/.cache/web");
+    std::fs::create_dir_all(&shots).unwrap();
+    let screenshot = shots.join("example_page_bus.png");
+    let result = d.join("page.json");
+
+    let script = root.join("tests/web/example_page.mjs");
+    let out = Command::new(node())
+        .arg(&script)
+        .arg(&model)
+        .arg(&image)
+        .arg(PAGE_CONF.to_string())
+        .arg(&ultralytics_letterbox)
+        .arg(&screenshot)
+        .arg(&result)
+        .current_dir(&root)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "could not start `{}` (Node.js is needed for the browser tests): {e}",
+                node()
+            )
+        });
+    print!("{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "{} failed: {}",
+        script.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let page: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&result).unwrap()).expect("page result JSON");
+    assert_eq!(
+        page["image"],
+        serde_json::json!(BUS_SIZE),
+        "the page saw another image size"
+    );
+    let page_boxes = boxes(&page["boxes"]);
+    assert!(
+        (10..=100).contains(&page_boxes.len()),
+        "{} boxes at conf {PAGE_CONF}: expected a few dozen",
+        page_boxes.len()
+    );
+    let (mean, max) = (
+        page["letterbox_mean_abs_diff"].as_f64().unwrap(),
+        page["letterbox_max_abs_diff"].as_f64().unwrap(),
+    );
+    println!("letterbox vs Ultralytics': mean {mean:.3}, max {max} levels");
+    assert!(
+        mean <= LETTERBOX_MEAN_TOL && max <= LETTERBOX_MAX_TOL,
+        "letterbox differs: mean {mean}, max {max}"
+    );
+
+    let orig = format!("{},{}", BUS_SIZE[0], BUS_SIZE[1]);
+    let reference = |letterbox: &std::path::Path| {
+        let args = [
+            model.to_str().unwrap(),
+            letterbox.to_str().unwrap(),
+            "--orig",
+            &orig,
+            "--conf",
+            &PAGE_CONF.to_string(),
+        ];
+        boxes(&oracle::run_json("detect_reference.py", &args)["boxes"])
+    };
+
+    // 1. Same input: the page's decoding and NMS against onnxruntime + numpy, box for box.
+    let same = reference(&d.join("page.letterbox.npy"));
+    assert_eq!(
+        same.len(),
+        page_boxes.len(),
+        "box count on the page's own input"
+    );
+    let (mut px, mut score) = (0.0f64, 0.0f64);
+    for (k, (r, p)) in same.iter().zip(&page_boxes).enumerate() {
+        assert_eq!(r[5], p[5], "box {k}: class {} vs page {}", r[5], p[5]);
+        px = (0..4).map(|i| (r[i] - p[i]).abs()).fold(px, f64::max);
+        score = score.max((r[4] - p[4]).abs());
+    }
+    println!(
+        "same input: {} boxes, max |d| {px:.2e} px, {score:.2e} score (tolerances {SAME_INPUT_PX_TOL}, {SAME_INPUT_SCORE_TOL:.0e})",
+        same.len()
+    );
+    assert!(px <= SAME_INPUT_PX_TOL && score <= SAME_INPUT_SCORE_TOL);
+
+    // 2. Ultralytics' letterbox of the same file: the confident boxes are found by the page.
+    let ultra = reference(&ultralytics_letterbox);
+    let confident: Vec<_> = ultra
+        .iter()
+        .filter(|b| b[4] >= ULTRALYTICS_INPUT_MIN_SCORE)
+        .collect();
+    assert!(
+        !confident.is_empty(),
+        "no reference box scores {ULTRALYTICS_INPUT_MIN_SCORE}"
+    );
+    let mut worst = 1.0f64;
+    for r in &confident {
+        let best = page_boxes
+            .iter()
+            .filter(|p| p[5] == r[5])
+            .map(|p| iou(r, p))
+            .fold(0.0, f64::max);
+        worst = worst.min(best);
+    }
+    println!(
+        "Ultralytics' letterbox: {} reference boxes, {} scoring >= {ULTRALYTICS_INPUT_MIN_SCORE}, smallest IoU with the page's {worst:.3}; screenshot {}",
+        ultra.len(),
+        confident.len(),
+        screenshot.display()
+    );
+    assert!(
+        worst >= ULTRALYTICS_INPUT_MIN_IOU,
+        "a confident reference box has no page box (IoU {worst})"
+    );
+}
