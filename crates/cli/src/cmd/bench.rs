@@ -43,7 +43,9 @@ struct Settings {
 }
 
 /// The keys `bench` takes.
-const KEYS: [&str; 7] = ["threads", "runs", "warmup", "batch", "imgsz", "exact", "memory"];
+const KEYS: [&str; 7] = [
+    "threads", "runs", "warmup", "batch", "imgsz", "exact", "memory",
+];
 
 fn parse(settings: &[String]) -> Result<Settings> {
     let mut s = Settings {
