@@ -11,6 +11,20 @@ use std::time::{Duration, Instant};
 
 /// Each case must end within this (the bound is 10 s).
 const TIME_LIMIT: Duration = Duration::from_secs(10);
+/// Every case runs in this process; its peak RSS (VmHWM, which only grows) after a case bounds
+/// what that case and every earlier one took.
+const RSS_LIMIT: u64 = 1 << 30;
+
+/// This process's peak resident set (`VmHWM` in /proc/self/status), in bytes.
+fn peak_rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .expect("VmHWM in /proc/self/status");
+    kb * 1024
+}
 
 fn node(op: &str, inputs: &[&str], outputs: &[&str], attrs: Vec<(&str, AttrValue)>) -> Node {
     Node {
@@ -103,6 +117,11 @@ fn fails(
     let text = err.to_string();
     println!("{case}: {:.1} ms: {text}", elapsed.as_secs_f64() * 1e3);
     assert!(elapsed < TIME_LIMIT, "{case}: took {elapsed:?}");
+    let peak = peak_rss_bytes();
+    assert!(
+        peak < RSS_LIMIT,
+        "{case}: this test process's peak RSS reached {peak} bytes"
+    );
     assert!(!text.contains('\n'), "{case}: not one line: {text}");
     for bad in [
         "panicked",
