@@ -2,31 +2,11 @@
 //! `onnxide export` against `yolo export format=onnx` (Ultralytics' CLI), median of `runs`,
 //! alternating the two, each in a fresh temporary folder with its own copy of the model.
 
+use crate::measure::{build_onnxide, median, timed};
 use crate::python::repo_root;
 use anyhow::{bail, Context, Result};
 use std::path::Path;
 use std::process::Command;
-use std::time::Instant;
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
-fn timed(cmd: &mut Command) -> Result<f64> {
-    let start = Instant::now();
-    let out = cmd.output().context("start process")?;
-    let secs = start.elapsed().as_secs_f64();
-    if !out.status.success() {
-        bail!("{cmd:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
-    }
-    Ok(secs)
-}
 
 pub fn run(args: &[String]) -> Result<()> {
     let root = repo_root();
@@ -39,14 +19,7 @@ pub fn run(args: &[String]) -> Result<()> {
             _ => bail!("bench export: unknown argument '{a}' (model=, runs=)"),
         }
     }
-    let status = Command::new("cargo")
-        .args(["build", "--quiet", "--release", "-p", "onnxide"])
-        .current_dir(&root)
-        .status()?;
-    if !status.success() {
-        bail!("cargo build -p onnxide failed");
-    }
-    let onnxide = root.join("target/release/onnxide");
+    let onnxide = build_onnxide()?;
     let file = model
         .file_name()
         .context("model has no file name")?
@@ -79,7 +52,7 @@ pub fn run(args: &[String]) -> Result<()> {
             theirs[i]
         );
     }
-    let (mo, mt) = (median(ours.clone()), median(theirs.clone()));
+    let (mo, mt) = (median(&ours), median(&theirs));
     println!(
         "\nwhole-process export of {} (median of {runs})",
         model.display()

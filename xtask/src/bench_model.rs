@@ -4,6 +4,7 @@
 //! `xtask/bench/ov_bench.py`): load, session creation, warm-up and timed runs; its RSS high-water mark is the
 //! engine's peak memory.
 
+use crate::measure::{build_onnxide, median};
 use crate::python::{interpreter, repo_root};
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
@@ -163,21 +164,6 @@ fn json_of(cmd: &mut Command) -> Result<Value> {
     let line = text.lines().last().unwrap_or("");
     serde_json::from_str(line).with_context(|| format!("bad JSON from {cmd:?}: {line}"))
 }
-
-fn median(v: &[f64]) -> f64 {
-    let mut v = v.to_vec();
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n == 0 {
-        return f64::NAN;
-    }
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
 /// `yolo11{scale}-{imgsz}-b{batch}.onnx` in the cache dir, exported by `onnxide export` when missing.
 fn model_for(
     onnxide: &Path,
@@ -306,14 +292,7 @@ fn ratio_cell(ours: &Tally, theirs: &Tally) -> String {
 
 pub fn run(args: &[String]) -> Result<()> {
     let c = parse(args)?;
-    let status = Command::new("cargo")
-        .args(["build", "--release", "--quiet", "-p", "onnxide"])
-        .current_dir(repo_root())
-        .status()?;
-    if !status.success() {
-        bail!("building onnxide failed");
-    }
-    let onnxide = repo_root().join("target/release/onnxide");
+    let onnxide = build_onnxide()?;
     let python = interpreter();
     let load_before = load_average();
     let mut results: Vec<(String, [Tally; 3])> = Vec::new();

@@ -3,30 +3,10 @@
 //! export `fixtures/slim/yolo11n_detect.onnx` (its weights materialised first); median of `runs`,
 //! alternating the tools, each writing to a fresh temporary folder.
 
+use crate::measure::{build_onnxide, median, timed};
 use crate::python::{self, repo_root};
 use anyhow::{bail, Context, Result};
 use std::process::Command;
-use std::time::Instant;
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
-fn timed(cmd: &mut Command) -> Result<f64> {
-    let start = Instant::now();
-    let out = cmd.output().with_context(|| format!("start {cmd:?}"))?;
-    let secs = start.elapsed().as_secs_f64();
-    if !out.status.success() {
-        bail!("{cmd:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
-    }
-    Ok(secs)
-}
 
 pub fn run(args: &[String]) -> Result<()> {
     let root = repo_root();
@@ -49,14 +29,7 @@ pub fn run(args: &[String]) -> Result<()> {
             &[recipe.display().to_string()],
         )?;
     }
-    let status = Command::new("cargo")
-        .args(["build", "--quiet", "--release", "-p", "onnxide"])
-        .current_dir(&root)
-        .status()?;
-    if !status.success() {
-        bail!("cargo build -p onnxide failed");
-    }
-    let onnxide = root.join("target/release/onnxide");
+    let onnxide = build_onnxide()?;
     let tools: [(&str, Vec<String>); 3] = [
         (
             "onnxide slim",
@@ -89,9 +62,9 @@ pub fn run(args: &[String]) -> Result<()> {
     );
     println!("| tool           | median s | min s  | / onnxide |");
     println!("|----------------|----------|--------|-----------|");
-    let ours = median(times[0].clone());
+    let ours = median(&times[0]);
     for ((name, _), t) in tools.iter().zip(&times) {
-        let m = median(t.clone());
+        let m = median(t);
         let min = t.iter().copied().fold(f64::INFINITY, f64::min);
         println!("| {name:<14} | {m:8.3} | {min:6.3} | {:9.1} |", m / ours);
     }

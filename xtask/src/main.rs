@@ -7,6 +7,7 @@ mod cycles;
 mod export;
 mod fuzz;
 mod interop;
+mod measure;
 mod python;
 
 use anyhow::{bail, Result};
