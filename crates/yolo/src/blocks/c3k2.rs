@@ -72,7 +72,8 @@ pub fn c3k(ctx: &mut Ctx, site: &Site, x: &Feature, c2: usize, n: usize) -> Resu
     )
 }
 
-/// `C3k2(c1, c2, n, c3k, e)`: `cv2(cat(split(cv1(x)), m_0(..), .., m_n-1(..)))`.
+/// `C3k2(c1, c2, n, c3k, e)`: `cv2(cat(split(cv1(x)), m_0(..), .., m_n-1(..)))`, a C2f whose
+/// blocks are `C3k(c, c, 2)` or `Bottleneck(c, c, shortcut, e=0.5)`.
 /// The split is an ONNX `Split` because export switches C2f to `forward_split`.
 pub fn c3k2(
     ctx: &mut Ctx,
@@ -82,6 +83,27 @@ pub fn c3k2(
     n: usize,
     use_c3k: bool,
     e: f64,
+) -> Result<Feature> {
+    split_concat(ctx, site, x, c2, n, e, |ctx, item, last, c| {
+        if use_c3k {
+            c3k(ctx, item, last, c, 2)
+        } else {
+            bottleneck(ctx, item, last, c, true, (3, 3), 0.5)
+        }
+    })
+}
+
+/// The C2f skeleton both `C2f` and `C3k2` share: `cv1` to `2c` channels, split in halves, `n`
+/// `block`s each on the previous output (`block(ctx, site of m.i, input, c)`), all parts
+/// concatenated, `cv2` to `c2`.
+pub(super) fn split_concat(
+    ctx: &mut Ctx,
+    site: &Site,
+    x: &Feature,
+    c2: usize,
+    n: usize,
+    e: f64,
+    mut block: impl FnMut(&mut Ctx, &Site, &Feature, usize) -> Result<Feature>,
 ) -> Result<Feature> {
     let c = (c2 as f64 * e) as usize;
     let y = conv(
@@ -105,15 +127,10 @@ pub fn c3k2(
     for i in 0..n {
         let item = m.sub(&i.to_string(), Kind::Module);
         let last = parts[parts.len() - 1].clone();
-        let out = if use_c3k {
-            c3k(ctx, &item, &last, c, 2)?
-        } else {
-            bottleneck(ctx, &item, &last, c, true, (3, 3), 0.5)?
-        };
+        let out = block(ctx, &item, &last, c)?;
         parts.push(out);
     }
-    let refs: Vec<&Feature> = parts.iter().collect();
-    let names: Vec<&str> = refs.iter().map(|f| f.name.as_str()).collect();
+    let names: Vec<&str> = parts.iter().map(|f| f.name.as_str()).collect();
     let cat = ctx
         .g
         .node(&site.scope, "Concat", &names, vec![attr_int("axis", 1)]);
