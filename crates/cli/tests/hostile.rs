@@ -2,9 +2,10 @@
 //! one-line error (no panic or backtrace text, `RUST_BACKTRACE=1` set), a non-zero exit,
 //! within a bounded time, and without partial output.
 
+use onnxide_ir::rewrite;
 use onnxide_ir::{
-    AttrValue, Attribute, DType, Dim, ExternalData, Graph, Model, NamedTensor, Node, OpsetImport,
-    SaveOptions, Tensor, ValueInfo,
+    AttrValue, DType, Dim, ExternalData, Graph, Model, NamedTensor, Node, OpsetImport, SaveOptions,
+    Tensor, ValueInfo,
 };
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -60,30 +61,16 @@ fn clean_failure(case: &str, o: &Outcome, needle: &str) {
 }
 
 fn node(op: &str, inputs: &[&str], outputs: &[&str], attrs: Vec<(&str, AttrValue)>) -> Node {
-    Node {
-        name: format!("{op}_{}", outputs[0].replace('/', "_")),
-        op_type: op.into(),
-        inputs: inputs.iter().map(|s| s.to_string()).collect(),
-        outputs: outputs.iter().map(|s| s.to_string()).collect(),
-        attributes: attrs
-            .into_iter()
-            .map(|(n, v)| Attribute {
-                name: n.into(),
-                value: v,
-                doc_string: String::new(),
-                ref_attr_name: String::new(),
-            })
-            .collect(),
-        ..Default::default()
-    }
+    rewrite::node(op)
+        .name(format!("{op}_{}", outputs[0].replace('/', "_")))
+        .inputs(inputs.iter().copied())
+        .outputs(outputs.iter().copied())
+        .attributes(attrs.into_iter().map(|(n, v)| rewrite::attr(n, v)))
+        .build()
 }
 
 fn init(name: &str, t: Tensor) -> NamedTensor {
-    NamedTensor {
-        name: name.into(),
-        doc_string: String::new(),
-        tensor: t,
-    }
+    NamedTensor::new(name, t)
 }
 
 fn model(

@@ -2,9 +2,10 @@
 //! must fail with its typed, one-line error (no panic text) within a bounded time, and never
 //! allocate what it asks for (every case asks for far more than the machine has).
 
+use onnxide_ir::rewrite;
 use onnxide_ir::{
-    AttrValue, Attribute, DType, Dim, Graph, Model, NamedTensor, Node, OpsetImport, Tensor,
-    ValueInfo, ValueType,
+    AttrValue, DType, Dim, Graph, Model, NamedTensor, Node, OpsetImport, Tensor, ValueInfo,
+    ValueType,
 };
 use onnxide_runtime::{RunOptions, RuntimeError, Session, SessionOptions};
 use std::time::{Duration, Instant};
@@ -27,30 +28,16 @@ fn peak_rss_bytes() -> u64 {
 }
 
 fn node(op: &str, inputs: &[&str], outputs: &[&str], attrs: Vec<(&str, AttrValue)>) -> Node {
-    Node {
-        name: format!("{op}_0"),
-        op_type: op.into(),
-        inputs: inputs.iter().map(|s| s.to_string()).collect(),
-        outputs: outputs.iter().map(|s| s.to_string()).collect(),
-        attributes: attrs
-            .into_iter()
-            .map(|(n, v)| Attribute {
-                name: n.into(),
-                value: v,
-                doc_string: String::new(),
-                ref_attr_name: String::new(),
-            })
-            .collect(),
-        ..Default::default()
-    }
+    rewrite::node(op)
+        .name(format!("{op}_0"))
+        .inputs(inputs.iter().copied())
+        .outputs(outputs.iter().copied())
+        .attributes(attrs.into_iter().map(|(n, v)| rewrite::attr(n, v)))
+        .build()
 }
 
 fn init(name: &str, t: Tensor) -> NamedTensor {
-    NamedTensor {
-        name: name.into(),
-        doc_string: String::new(),
-        tensor: t,
-    }
+    NamedTensor::new(name, t)
 }
 
 fn i64s(v: &[i64]) -> Tensor {
